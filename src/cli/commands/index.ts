@@ -1,0 +1,22 @@
+// Every top-level command, in the order `dcign --help` shows them. Each module owns its own sub-commands.
+import type { CommandModule } from 'yargs';
+import { sweepCommand } from './sweep.js';
+import { workerCommand } from './worker.js';
+import { trainCommand } from './train.js';
+import { evalCommand } from './eval.js';
+import { metricsCommand } from './metrics.js';
+import { dataCommand } from './data.js';
+import { devCommand } from './dev.js';
+import { demoCommand } from './demo.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: readonly CommandModule<any, any>[] = [
+  sweepCommand,
+  workerCommand,
+  trainCommand,
+  evalCommand,
+  metricsCommand,
+  dataCommand,
+  devCommand,
+  demoCommand,
+];

@@ -1,0 +1,10 @@
+// Placeholder until its issue lands: the command exists so `--help` lists it, and says plainly it is not built yet.
+import type { CommandModule } from 'yargs';
+
+export const workerCommand: CommandModule = {
+  command: 'worker',
+  describe: '(not built yet)',
+  handler: () => {
+    throw new Error('dcign worker is not built yet.');
+  },
+};
