@@ -25,6 +25,8 @@ export interface FactorSpec {
   readonly size: number;
   /** The physical value of each index (e.g. radians for an angle), for display and for continuous metrics. */
   readonly values: readonly number[];
+  /** Optional display names of the values (e.g. shape names), same length as values. */
+  readonly labels?: readonly string[];
 }
 
 /** One minibatch, ready to become a tensor. */
