@@ -1,0 +1,20 @@
+// MLflow tracking for dcign: a REST client (experiments, runs, batched metrics, artifacts through the server's proxy)
+// and a buffered, spooling run logger for the trainer.
+export {
+  MlflowClient,
+  clientOptionsFromEnv,
+  trackingUriFromEnv,
+  DEFAULT_TRACKING_URI,
+  proxyPathFromArtifactUri,
+  type ArtifactInfo,
+  type CreateRunOptions,
+  type Experiment,
+  type MlflowClientOptions,
+  type Run,
+  type RunInfo,
+  type RunStatus,
+  type SearchRunsOptions,
+} from './client.js';
+export { RunLogger, defaultSpoolDir, type RunLoggerOptions, type RunLoggerStats } from './run-logger.js';
+export { MlflowError, isMlflowError } from './errors.js';
+export { MLFLOW_LIMITS, splitBatches, type BatchLimits, type KeyValue, type LogBatchBody, type MetricPoint } from './batch.js';
