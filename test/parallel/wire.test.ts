@@ -1,0 +1,160 @@
+// Frames that must never be applied: a rank-0 reducer talks to a fake rank 1 made of raw ZeroMQ sockets, which sends
+// a tampered, a stale-generation, a foreign-group or a misplaced frame; rank 0 must fail with a clear error and leave
+// its buffer as it was.
+import test from 'ava';
+import * as zmq from 'zeromq';
+
+import { joinRing, RingError, type RingReducer } from '../../src/parallel/ring.js';
+import { localEndpoints, StaticRendezvous } from '../../src/parallel/rendezvous.js';
+import { decodeFrame, encodeHeader, FrameError, hashGroupId, HEADER_BYTES, Kind, payloadCrc, type Header } from '../../src/parallel/wire.js';
+
+const GROUP = 'wire-test';
+const GEN = 3;
+
+interface Fake {
+  reducer: RingReducer;
+  pull: zmq.Pull;
+  push: zmq.Push;
+  endpoints: string[];
+  header(over: Partial<Header> & { payload: Buffer }): Buffer;
+}
+
+async function withFakePeer(timeoutMs = 5000): Promise<Fake> {
+  const endpoints = await localEndpoints(2);
+  const pull = new zmq.Pull({ linger: 0 });
+  await pull.bind(endpoints[1] as string);
+  const push = new zmq.Push({ linger: 0 });
+  push.connect(endpoints[0] as string);
+  const header = (over: Partial<Header> & { payload: Buffer }): Buffer =>
+    encodeHeader({
+      kind: Kind.ReduceScatter,
+      groupHash: hashGroupId(GROUP),
+      generation: GEN,
+      sender: 1,
+      step: 5,
+      op: 1,
+      bucket: 0,
+      ringStep: 0,
+      chunk: 1,
+      length: over.payload.length,
+      crc: payloadCrc(over.payload),
+      ...over,
+    });
+  const hello = Buffer.from(JSON.stringify({ rank: 1, worldSize: 2, bucketBytes: 1 << 20 }));
+  await push.send([header({ kind: Kind.Hello, op: 0, step: 0, chunk: 0, payload: hello }), hello]);
+  const rdv = new StaticRendezvous({ endpoints, rank: 0, groupId: GROUP, generation: GEN });
+  const reducer = await joinRing(rdv, { port: rdv.ownPort, timeoutMs });
+  return { reducer, pull, push, endpoints, header };
+}
+
+async function closeFake(f: Fake): Promise<void> {
+  await f.reducer.close();
+  f.pull.close();
+  f.push.close();
+}
+
+/** Runs rank 0's all-reduce of 4 floats while the fake sends `frames`; returns the error and the buffer after. */
+async function rejected(f: Fake, frames: Buffer[]): Promise<{ err: RingError; buf: Float32Array }> {
+  const buf = Float32Array.of(1, 2, 3, 4);
+  const p = f.reducer.allReduceMean(buf, 5);
+  await f.push.send(frames);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e as RingError,
+  );
+  if (!err) throw new Error('the frame was accepted');
+  return { err, buf };
+}
+
+const chunk1 = (): Buffer => Buffer.from(Float32Array.of(10, 20).buffer); // rank 1's chunk of a 4-float buffer
+
+test('a tampered payload (checksum mismatch) is rejected and never applied', async (t) => {
+  const f = await withFakePeer();
+  try {
+    const payload = chunk1();
+    const h = f.header({ payload });
+    payload[0] = (payload[0] as number) ^ 0xff; // flip bits after the checksum was taken
+    const { err, buf } = await rejected(f, [h, payload]);
+    t.true(err instanceof RingError);
+    t.is(err.code, 'bad-frame');
+    t.regex(err.message, /checksum mismatch/);
+    t.regex(err.message, /rank 1 \(tcp:\/\/127\.0\.0\.1:\d+\)/);
+    t.regex(err.message, /step 5/);
+    t.deepEqual(buf, Float32Array.of(1, 2, 3, 4));
+    await t.throwsAsync(async () => f.reducer.allReduceMean(new Float32Array(4), 6), { message: /checksum mismatch/ });
+  } finally {
+    await closeFake(f);
+  }
+});
+
+test('a frame from an older generation is rejected and never applied', async (t) => {
+  const f = await withFakePeer();
+  try {
+    const payload = chunk1();
+    const { err, buf } = await rejected(f, [f.header({ payload, generation: GEN - 1 }), payload]);
+    t.is(err.code, 'bad-frame');
+    t.regex(err.message, /stale generation 2 from rank 1 \(current 3\)/);
+    t.deepEqual(buf, Float32Array.of(1, 2, 3, 4));
+  } finally {
+    await closeFake(f);
+  }
+});
+
+test('a frame from another group is rejected', async (t) => {
+  const f = await withFakePeer();
+  try {
+    const payload = chunk1();
+    const { err, buf } = await rejected(f, [f.header({ payload, groupHash: hashGroupId('other-trial') }), payload]);
+    t.regex(err.message, /another group/);
+    t.deepEqual(buf, Float32Array.of(1, 2, 3, 4));
+  } finally {
+    await closeFake(f);
+  }
+});
+
+test('wrong sizes and misplaced frames are rejected', async (t) => {
+  const cases: [string, (f: Fake) => Buffer[], RegExp][] = [
+    ['short payload', (f) => { const p = Buffer.alloc(4); return [f.header({ payload: p }), p]; }, /payload is 4 bytes, expected 8/],
+    ['length field lies', (f) => { const p = chunk1(); return [f.header({ payload: p, length: 12 }), p]; }, /header says 12/],
+    ['wrong chunk', (f) => { const p = chunk1(); return [f.header({ payload: p, chunk: 0 }), p]; }, /expected reduce-scatter .*chunk 1\), got reduce-scatter .*chunk 0\)/],
+    ['wrong step', (f) => { const p = chunk1(); return [f.header({ payload: p, step: 4 }), p]; }, /step 5.*got.*step 4/],
+    ['single frame', () => [Buffer.alloc(HEADER_BYTES)], /expected 2 frames/],
+    ['garbage header', () => [Buffer.from('hello'), Buffer.alloc(8)], /header frame is 5 bytes/],
+  ];
+  for (const [name, make, re] of cases) {
+    const f = await withFakePeer();
+    try {
+      const { err, buf } = await rejected(f, make(f));
+      t.regex(err.message, re, name);
+      t.deepEqual(buf, Float32Array.of(1, 2, 3, 4), name);
+    } finally {
+      await closeFake(f);
+    }
+  }
+});
+
+test('decodeFrame checks magic and version', (t) => {
+  const p = Buffer.alloc(0);
+  const good = encodeHeader({ kind: Kind.Heartbeat, groupHash: 1, generation: 0, sender: 0, step: 0, op: 0, bucket: 0, ringStep: 0, chunk: 0, length: 0, crc: payloadCrc(p) });
+  t.notThrows(() => decodeFrame([good, p], { groupHash: 1, generation: 0 }));
+  const badMagic = Buffer.from(good);
+  badMagic.writeUInt32LE(0x12345678, 0);
+  t.throws(() => decodeFrame([badMagic, p], { groupHash: 1, generation: 0 }), { instanceOf: FrameError, message: /bad magic/ });
+  const badVersion = Buffer.from(good);
+  badVersion.writeUInt16LE(9, 4);
+  t.throws(() => decodeFrame([badVersion, p], { groupHash: 1, generation: 0 }), { message: /wire version 9/ });
+});
+
+test('a peer that joins and then stalls is reported by rank and endpoint within the timeout', async (t) => {
+  const f = await withFakePeer(800);
+  try {
+    const started = Date.now();
+    const err = await t.throwsAsync(f.reducer.allReduceMean(new Float32Array(4), 12));
+    t.true(err instanceof RingError);
+    t.is((err as RingError).code, 'timeout');
+    t.regex(err?.message ?? '', new RegExp(`rank 1 \\(${f.endpoints[1]?.replace(/\./g, '\\.')}\\) for 800 ms during allReduceMean .* at step 12`));
+    t.true(Date.now() - started < 10_000); // a hang guard, not a speed assertion
+  } finally {
+    await closeFake(f);
+  }
+});
