@@ -16,7 +16,7 @@ export interface CurveKeys {
 export interface CurveKeySources {
   readonly secretKeyFile?: string;
   readonly publicKeyFile?: string;
-  /** One Z85 public key per line, line i for rank i ('#' comments and blank lines ignored). */
+  /** One Z85 public key per line, line i for rank i (blank lines and '#' comment lines ignored). */
   readonly peerKeysFile?: string;
   readonly peerPublicKeys?: readonly string[];
 }
@@ -43,8 +43,8 @@ function readKeyFile(path: string, what: string): string {
 export function parsePeerKeys(text: string, where: string): string[] {
   return text
     .split(/[\n,]/)
-    .map((l) => l.replace(/#.*/, '').trim())
-    .filter((l) => l.length > 0)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !(l.startsWith('#') && l.length !== 40))
     .map((k, i) => checkKey(k, `public key of rank ${i} in ${where}`));
 }
 
