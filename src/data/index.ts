@@ -2,8 +2,10 @@
 //
 //   dsprites        the dSprites equivalent, 737,280 combinations, 64x64 (opts.imageSize: 32 renders at 32x32)
 //   dsprites-small  a 4,608-combination grid at 32x32 for tests and smoke runs
+//   scenes          rendered 3D objects (identity, azimuth, elevation, light), 6 x 24 x 6 x 9 = 7,776, 64x64 grey
 //   npz:<path>      a user's dSprites .npz (imgs, latents_classes, latents_values)
 import { createDsprites, createDspritesSmall } from './dsprites.js';
+import { createScenes } from './scenes.js';
 import type { FactorDataset } from './types.js';
 
 export type { Batch, FactorDataset, FactorSpec, Sampler, SamplerPosition } from './types.js';
@@ -22,6 +24,7 @@ type Opener = (opts: OpenDatasetOptions) => FactorDataset;
 const GENERATED: Readonly<Record<string, Opener>> = {
   dsprites: (opts) => createDsprites(opts),
   'dsprites-small': (opts) => createDspritesSmall(opts),
+  scenes: (opts) => createScenes(opts),
 };
 
 /** Names accepted by openDataset, for help texts and errors. */
