@@ -426,6 +426,10 @@ export class MlflowClient {
         retryAfter = res.headers.get('retry-after');
         err = await this.httpError(endpoint, res);
       } catch (e) {
+        // node-fetch reports network trouble as FetchError (type 'system') or AbortError (our timeout); anything
+        // else is a bug on our side and goes up as it is.
+        const name = (e as { name?: string }).name;
+        if (name !== 'FetchError' && name !== 'AbortError' && name !== 'TimeoutError') throw e;
         err = this.describeNetworkError(endpoint, e);
       }
       const retryable =
@@ -686,7 +690,7 @@ export class MlflowClient {
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(st.size) },
       retry: 'idempotent',
       // Time for the transfer itself at a pessimistic 1 MB/s on top of the usual limit.
-      timeoutMs: this.timeoutMs + st.size / 1000,
+      timeoutMs: Math.ceil(this.timeoutMs + st.size / 1000),
     });
     await res.text();
     return rel;
