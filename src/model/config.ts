@@ -1,0 +1,146 @@
+// Model configuration: JSON-serialisable, validated with messages that name the offending field.
+import { SUPPORTED_IMAGE_SIZES, type DecoderKind, type EncoderKernels } from './architecture.js';
+
+export const MODEL_VARIANTS = ['beta-vae', 'annealed-vae', 'dcign', 'info-vae'] as const;
+export type ModelVariant = (typeof MODEL_VARIANTS)[number];
+
+/** Burgess et al. 2018: gamma * |KL - C|, C rising linearly from 0 to cMax over `steps` steps. */
+export interface CapacityConfig {
+  readonly gamma: number;
+  readonly cMax: number;
+  readonly steps: number;
+}
+
+/** Kulkarni et al. 2015 clamped training. */
+export interface DcignConfig {
+  /** Factor (name or index, as a string key) -> latent indices that represent it. Default: i-th varying factor -> latent i. */
+  readonly assignment?: Readonly<Record<string, readonly number[]>>;
+  /** 'mean' (the paper): clamp to the batch mean, gradient = invarianceScale * deviation; 'first-sample' (authors'
+   * Torch code without force_invariance): clamp to sample 0, zero gradient. */
+  readonly clamp: 'mean' | 'first-sample';
+  /** Scale of the invariance gradient; default 1 / batch, i.e. the gradient of 1/(2B) sum_i ||z_i - mean||^2. */
+  readonly invarianceScale?: number;
+}
+
+/** Zhao et al. 2017 InfoVAE: recon + (1 - alpha) KL + (alpha + lambda - 1) MMD. */
+export interface MmdConfig {
+  readonly kernel: 'imq' | 'rbf';
+  readonly lambda: number;
+  readonly alpha: number;
+}
+
+export interface ModelConfig {
+  readonly variant: ModelVariant;
+  /** KL weight for beta-vae and dcign (1 = plain VAE); ignored by annealed-vae (gamma) and info-vae (alpha, lambda). */
+  readonly beta: number;
+  readonly latentSize: number;
+  readonly imageSize: number;
+  /** Image channels; taken from the dataset when absent. */
+  readonly channels?: number;
+  readonly encoderKernels: EncoderKernels;
+  readonly decoder: DecoderKind;
+  /** Gaussian decoder's fixed standard deviation. */
+  readonly decoderSigma?: number;
+  readonly capacity?: CapacityConfig;
+  readonly dcign?: DcignConfig;
+  readonly mmd?: MmdConfig;
+}
+
+export const DEFAULT_CAPACITY: CapacityConfig = { gamma: 1000, cMax: 25, steps: 100_000 };
+export const DEFAULT_DCIGN: DcignConfig = { clamp: 'mean' };
+export const DEFAULT_MMD: MmdConfig = { kernel: 'imq', lambda: 1000, alpha: 1 };
+
+export const DEFAULT_MODEL: ModelConfig = {
+  variant: 'beta-vae',
+  beta: 4,
+  latentSize: 10,
+  imageSize: 64,
+  encoderKernels: 'higgins',
+  decoder: 'bernoulli',
+};
+
+/** A configuration error; `field` is the dotted path of the offending field (e.g. "model.beta"). */
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`invalid config: ${field} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Fills the variant's defaults (capacity, dcign, mmd) and validates; throws ConfigError naming the field. */
+export function resolveModelConfig(input: Partial<ModelConfig>, prefix = 'model'): ModelConfig {
+  const cfg: ModelConfig = { ...DEFAULT_MODEL, ...input };
+  const f = (name: string): string => `${prefix}.${name}`;
+  if (!(MODEL_VARIANTS as readonly string[]).includes(cfg.variant)) {
+    throw new ConfigError(f('variant'), `is unknown: '${String(cfg.variant)}' (known: ${MODEL_VARIANTS.join(', ')})`);
+  }
+  finite(cfg.beta, f('beta'));
+  if (cfg.beta < 0) throw new ConfigError(f('beta'), `must be >= 0, got ${cfg.beta}`);
+  positiveInt(cfg.latentSize, f('latentSize'));
+  if (!SUPPORTED_IMAGE_SIZES.includes(cfg.imageSize)) {
+    throw new ConfigError(f('imageSize'), `must be one of ${SUPPORTED_IMAGE_SIZES.join(', ')}, got ${cfg.imageSize}`);
+  }
+  if (cfg.channels !== undefined) positiveInt(cfg.channels, f('channels'));
+  if (cfg.encoderKernels !== 'higgins' && cfg.encoderKernels !== 'dlib') {
+    throw new ConfigError(f('encoderKernels'), `must be 'higgins' (4,4,4,4) or 'dlib' (4,4,2,2), got '${String(cfg.encoderKernels)}'`);
+  }
+  if (cfg.decoder !== 'bernoulli' && cfg.decoder !== 'gaussian') {
+    throw new ConfigError(f('decoder'), `must be 'bernoulli' or 'gaussian', got '${String(cfg.decoder)}'`);
+  }
+  if (cfg.decoderSigma !== undefined) {
+    finite(cfg.decoderSigma, f('decoderSigma'));
+    if (cfg.decoderSigma <= 0) throw new ConfigError(f('decoderSigma'), `must be > 0, got ${cfg.decoderSigma}`);
+  }
+  let out: ModelConfig = cfg;
+  if (cfg.variant === 'annealed-vae') {
+    const c: CapacityConfig = { ...DEFAULT_CAPACITY, ...cfg.capacity };
+    nonNegative(c.gamma, f('capacity.gamma'));
+    nonNegative(c.cMax, f('capacity.cMax'));
+    positiveInt(c.steps, f('capacity.steps'));
+    out = { ...out, capacity: c };
+  }
+  if (cfg.variant === 'dcign') {
+    const d: DcignConfig = { ...DEFAULT_DCIGN, ...cfg.dcign };
+    if (d.clamp !== 'mean' && d.clamp !== 'first-sample') {
+      throw new ConfigError(f('dcign.clamp'), `must be 'mean' or 'first-sample', got '${String(d.clamp)}'`);
+    }
+    if (d.invarianceScale !== undefined) nonNegative(d.invarianceScale, f('dcign.invarianceScale'));
+    for (const [factor, latents] of Object.entries(d.assignment ?? {})) {
+      const field = f(`dcign.assignment.${factor}`);
+      if (!Array.isArray(latents) || latents.length === 0) throw new ConfigError(field, 'must be a non-empty array of latent indices');
+      for (const l of latents) {
+        if (!Number.isInteger(l) || l < 0 || l >= cfg.latentSize) {
+          throw new ConfigError(field, `has latent index ${String(l)} outside [0, ${cfg.latentSize})`);
+        }
+      }
+    }
+    out = { ...out, dcign: d };
+  }
+  if (cfg.variant === 'info-vae') {
+    const m: MmdConfig = { ...DEFAULT_MMD, ...cfg.mmd };
+    if (m.kernel !== 'imq' && m.kernel !== 'rbf') {
+      throw new ConfigError(f('mmd.kernel'), `must be 'imq' or 'rbf', got '${String(m.kernel)}'`);
+    }
+    nonNegative(m.lambda, f('mmd.lambda'));
+    finite(m.alpha, f('mmd.alpha'));
+    if (m.alpha > 1) throw new ConfigError(f('mmd.alpha'), `must be <= 1 (the KL weight is 1 - alpha), got ${m.alpha}`);
+    out = { ...out, mmd: m };
+  }
+  return out;
+}
+
+function finite(v: unknown, field: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(field, `must be a finite number, got ${String(v)}`);
+}
+function nonNegative(v: unknown, field: string): void {
+  finite(v, field);
+  if ((v as number) < 0) throw new ConfigError(field, `must be >= 0, got ${String(v)}`);
+}
+function positiveInt(v: unknown, field: string): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new ConfigError(field, `must be a positive integer, got ${String(v)}`);
+  }
+}

@@ -1,0 +1,8 @@
+// Public entry of the model package.
+export * from './architecture.js';
+export * from './config.js';
+export * from './losses.js';
+export * from './vae.js';
+export { dcignClamp, freeMaskFor, resolveAssignment } from './dcign.js';
+export { mmd } from './mmd.js';
+export { tf } from './tf.js';

@@ -1,0 +1,59 @@
+// The evidence lower bound, once; variants change only their regulariser (variants.ts).
+//
+// Kingma & Welling 2014, "Auto-Encoding Variational Bayes" (ICLR):
+//   ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))                                          (Eq. 3)
+//   KL(N(mu, sigma^2) || N(0, 1)) per dimension = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2)            (Appendix B)
+// Higgins et al. 2017, "beta-VAE" (ICLR), Eq. 4: L = E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)).
+// We minimise the negative: total = recon + beta * KL, with recon = -log p(x|z) summed over pixels and both terms
+// averaged over the batch (as disentanglement_lib and the PyTorch reference do).
+import { tf, type Tensor } from './tf.js';
+import type { DecoderKind } from './architecture.js';
+
+/** Reparameterisation trick (Kingma & Welling 2014, Sec. 2.4): z = mu + exp(logvar / 2) * eps, eps ~ N(0, I). */
+export function reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor): Tensor {
+  return tf.add(mu, tf.mul(tf.exp(tf.mul(logvar, 0.5)), eps));
+}
+
+/**
+ * -log p(x|z) summed over pixels, mean over the batch. `out` is the decoder output [B, H, W, C].
+ *  - bernoulli: `out` are logits; sigmoid cross-entropy max(l, 0) - l x + log(1 + exp(-|l|)) (stable form).
+ *  - gaussian: mean = sigmoid(out), fixed standard deviation `sigma`:
+ *      1/2 ((x - mean) / sigma)^2 + log sigma + 1/2 log(2 pi) per pixel.
+ */
+export function reconstructionLoss(x: Tensor, out: Tensor, decoder: DecoderKind, sigma = 1): Tensor {
+  const b = x.shape[0] as number;
+  let perPixel: Tensor;
+  if (decoder === 'bernoulli') {
+    perPixel = tf.add(tf.sub(tf.relu(out), tf.mul(out, x)), tf.log1p(tf.exp(tf.neg(tf.abs(out)))));
+  } else {
+    const d = tf.div(tf.sub(x, tf.sigmoid(out)), sigma);
+    perPixel = tf.add(tf.mul(tf.square(d), 0.5), Math.log(sigma) + 0.5 * Math.log(2 * Math.PI));
+  }
+  return tf.div(tf.sum(perPixel), b);
+}
+
+/** KL(q(z|x) || N(0, I)) per latent dimension, mean over the batch: [L]. */
+export function klPerDim(mu: Tensor, logvar: Tensor): Tensor {
+  const terms = tf.mul(tf.sub(tf.add(tf.square(mu), tf.exp(logvar)), tf.add(logvar, 1)), 0.5);
+  return tf.mean(terms, 0);
+}
+
+export interface ElboParts {
+  /** -log p(x|z), summed over pixels, mean over batch (scalar). */
+  readonly recon: Tensor;
+  /** KL per latent dimension [L], mean over batch. */
+  readonly klPerDim: Tensor;
+  /** Sum of klPerDim (scalar). */
+  readonly kl: Tensor;
+}
+
+export function elboParts(x: Tensor, out: Tensor, mu: Tensor, logvar: Tensor, decoder: DecoderKind, sigma = 1): ElboParts {
+  const recon = reconstructionLoss(x, out, decoder, sigma);
+  const perDim = klPerDim(mu, logvar);
+  return { recon, klPerDim: perDim, kl: tf.sum(perDim) };
+}
+
+/** beta-VAE objective, Higgins et al. 2017 Eq. 4 (negated): total = recon + beta * KL. */
+export function betaVaeLoss(parts: ElboParts, beta: number): Tensor {
+  return tf.add(parts.recon, tf.mul(parts.kl, beta));
+}

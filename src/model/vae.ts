@@ -1,0 +1,141 @@
+// One VAE-family model: the standard encoder/decoder (architecture.ts), the ELBO (losses.ts), and the variant's
+// regulariser or batch treatment, chosen by name:
+//   beta-vae      Higgins et al. 2017, Eq. 4: recon + beta * KL
+//   annealed-vae  Burgess et al. 2018, "Understanding disentangling in beta-VAE" (arXiv:1804.03599), Eq. 8:
+//                 recon + gamma * |KL - C|, C = cMax * min(1, step / steps)
+//   dcign         Kulkarni et al. 2015 (dcign.ts): recon + beta * KL on clamped codes; plain VAE for unlabelled batches
+//   info-vae      Zhao et al. 2017 (mmd.ts): recon + (1 - alpha) KL + (alpha + lambda - 1) MMD
+//
+// Noise: eps for the sample at global index g (Batch.globalIndices) is latentSize standard normals drawn in order from
+// Rng(mixSeed(seed, EPS_SALT, g)); InfoVAE's prior sample for g from Rng(mixSeed(seed, PRIOR_SALT, g)). g already
+// counts steps (g = step * globalBatch + i), so noise depends only on (seed, sample) and data-parallel replicas
+// together draw exactly the noise of one replica with the whole batch.
+import { mixSeed, Rng } from '../random.js';
+import { ConvVae } from './architecture.js';
+import type { ModelConfig } from './config.js';
+import { dcignClamp, freeMaskFor, resolveAssignment } from './dcign.js';
+import { elboParts, reparameterise } from './losses.js';
+import { mmd } from './mmd.js';
+import { tf, type Tensor } from './tf.js';
+
+export const EPS_SALT = 0x3e95;
+export const PRIOR_SALT = 0x9a10;
+
+/** Everything about one batch the loss needs beside the images. */
+export interface StepInputs {
+  /** [B, H, W, C] images in [0, 1]. */
+  readonly x: Tensor;
+  /** [B, L] standard normal noise (see noiseFor). */
+  readonly eps: Tensor;
+  /** Optimiser step (annealed capacity). */
+  readonly step: number;
+  /** DCIGN: the factor that alone varies in this batch. */
+  readonly variedFactor?: number;
+  /** InfoVAE: [B, L] prior samples (see noiseFor with PRIOR_SALT). */
+  readonly prior?: Tensor;
+}
+
+/** The loss and its parts, all tensors owned by the caller (or the enclosing tidy). */
+export interface LossParts {
+  readonly total: Tensor;
+  readonly recon: Tensor;
+  readonly kl: Tensor;
+  readonly klPerDim: Tensor;
+  /** The variant's regulariser as it enters the total (beta * KL, gamma * |KL - C|, ...). */
+  readonly regulariser: Tensor;
+  readonly mmd?: Tensor;
+  /** Annealed capacity C at this step. */
+  readonly capacity?: number;
+}
+
+/** Standard normals for each global sample index: row i of the result belongs to globalIndices[i]. */
+export function noiseFor(seed: number, salt: number, globalIndices: readonly number[], latentSize: number): Float32Array {
+  const out = new Float32Array(globalIndices.length * latentSize);
+  globalIndices.forEach((g, i) => {
+    const rng = new Rng(mixSeed(seed, salt, g));
+    for (let l = 0; l < latentSize; l++) out[i * latentSize + l] = rng.normal();
+  });
+  return out;
+}
+
+export interface VaeModelOptions {
+  /** The dataset's factors (for the DCIGN assignment by name); required for the dcign variant. */
+  readonly factors?: readonly { readonly name: string; readonly size: number }[];
+  /** Image channels when the config leaves them out. */
+  readonly channels?: number;
+}
+
+export class VaeModel {
+  readonly net: ConvVae;
+  private readonly assignment: (readonly number[])[] | undefined;
+
+  constructor(
+    readonly config: ModelConfig,
+    seed: number,
+    opts: VaeModelOptions = {},
+  ) {
+    const channels = config.channels ?? opts.channels ?? 1;
+    this.net = new ConvVae(
+      { imageSize: config.imageSize, channels, latentSize: config.latentSize, encoderKernels: config.encoderKernels },
+      seed,
+    );
+    if (config.variant === 'dcign') {
+      if (opts.factors === undefined) throw new Error('the dcign variant needs the dataset factors (VaeModelOptions.factors)');
+      this.assignment = resolveAssignment(config.dcign ?? { clamp: 'mean' }, opts.factors, config.latentSize);
+    }
+  }
+
+  get params(): readonly tf.Variable[] {
+    return this.net.params;
+  }
+
+  /** Annealed capacity at `step` (Burgess et al. 2018). */
+  capacityAt(step: number): number {
+    const c = this.config.capacity;
+    if (c === undefined) return 0;
+    return c.cMax * Math.min(1, step / c.steps);
+  }
+
+  /** Forward pass and loss. Call inside tf.tidy / tf.variableGrads. */
+  loss(inp: StepInputs): LossParts {
+    const cfg = this.config;
+    const { mu, logvar } = this.net.encode(inp.x);
+    let z = reparameterise(mu, logvar, inp.eps);
+    if (cfg.variant === 'dcign' && inp.variedFactor !== undefined && this.assignment !== undefined) {
+      const free = tf.tensor2d(freeMaskFor(this.assignment, inp.variedFactor, cfg.latentSize), [1, cfg.latentSize]);
+      const d = cfg.dcign ?? { clamp: 'mean' };
+      z = dcignClamp(z, free, d.clamp, d.invarianceScale ?? 1 / (inp.x.shape[0] as number));
+    }
+    const out = this.net.decode(z);
+    const parts = elboParts(inp.x, out, mu, logvar, cfg.decoder, cfg.decoderSigma ?? 1);
+    switch (cfg.variant) {
+      case 'beta-vae':
+      case 'dcign': {
+        const regulariser = tf.mul(parts.kl, cfg.beta);
+        return { ...parts, regulariser, total: tf.add(parts.recon, regulariser) };
+      }
+      case 'annealed-vae': {
+        const c = this.capacityAt(inp.step);
+        const gamma = cfg.capacity?.gamma ?? 1;
+        const regulariser = tf.mul(tf.abs(tf.sub(parts.kl, c)), gamma);
+        return { ...parts, regulariser, total: tf.add(parts.recon, regulariser), capacity: c };
+      }
+      case 'info-vae': {
+        if (inp.prior === undefined) throw new Error('info-vae needs prior samples (StepInputs.prior)');
+        const m = cfg.mmd ?? { kernel: 'imq', lambda: 1000, alpha: 1 };
+        const dist = mmd(z, inp.prior, m.kernel);
+        const regulariser = tf.add(tf.mul(parts.kl, 1 - m.alpha), tf.mul(dist, m.alpha + m.lambda - 1));
+        return { ...parts, regulariser, total: tf.add(parts.recon, regulariser), mmd: dist };
+      }
+    }
+  }
+
+  /** Encoder means for metrics and traversals: images [B, H, W, C] -> [B, L] (caller disposes). */
+  encodeMean(x: Tensor): Tensor {
+    return tf.tidy(() => this.net.encode(x).mu);
+  }
+
+  dispose(): void {
+    this.net.dispose();
+  }
+}

@@ -1,0 +1,9 @@
+// Public entry of the training package.
+export { runTraining, DivergedError, INIT_SALT } from './run.js';
+export type { TrainHooks, TrainResult } from './run.js';
+export { resolveTrainConfig, DEFAULT_TRAIN, ConfigError } from './config.js';
+export type { TrainConfig, TrainConfigInput } from './config.js';
+export { loadCheckpoint, saveCheckpoint, resolveCheckpointDir } from './checkpoint.js';
+export { computeGradients, applyGradients, flattenGradients, unflattenGradients, readScalars, parameterChecksum } from './step.js';
+export { Adam } from './adam.js';
+export { evaluateElbo } from './evaluate.js';

@@ -1,0 +1,234 @@
+// runTraining: one model, one replica (or one of R data-parallel replicas when hooks.reducer is given).
+// Reads top to bottom: config -> data -> model -> optimiser -> resume -> loop -> final checkpoint -> evaluation.
+//
+// Per step: computeGradients -> reducer.allReduceMean (data parallel only) -> applyGradients -> dispose.
+// Device syncs happen only at log steps (losses), checkpoints (parameters), consistency checks and with a reducer
+// (the flat gradient goes through host memory to the ring all-reduce).
+// Rank 0 alone writes checkpoints and summary.json; every rank logs through hooks.onLog (callers decide who prints).
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createSampler, openDataset } from '../data/index.js';
+import type { FactorDataset } from '../data/types.js';
+import type { GradientReducer } from '../parallel/types.js';
+import { mixSeed } from '../random.js';
+import { readFlat } from '../model/architecture.js';
+import { VaeModel } from '../model/vae.js';
+import { Adam } from './adam.js';
+import { checksumOf, loadCheckpoint, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
+import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
+import { evaluateElbo, type EvalResult } from './evaluate.js';
+import {
+  applyGradients,
+  computeGradients,
+  flattenGradients,
+  parameterChecksum,
+  readScalars,
+  unflattenGradients,
+} from './step.js';
+
+/** Salt for the weight initialisation seed (weights come from Rng(mixSeed(seed, INIT_SALT)), never from tf.random). */
+export const INIT_SALT = 0x1417;
+
+export interface TrainHooks {
+  /** Data-parallel gradient averaging; absent = train alone. */
+  readonly reducer?: GradientReducer;
+  /** Called at log steps with the step count completed and the losses of that step. */
+  onLog?(step: number, scalars: Record<string, number>): void;
+  onCheckpoint?(step: number, path: string): void;
+  /** Abort: the loop stops after the current step, writes a checkpoint and returns status 'aborted'. */
+  readonly signal?: AbortSignal;
+  /** Use this dataset instead of openDataset(config.dataset) (tests; callers that hold one already). */
+  readonly dataset?: FactorDataset;
+}
+
+export interface TrainResult {
+  readonly status: 'completed' | 'aborted';
+  /** Optimiser steps completed. */
+  readonly step: number;
+  readonly runDir: string;
+  readonly lastCheckpoint?: string;
+  readonly lastScalars?: Record<string, number>;
+  readonly eval?: EvalResult;
+  readonly wallSeconds: number;
+  /** Global images per second over this run's steps (all replicas). */
+  readonly imagesPerSecond: number;
+  readonly paramChecksum: number;
+}
+
+export class DivergedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly lastCheckpoint: string | undefined,
+    what: string,
+  ) {
+    super(
+      `diverged at step ${step} (${what}); ` +
+        (lastCheckpoint ? `last good checkpoint: ${lastCheckpoint}` : 'no checkpoint was written before it') +
+        '. Lower the learning rate or set clipNorm.',
+    );
+    this.name = 'DivergedError';
+  }
+}
+
+export async function runTraining(config: TrainConfig | TrainConfigInput, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const t0 = performance.now();
+  const cfg = resolveTrainConfig(config as TrainConfigInput);
+  const runDir = resolve(cfg.runDir);
+  const reducer = hooks.reducer;
+  const rank = reducer?.rank ?? 0;
+  const worldSize = reducer?.worldSize ?? 1;
+  const isChief = rank === 0;
+
+  // Data: every replica computes the same global batch order and takes its slice (src/data/sampler.ts).
+  const dataset = hooks.dataset ?? openDataset(cfg.dataset, { imageSize: cfg.model.imageSize });
+  if (dataset.imageSize !== cfg.model.imageSize) {
+    throw new Error(`dataset '${dataset.name}' has ${dataset.imageSize}x${dataset.imageSize} images, model.imageSize is ${cfg.model.imageSize}`);
+  }
+  if (cfg.model.channels !== undefined && cfg.model.channels !== dataset.channels) {
+    throw new Error(`dataset '${dataset.name}' has ${dataset.channels} channels, model.channels is ${cfg.model.channels}`);
+  }
+  const samplerKind = cfg.sampler ?? (cfg.model.variant === 'dcign' ? 'dcign' : 'iid');
+  const sampler = createSampler(dataset, {
+    kind: samplerKind,
+    batchSize: cfg.batchSize,
+    seed: cfg.seed,
+    rank,
+    worldSize,
+    ...(cfg.variedFactor === undefined ? {} : { variedFactor: cfg.variedFactor }),
+  });
+
+  // Model and optimiser.
+  const model = new VaeModel(cfg.model, mixSeed(cfg.seed, INIT_SALT), { factors: dataset.factors, channels: dataset.channels });
+  const optimizer = new Adam(model.params, {
+    learningRate: cfg.learningRate,
+    beta1: cfg.adam.beta1,
+    beta2: cfg.adam.beta2,
+    epsilon: cfg.adam.epsilon,
+    clipNorm: cfg.clipNorm,
+  });
+
+  let step = 0;
+  let lastCheckpoint: string | undefined;
+  let lastScalars: Record<string, number> | undefined;
+  try {
+    if (cfg.resumeFrom !== undefined) {
+      const ck = await loadCheckpoint(cfg.resumeFrom);
+      const expected = model.net.specs;
+      const mismatch = ck.state.params.findIndex(
+        (p, i) => p.name !== expected[i]?.name || p.shape.join('x') !== expected[i]?.shape.join('x'),
+      );
+      if (mismatch >= 0 || ck.state.params.length !== expected.length) {
+        throw new Error(`checkpoint ${cfg.resumeFrom} holds a different architecture than this config (parameter ${mismatch})`);
+      }
+      model.net.assignFlat(ck.params);
+      optimizer.restore(ck.adamM, ck.adamV, ck.state.adamT);
+      sampler.restore(ck.state.sampler);
+      step = ck.state.step;
+      lastCheckpoint = cfg.resumeFrom;
+    }
+    if (reducer !== undefined) {
+      // Same initial parameters everywhere (they already are, from the shared seed; this makes it a guarantee).
+      const flat = model.net.readFlat();
+      await reducer.broadcast(flat, step);
+      model.net.assignFlat(flat);
+    }
+    if (isChief) {
+      await mkdir(runDir, { recursive: true });
+      await writeAtomic(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    }
+
+    const writeCheckpoint = async (): Promise<void> => {
+      if (!isChief) return;
+      const params = model.net.readFlat(); // note: a device sync
+      const sum = checksumOf(params);
+      if (!Number.isFinite(sum)) throw new DivergedError(step, lastCheckpoint, 'non-finite parameters');
+      const st = optimizer.state();
+      const path = await saveCheckpoint(runDir, {
+        state: {
+          format: CHECKPOINT_FORMAT,
+          step,
+          adamT: optimizer.t,
+          sampler: sampler.position(),
+          params: model.net.specs.map((s) => ({ name: s.name, shape: s.shape })),
+          checksum: sum,
+        },
+        config: cfg,
+        params,
+        adamM: readFlat(st.m),
+        adamV: readFlat(st.v),
+      });
+      lastCheckpoint = path;
+      hooks.onCheckpoint?.(step, path);
+    };
+
+    const startStep = step;
+    let mark = performance.now();
+    let markStep = step;
+    let status: TrainResult['status'] = 'completed';
+    while (step < cfg.steps) {
+      if (hooks.signal?.aborted) {
+        status = 'aborted';
+        break;
+      }
+      const batch = sampler.next();
+      const isLog = (step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps;
+      const { grads, scalars } = computeGradients(model, batch, step, cfg.seed, isLog);
+      let reduced = grads;
+      if (reducer !== undefined) {
+        const flat = flattenGradients(grads); // note: a device sync, needed to hand the gradient to the ring
+        for (const g of grads) g.dispose();
+        await reducer.allReduceMean(flat, step);
+        reduced = unflattenGradients(model, flat);
+      }
+      applyGradients(optimizer, reduced);
+      step += 1;
+
+      if (scalars !== undefined) {
+        const s = readScalars(model, scalars); // note: a device sync, log steps only
+        if (!Number.isFinite(s.loss)) throw new DivergedError(step, lastCheckpoint, `loss ${s.loss}`);
+        const now = performance.now();
+        const stepsPerS = ((step - markStep) * 1000) / Math.max(1e-9, now - mark);
+        mark = now;
+        markStep = step;
+        lastScalars = { ...s, steps_per_s: stepsPerS, images_per_s: stepsPerS * cfg.batchSize };
+        if (cfg.model.variant === 'annealed-vae') lastScalars.capacity = model.capacityAt(step - 1);
+        hooks.onLog?.(step, lastScalars);
+        await new Promise<void>((r) => setImmediate(r)); // let signals and I/O in
+      }
+      if (reducer !== undefined && cfg.consistencyEvery > 0 && step % cfg.consistencyEvery === 0) {
+        await reducer.checkConsistent(parameterChecksum(model), step);
+      }
+      if (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0 && step < cfg.steps) await writeCheckpoint();
+    }
+    const stepsDone = step - startStep;
+    const trainSeconds = (performance.now() - t0) / 1000;
+    if (step !== startStep || lastCheckpoint === undefined) await writeCheckpoint();
+
+    let evalResult: EvalResult | undefined;
+    if (isChief && status === 'completed' && cfg.evalBatches > 0) {
+      evalResult = evaluateElbo(model, dataset, cfg.seed, cfg.evalBatches, cfg.evalBatchSize);
+    }
+    const result: TrainResult = {
+      status,
+      step,
+      runDir,
+      ...(lastCheckpoint === undefined ? {} : { lastCheckpoint }),
+      ...(lastScalars === undefined ? {} : { lastScalars }),
+      ...(evalResult === undefined ? {} : { eval: evalResult }),
+      wallSeconds: (performance.now() - t0) / 1000,
+      imagesPerSecond: (stepsDone * cfg.batchSize) / Math.max(1e-9, trainSeconds),
+      paramChecksum: parameterChecksum(model),
+    };
+    if (isChief) await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result }, null, 2) + '\n');
+    return result;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}

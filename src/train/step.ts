@@ -1,0 +1,109 @@
+// The training step, split so data parallelism can average gradients in between:
+//   computeGradients (forward + backward in one tidy) -> [reducer.allReduceMean on the flat vector] -> applyGradients
+// Nothing here reads from the device except flattenGradients (only with a reducer) and readScalars (log steps only).
+import type { Batch } from '../data/types.js';
+import { tf, type Tensor } from '../model/tf.js';
+import { EPS_SALT, noiseFor, PRIOR_SALT, type VaeModel } from '../model/vae.js';
+import type { Adam } from './adam.js';
+
+/** Names of the entries of StepResult.scalars, in order; then kl_0 .. kl_{L-1}. */
+export function scalarNames(model: VaeModel): string[] {
+  const names = ['loss', 'recon', 'kl', 'regulariser'];
+  if (model.config.variant === 'info-vae') names.push('mmd');
+  for (let l = 0; l < model.config.latentSize; l++) names.push(`kl_${l}`);
+  return names;
+}
+
+export interface StepGradients {
+  /** One gradient per parameter, in parameter order; owned by the caller (applyGradients disposes them). */
+  grads: Tensor[];
+  /** Only when asked (log steps): the loss parts as one 1-D tensor in scalarNames order; caller disposes. */
+  scalars?: Tensor;
+}
+
+/** Batch images and the noise of its samples as tensors (inside the caller's tidy). */
+function stepInputs(model: VaeModel, batch: Batch, seed: number): { x: Tensor; eps: Tensor; prior?: Tensor } {
+  const { imageSize, latentSize } = model.config;
+  const channels = model.net.arch.channels;
+  const x = tf.tensor4d(batch.images, [batch.batchSize, imageSize, imageSize, channels]);
+  const eps = tf.tensor2d(noiseFor(seed, EPS_SALT, batch.globalIndices, latentSize), [batch.batchSize, latentSize]);
+  if (model.config.variant !== 'info-vae') return { x, eps };
+  const prior = tf.tensor2d(noiseFor(seed, PRIOR_SALT, batch.globalIndices, latentSize), [batch.batchSize, latentSize]);
+  return { x, eps, prior };
+}
+
+export function computeGradients(model: VaeModel, batch: Batch, step: number, seed: number, keepScalars: boolean): StepGradients {
+  let scalars: Tensor | undefined;
+  const grads = tf.tidy(() => {
+    const inp = stepInputs(model, batch, seed);
+    const { grads: named } = tf.variableGrads(() => {
+      const parts = model.loss({
+        ...inp,
+        step,
+        ...(batch.variedFactor === undefined ? {} : { variedFactor: batch.variedFactor }),
+      });
+      if (keepScalars) {
+        const head = [parts.total, parts.recon, parts.kl, parts.regulariser];
+        if (parts.mmd !== undefined) head.push(parts.mmd);
+        scalars = tf.keep(tf.concat([tf.stack(head), parts.klPerDim]));
+      }
+      return parts.total as tf.Scalar;
+    }, model.params as tf.Variable[]);
+    return model.params.map((p) => {
+      const g = named[p.name];
+      if (g === undefined) throw new Error(`no gradient for parameter ${p.name}`);
+      return g;
+    });
+  });
+  return scalars === undefined ? { grads } : { grads, scalars };
+}
+
+/** Gradients as one Float32Array in parameter order (a device read). Does not dispose grads. */
+export function flattenGradients(grads: readonly Tensor[]): Float32Array {
+  const total = grads.reduce((n, g) => n + g.size, 0);
+  const out = new Float32Array(total);
+  let off = 0;
+  for (const g of grads) {
+    out.set(g.dataSync() as Float32Array, off);
+    off += g.size;
+  }
+  return out;
+}
+
+/** The inverse of flattenGradients, shaped like the parameters. */
+export function unflattenGradients(model: VaeModel, flat: Float32Array): Tensor[] {
+  let off = 0;
+  return model.params.map((p) => {
+    const t = tf.tensor(flat.subarray(off, off + p.size), p.shape, 'float32');
+    off += p.size;
+    return t;
+  });
+}
+
+/** Adam step with the gradients, then disposes them. */
+export function applyGradients(optimizer: Adam, grads: Tensor[]): void {
+  try {
+    optimizer.apply(grads);
+  } finally {
+    for (const g of grads) g.dispose();
+  }
+}
+
+/** Reads the kept scalars (a device sync: log steps only) and disposes them. */
+export function readScalars(model: VaeModel, scalars: Tensor): Record<string, number> {
+  const values = scalars.dataSync();
+  scalars.dispose();
+  const out: Record<string, number> = {};
+  scalarNames(model).forEach((n, i) => (out[n] = values[i] as number));
+  return out;
+}
+
+/** Sum of all parameters (float64 over per-tensor float32 sums): equal on replicas holding equal parameters. */
+export function parameterChecksum(model: VaeModel): number {
+  const sums = tf.tidy(() => tf.stack(model.params.map((p) => tf.sum(p))));
+  const v = sums.dataSync();
+  sums.dispose();
+  let s = 0;
+  for (const x of v) s += x;
+  return s;
+}
