@@ -5,14 +5,16 @@
 //   scenes          rendered 3D objects (identity, azimuth, elevation, light), 6 x 24 x 6 x 9 = 7,776, 64x64 grey
 //   npz:<path>      a user's dSprites .npz (imgs, latents_classes, latents_values)
 import { createDsprites, createDspritesSmall } from './dsprites.js';
+import { openNpz, type NpzOptions } from './npz.js';
 import { createScenes } from './scenes.js';
 import type { FactorDataset } from './types.js';
 
 export type { Batch, FactorDataset, FactorSpec, Sampler, SamplerPosition } from './types.js';
 export { createSampler } from './sampler.js';
+export { NpzDataset, NpzFormatError, type NpzOptions } from './npz.js';
 export type { SamplerKind, SamplerOptions } from './sampler.js';
 
-export interface OpenDatasetOptions {
+export interface OpenDatasetOptions extends NpzOptions {
   /** Image side for the generated datasets (dsprites: 64 by default, 32 renders at half resolution). */
   readonly imageSize?: number;
   /** Rendered images kept in the dataset's LRU cache. */
@@ -31,6 +33,11 @@ const GENERATED: Readonly<Record<string, Opener>> = {
 export const DATASET_NAMES: readonly string[] = [...Object.keys(GENERATED), 'npz:<path>'];
 
 export function openDataset(name: string, opts: OpenDatasetOptions = {}): FactorDataset {
+  if (name.startsWith('npz:')) {
+    const path = name.slice('npz:'.length);
+    if (path.length === 0) throw new Error(`dataset 'npz:' needs a path, e.g. npz:/data/dsprites.npz`);
+    return openNpz(path, opts);
+  }
   const open = GENERATED[name];
   if (open !== undefined) return open(opts);
   throw new Error(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(', ')}`);
