@@ -349,6 +349,12 @@ export class RingReducer implements GradientReducer {
     }
   }
 
+  /** Stops this rank at once: a pending collective rejects, and the other ranks get an abort naming this rank. */
+  abort(reason: string): void {
+    if (this.failure || this.closed) return;
+    this.fail(new RingError(`rank ${this.rank} (${this.endpoint}) stopped: ${reason}`, 'aborted', this.rank, this.lastStep, this.rank, this.endpoint));
+  }
+
   /** Says goodbye to both neighbours (so they do not mistake it for a crash), then closes the sockets. */
   async close(): Promise<void> {
     if (this.closed || this.closing) return;
