@@ -1,0 +1,180 @@
+// Client-side sweep operations shared by the CLI, the demo and the tests: start (refusing a second start clearly),
+// progress, pause/resume/cancel, adding trials, results. Talks to Temporal only through @temporalio/client.
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+
+import {
+  SEARCH_ATTRIBUTE_TYPES,
+  addTrialsUpdate,
+  cancelSignal,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  specQuery,
+  sweepWorkflowId,
+  trialProgressQuery,
+  trialWorkflowId,
+} from '../../workflows/defs.js';
+import type { SweepInput, TrialProgress } from '../../workflows/defs.js';
+import type { sweepWorkflow } from '../../workflows/sweep.js';
+import { parsePoint } from './expand.js';
+import type { SweepProgress, SweepSpec } from './types.js';
+
+export class SweepAlreadyRunningError extends Error {
+  constructor(
+    readonly sweepName: string,
+    readonly workflowId: string,
+  ) {
+    super(
+      `sweep '${sweepName}' is already running (workflow ${workflowId}). Watch it with \`dcign sweep status ${sweepName}\`, ` +
+        `stop it with \`dcign sweep cancel ${sweepName}\`, or give the spec another name to run it again side by side.`,
+    );
+    this.name = 'SweepAlreadyRunningError';
+  }
+}
+
+export class SweepNotFoundError extends Error {
+  constructor(readonly sweepName: string) {
+    super(`no sweep named '${sweepName}' (no workflow ${sweepWorkflowId(sweepName)}); \`dcign sweep list\` shows the known ones`);
+    this.name = 'SweepNotFoundError';
+  }
+}
+
+export interface StartOptions {
+  readonly maxHistoryEvents?: number;
+  readonly progressReportMs?: number;
+}
+
+/** Starts the sweep workflow for a validated spec; a second start of a running sweep throws SweepAlreadyRunningError. */
+export async function startSweep(client: Client, spec: SweepSpec, o: StartOptions = {}): Promise<WorkflowHandle<typeof sweepWorkflow>> {
+  const workflowId = sweepWorkflowId(spec.name);
+  const input: SweepInput = {
+    spec,
+    ...(o.maxHistoryEvents !== undefined ? { maxHistoryEvents: o.maxHistoryEvents } : {}),
+    ...(o.progressReportMs !== undefined ? { progressReportMs: o.progressReportMs } : {}),
+  };
+  try {
+    return await client.workflow.start<typeof sweepWorkflow>('sweepWorkflow', {
+      workflowId,
+      taskQueue: spec.taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: 'FAIL',
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new SweepAlreadyRunningError(spec.name, workflowId);
+    throw err;
+  }
+}
+
+/** Registers dcign's search attributes where missing (the dev server allows it; production clusters may not). */
+export async function ensureSearchAttributes(client: Client, namespace = 'default'): Promise<string[]> {
+  const res = await client.connection.operatorService.listSearchAttributes({ namespace });
+  const have = res.customAttributes ?? {};
+  const missing = Object.entries(SEARCH_ATTRIBUTE_TYPES).filter(([k]) => !(k in have));
+  if (missing.length === 0) return [];
+  const types: Record<string, number> = { Keyword: 2, Int: 3, Double: 4 };
+  await client.connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map(([k, t]) => [k, types[t] as number])),
+  });
+  return missing.map(([k]) => k);
+}
+
+function handleOf(client: Client, name: string): WorkflowHandle<typeof sweepWorkflow> {
+  return client.workflow.getHandle<typeof sweepWorkflow>(sweepWorkflowId(name));
+}
+
+async function notFound<T>(name: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new SweepNotFoundError(name);
+    throw err;
+  }
+}
+
+/**
+ * The sweep's progress: its result when it has ended (no worker needed), else its query, with live step and
+ * losses read from each running trial.
+ */
+export async function sweepProgress(client: Client, name: string, o: { live?: boolean } = {}): Promise<SweepProgress & { status: string }> {
+  const handle = handleOf(client, name);
+  const desc = await notFound(name, handle.describe());
+  const status = desc.status.name;
+  let progress: SweepProgress;
+  if (status === 'COMPLETED') progress = await handle.result();
+  else if (status === 'RUNNING') progress = await handle.query(progressQuery);
+  else throw new Error(`sweep '${name}' is ${status.toLowerCase()} (workflow ${handle.workflowId}); see the Temporal UI for why`);
+  if (o.live !== false && status === 'RUNNING') {
+    await Promise.all(
+      progress.trials
+        .filter((t) => t.state === 'running' || t.state === 'restarting')
+        .map(async (t) => {
+          try {
+            const p: TrialProgress = await client.workflow.getHandle(trialWorkflowId(name, t.key)).query(trialProgressQuery);
+            t.step = p.step;
+            t.losses = p.losses;
+            t.generation = p.generation;
+          } catch {
+            // the trial just ended; its report is on its way to the sweep
+          }
+        }),
+    );
+  }
+  return { ...progress, status };
+}
+
+export async function pauseSweep(client: Client, name: string): Promise<void> {
+  await notFound(name, handleOf(client, name).signal(pauseSignal));
+}
+
+export async function resumeSweep(client: Client, name: string): Promise<void> {
+  await notFound(name, handleOf(client, name).signal(resumeSignal));
+}
+
+export async function cancelSweep(client: Client, name: string, reason = 'cancelled from the CLI'): Promise<void> {
+  await notFound(name, handleOf(client, name).signal(cancelSignal, reason));
+}
+
+/** Parses points (`beta=3,latent=10,seed=0`; several separated by ';') against the sweep's spec and adds them. */
+export async function addTrials(client: Client, name: string, points: readonly string[]): Promise<string[]> {
+  const handle = handleOf(client, name);
+  const spec = await notFound(name, handle.query(specQuery));
+  const plans = points.flatMap((p) => p.split(';')).filter((p) => p.trim().length > 0).map((p) => parsePoint(spec, p));
+  return handle.executeUpdate(addTrialsUpdate, { args: [plans] });
+}
+
+/** Summary rows of a sweep, best first by `sortBy` (a metric, descending), else by trial key. */
+export function resultRows(p: SweepProgress, sortBy?: string): Record<string, string | number>[] {
+  const metricKeys = [...new Set(p.trials.flatMap((t) => Object.keys(t.metrics)))].sort();
+  const lossKeys = [...new Set(p.trials.flatMap((t) => Object.keys(t.losses)))].sort();
+  const rows = p.trials.map((t) => {
+    const row: Record<string, string | number> = { trial: t.key };
+    for (const [k, v] of Object.entries(t.params)) row[k] = typeof v === 'boolean' ? String(v) : v;
+    row.seed = t.seed;
+    row.state = t.state;
+    row.step = t.step;
+    for (const k of lossKeys) row[k] = t.losses[k] ?? '';
+    for (const k of metricKeys) row[k] = t.metrics[k] ?? '';
+    if (t.error) row.error = t.error;
+    return row;
+  });
+  const key = sortBy ?? metricKeys[0];
+  rows.sort((a, b) => {
+    if (key !== undefined) {
+      const av = typeof a[key] === 'number' ? (a[key] as number) : -Infinity;
+      const bv = typeof b[key] === 'number' ? (b[key] as number) : -Infinity;
+      if (av !== bv) return bv - av;
+    }
+    return String(a.trial).localeCompare(String(b.trial));
+  });
+  return rows;
+}
+
+export function temporalUiLink(workflowId: string, ui = process.env.TEMPORAL_UI ?? 'http://localhost:8233', namespace = 'default'): string {
+  return `${ui}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export function mlflowExperimentLink(trackingUri: string, experimentId: string): string {
+  return `${trackingUri.replace(/\/$/, '')}/#/experiments/${experimentId}`;
+}

@@ -1,0 +1,267 @@
+// Sweep specs: sweeps/*.yaml hold data only (after disentanglement_lib's hyperparams: a grid is a product of `sweep`s,
+// a random search draws points from named distributions, seeds are their own axis). Everything is validated before a
+// sweep starts; every problem is reported at once, each naming the field, the value and what is allowed.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+import { MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from './types.js';
+import type { Distribution, ModelVariant, ParamValue, SearchSpace, SweepSpec } from './types.js';
+
+export * from './types.js';
+
+export interface SpecIssue {
+  readonly field: string;
+  readonly value: unknown;
+  readonly allowed: string;
+}
+
+export class SweepSpecError extends Error {
+  constructor(
+    readonly issues: readonly SpecIssue[],
+    readonly source = 'sweep spec',
+  ) {
+    super(
+      `${source} is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +
+        issues.map((i) => `  - ${i.field}: got ${show(i.value)}; ${i.allowed}`).join('\n'),
+    );
+    this.name = 'SweepSpecError';
+  }
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isInt = (v: unknown): v is number => Number.isInteger(v);
+
+/** Parses and validates YAML text; throws SweepSpecError listing every problem. */
+export function parseSweepSpec(text: string, source = 'sweep spec'): SweepSpec {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new SweepSpecError([{ field: '(file)', value: (err as Error).message.split('\n')[0], allowed: 'expected valid YAML' }], source);
+  }
+  return validateSweepSpec(raw, source);
+}
+
+export function loadSweepSpec(file: string): SweepSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read sweep spec ${file}: ${(err as Error).message}`);
+  }
+  return parseSweepSpec(text, file);
+}
+
+/** Validates a parsed object and fills defaults; throws SweepSpecError listing every problem. */
+export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpec {
+  const issues: SpecIssue[] = [];
+  const bad = (field: string, value: unknown, allowed: string): void => void issues.push({ field, value, allowed });
+  if (!isRecord(raw)) throw new SweepSpecError([{ field: '(top level)', value: raw, allowed: 'expected a mapping of fields' }], source);
+
+  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue'];
+  for (const k of Object.keys(raw)) if (!known.includes(k)) bad(k, raw[k], `unknown field; allowed fields: ${known.join(', ')}`);
+
+  const name = raw.name;
+  if (typeof name !== 'string' || !NAME.test(name)) bad('name', name, 'expected lower-case letters, digits, ".", "_" or "-" (1-63 characters)');
+  const dataset = raw.dataset;
+  if (typeof dataset !== 'string' || dataset.length === 0) bad('dataset', dataset, "expected a dataset name such as 'dsprites', 'scenes' or 'npz:<path>'");
+
+  // model
+  const model: Record<string, unknown> = isRecord(raw.model) ? { ...raw.model } : {};
+  if (!isRecord(raw.model)) bad('model', raw.model, 'expected a mapping with at least `variant`');
+  else {
+    if (!MODEL_VARIANTS.includes(model.variant as ModelVariant)) bad('model.variant', model.variant, `expected one of ${MODEL_VARIANTS.join(', ')}`);
+    if (model.beta !== undefined && !(isNum(model.beta) && model.beta >= 0)) bad('model.beta', model.beta, 'expected a number >= 0');
+    if (model.latentSize !== undefined && !(isInt(model.latentSize) && model.latentSize >= 1)) bad('model.latentSize', model.latentSize, 'expected an integer >= 1');
+    if (model.imageSize !== undefined && model.imageSize !== 32 && model.imageSize !== 64) bad('model.imageSize', model.imageSize, 'expected 32 or 64');
+  }
+
+  // train
+  const trainRaw = isRecord(raw.train) ? raw.train : {};
+  if (raw.train !== undefined && !isRecord(raw.train)) bad('train', raw.train, 'expected a mapping');
+  const train = { learningRate: 1e-4, logEvery: 10, checkpointEvery: 100, ...trainRaw } as Record<string, unknown>;
+  const posInt = (field: string, v: unknown): void => {
+    if (!(isInt(v) && v >= 1)) bad(field, v, 'expected an integer >= 1');
+  };
+  posInt('train.steps', train.steps);
+  posInt('train.batchSize', train.batchSize);
+  posInt('train.logEvery', train.logEvery);
+  posInt('train.checkpointEvery', train.checkpointEvery);
+  if (!(isNum(train.learningRate) && train.learningRate > 0)) bad('train.learningRate', train.learningRate, 'expected a number > 0');
+
+  // search
+  const search = validateSearch(raw.search, bad);
+
+  const replicas = raw.replicas ?? 1;
+  if (!(isInt(replicas) && replicas >= 1 && replicas <= 64)) bad('replicas', replicas, 'expected an integer in 1..64');
+  if (isInt(replicas) && isInt(train.batchSize) && replicas >= 1 && train.batchSize % replicas !== 0) {
+    bad('train.batchSize', train.batchSize, `expected a multiple of replicas (${replicas}): the global batch is split evenly`);
+  }
+
+  // evaluation
+  const evRaw = raw.evaluation === undefined ? {} : raw.evaluation;
+  if (!isRecord(evRaw)) bad('evaluation', evRaw, 'expected a mapping');
+  const evaluation = { enabled: true, metrics: ['mig', 'sap', 'dci'], numTrain: 1000, numTest: 500, ...(isRecord(evRaw) ? evRaw : {}) } as Record<string, unknown>;
+  if (typeof evaluation.enabled !== 'boolean') bad('evaluation.enabled', evaluation.enabled, 'expected true or false');
+  if (!Array.isArray(evaluation.metrics)) bad('evaluation.metrics', evaluation.metrics, `expected a list drawn from ${METRIC_NAMES.join(', ')}`);
+  else
+    evaluation.metrics.forEach((m, i) => {
+      if (!METRIC_NAMES.includes(m as (typeof METRIC_NAMES)[number])) bad(`evaluation.metrics[${i}]`, m, `expected one of ${METRIC_NAMES.join(', ')}`);
+    });
+  posInt('evaluation.numTrain', evaluation.numTrain);
+  posInt('evaluation.numTest', evaluation.numTest);
+
+  const maxConcurrentTrials = raw.maxConcurrentTrials ?? 1;
+  if (!(isInt(maxConcurrentTrials) && maxConcurrentTrials >= 1)) bad('maxConcurrentTrials', maxConcurrentTrials, 'expected an integer >= 1');
+
+  const retryRaw = raw.retry === undefined ? {} : raw.retry;
+  if (!isRecord(retryRaw)) bad('retry', retryRaw, 'expected a mapping');
+  const retry = { maxGroupRestarts: 3, heartbeatTimeoutSeconds: 30, activityMaxAttempts: 5, ...(isRecord(retryRaw) ? retryRaw : {}) } as Record<string, unknown>;
+  for (const k of Object.keys(retry)) {
+    if (!['maxGroupRestarts', 'heartbeatTimeoutSeconds', 'activityMaxAttempts'].includes(k)) {
+      bad(`retry.${k}`, retry[k], 'unknown field; allowed: maxGroupRestarts, heartbeatTimeoutSeconds, activityMaxAttempts');
+    }
+  }
+  if (!(isInt(retry.maxGroupRestarts) && retry.maxGroupRestarts >= 0)) bad('retry.maxGroupRestarts', retry.maxGroupRestarts, 'expected an integer >= 0');
+  if (!(isNum(retry.heartbeatTimeoutSeconds) && retry.heartbeatTimeoutSeconds >= 1)) bad('retry.heartbeatTimeoutSeconds', retry.heartbeatTimeoutSeconds, 'expected a number of seconds >= 1');
+  if (!(isInt(retry.activityMaxAttempts) && retry.activityMaxAttempts >= 1)) bad('retry.activityMaxAttempts', retry.activityMaxAttempts, 'expected an integer >= 1');
+
+  const taskQueue = raw.taskQueue ?? 'dcign-train';
+  if (typeof taskQueue !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(taskQueue)) bad('taskQueue', taskQueue, 'expected a task queue name (letters, digits, ".", "_", "-")');
+
+  if (issues.length > 0) throw new SweepSpecError(issues, source);
+  return {
+    name: name as string,
+    dataset: dataset as string,
+    model: model as SweepSpec['model'],
+    train: train as SweepSpec['train'],
+    search: search as SearchSpace,
+    replicas: replicas as number,
+    evaluation: evaluation as SweepSpec['evaluation'],
+    maxConcurrentTrials: maxConcurrentTrials as number,
+    retry: retry as unknown as SweepSpec['retry'],
+    taskQueue: taskQueue as string,
+  };
+}
+
+function validateValue(field: string, key: string, v: unknown, bad: (f: string, v: unknown, a: string) => void): void {
+  const kind = PARAMS[key]?.kind ?? 'any';
+  if (kind === 'any') {
+    if (!(isNum(v) || typeof v === 'string' || typeof v === 'boolean')) bad(field, v, 'expected a number, string or boolean');
+  } else if (kind === 'int') {
+    if (!(isInt(v) && v >= 1)) bad(field, v, 'expected an integer >= 1');
+  } else if (kind === 'positive') {
+    if (!(isNum(v) && v > 0)) bad(field, v, 'expected a number > 0');
+  } else if (!(isNum(v) && v >= 0)) bad(field, v, 'expected a number >= 0');
+}
+
+function validateKey(field: string, key: string, bad: (f: string, v: unknown, a: string) => void): boolean {
+  if (key === 'seed' || key === 'seeds') {
+    bad(field, key, 'seeds are their own axis: use search.seeds');
+    return false;
+  }
+  if (paramPath(key) === undefined) {
+    bad(field, key, `unknown parameter; expected one of ${Object.keys(PARAMS).join(', ')} or a path like model.capacityMax / train.gradClip`);
+    return false;
+  }
+  return true;
+}
+
+function validateSearch(raw: unknown, bad: (f: string, v: unknown, a: string) => void): SearchSpace | undefined {
+  if (!isRecord(raw)) {
+    bad('search', raw, 'expected a mapping with `seeds` and `grid` and/or `random`');
+    return undefined;
+  }
+  for (const k of Object.keys(raw)) if (!['grid', 'random', 'seeds'].includes(k)) bad(`search.${k}`, raw[k], 'unknown field; allowed: grid, random, seeds');
+  const grid: Record<string, ParamValue[]> = {};
+  if (raw.grid !== undefined) {
+    if (!isRecord(raw.grid)) bad('search.grid', raw.grid, 'expected a mapping from parameter to a list of values');
+    else
+      for (const [key, values] of Object.entries(raw.grid)) {
+        const field = `search.grid.${key}`;
+        if (!validateKey(field, key, bad)) continue;
+        if (!Array.isArray(values) || values.length === 0) {
+          bad(field, values, 'expected a non-empty list of values');
+          continue;
+        }
+        values.forEach((v, i) => validateValue(`${field}[${i}]`, key, v, bad));
+        if (new Set(values.map((v) => JSON.stringify(v))).size !== values.length) bad(field, values, 'expected distinct values');
+        grid[key] = values as ParamValue[];
+      }
+  }
+  let random: SearchSpace['random'];
+  if (raw.random !== undefined) {
+    const r = raw.random;
+    if (!isRecord(r)) bad('search.random', r, 'expected a mapping with count, seed and params');
+    else {
+      if (!(isInt(r.count) && r.count >= 1 && r.count <= 10000)) bad('search.random.count', r.count, 'expected an integer in 1..10000');
+      const seed = r.seed ?? 0;
+      if (!(isInt(seed) && seed >= 0)) bad('search.random.seed', seed, 'expected an integer >= 0');
+      const params: Record<string, Distribution> = {};
+      if (!isRecord(r.params) || Object.keys(r.params).length === 0) bad('search.random.params', r.params, 'expected a mapping from parameter to a distribution');
+      else
+        for (const [key, d] of Object.entries(r.params)) {
+          const field = `search.random.params.${key}`;
+          if (!validateKey(field, key, bad)) continue;
+          if (key in grid) bad(field, key, 'a parameter is either on the grid or drawn at random, not both');
+          const dist = validateDistribution(field, key, d, bad);
+          if (dist) params[key] = dist;
+        }
+      random = { count: r.count as number, seed: seed as number, params };
+    }
+  }
+  const seeds = raw.seeds ?? [0];
+  if (!Array.isArray(seeds) || seeds.length === 0) bad('search.seeds', seeds, 'expected a non-empty list of integer seeds');
+  else {
+    seeds.forEach((s, i) => {
+      if (!(isInt(s) && s >= 0 && s < 2 ** 32)) bad(`search.seeds[${i}]`, s, 'expected an integer in 0..2^32-1');
+    });
+    if (new Set(seeds).size !== seeds.length) bad('search.seeds', seeds, 'expected distinct seeds');
+  }
+  return { grid, ...(random ? { random } : {}), seeds: seeds as number[] };
+}
+
+function validateDistribution(field: string, key: string, d: unknown, bad: (f: string, v: unknown, a: string) => void): Distribution | undefined {
+  const allowed = 'expected one of {uniform: [lo, hi]}, {logUniform: [lo, hi]}, {intUniform: [lo, hi]}, {choice: [values...]}';
+  if (!isRecord(d) || Object.keys(d).length !== 1) {
+    bad(field, d, allowed);
+    return undefined;
+  }
+  const [kind, arg] = Object.entries(d)[0] as [string, unknown];
+  if (kind === 'choice') {
+    if (!Array.isArray(arg) || arg.length === 0) {
+      bad(`${field}.choice`, arg, 'expected a non-empty list of values');
+      return undefined;
+    }
+    arg.forEach((v, i) => validateValue(`${field}.choice[${i}]`, key, v, bad));
+    return { choice: arg as ParamValue[] };
+  }
+  if (kind !== 'uniform' && kind !== 'logUniform' && kind !== 'intUniform') {
+    bad(field, d, allowed);
+    return undefined;
+  }
+  if (!Array.isArray(arg) || arg.length !== 2 || !isNum(arg[0]) || !isNum(arg[1]) || !(arg[0] < arg[1])) {
+    bad(`${field}.${kind}`, arg, 'expected [lo, hi] with lo < hi');
+    return undefined;
+  }
+  const [lo, hi] = arg as [number, number];
+  if (kind === 'logUniform' && !(lo > 0)) {
+    bad(`${field}.logUniform`, arg, 'expected lo > 0 for a log-uniform range');
+    return undefined;
+  }
+  if (kind === 'intUniform' && !(isInt(lo) && isInt(hi))) {
+    bad(`${field}.intUniform`, arg, 'expected integer bounds');
+    return undefined;
+  }
+  validateValue(`${field}.${kind}[0]`, key, lo, bad);
+  return { [kind]: [lo, hi] } as unknown as Distribution;
+}

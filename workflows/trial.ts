@@ -1,0 +1,295 @@
+// trialWorkflow: one model of a sweep. Creates its MLflow child run, trains R data-parallel replicas as activities
+// with the workflow itself as their rendezvous (like torchrun's, with Temporal as the store), restarts the whole group
+// from the last checkpoint under a new generation when any replica fails, evaluates, and reports to its sweep.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+
+import type { createActivities } from '../workers/activities.js';
+import type { RendezvousResult } from '../src/parallel/types.js';
+import type { TrialState } from '../src/sweep/types.js';
+import {
+  SA_BETA,
+  SA_LATENT,
+  SA_MODEL,
+  SA_SWEEP,
+  SA_TRIAL,
+  controlQueue,
+  joinUpdate,
+  replicaProgressSignal,
+  trialCurveQuery,
+  trialProgressQuery,
+  trialReportSignal,
+} from './defs.js';
+import type { CurvePoint, TrialInput, TrialProgress, TrialReport, TrialResult } from './defs.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/** Longest curve kept in workflow state (payloads stay far below the 2 MB limit); older points are thinned. */
+const MAX_CURVE_POINTS = 2000;
+
+export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
+  const { trial, replicas } = input;
+  const info = workflowInfo();
+  const heartbeatTimeout = `${input.retry.heartbeatTimeoutSeconds}s`;
+  const training = proxyActivities<Activities>({
+    taskQueue: input.taskQueue,
+    startToCloseTimeout: '30 days',
+    heartbeatTimeout,
+    // A lone replica cannot rejoin a running ring: the workflow restarts the whole group instead of retrying one.
+    retry: { maximumAttempts: 1 },
+    cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+  });
+  const control = proxyActivities<Activities>({
+    taskQueue: controlQueue(input.taskQueue),
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '5 minutes',
+    retry: { maximumAttempts: input.retry.activityMaxAttempts, initialInterval: '1s', nonRetryableErrorTypes: ['BadConfig'] },
+  });
+
+  let state: TrialState = 'pending';
+  let generation = 0;
+  let step = 0;
+  let losses: Record<string, number> = {};
+  let metrics: Record<string, number> = {};
+  let lastCheckpoint: { step: number; path: string } | undefined;
+  let curve: CurvePoint[] = [];
+  let joined = new Map<number, string>();
+  let mlflowRunId: string | undefined;
+  let error: string | undefined;
+  const restarts: { generation: number; reason: string; resumeStep: number }[] = [];
+
+  const progress = (): TrialProgress => ({
+    key: trial.key,
+    state,
+    generation,
+    step,
+    losses,
+    ...(lastCheckpoint ? { lastCheckpoint } : {}),
+    joined: joined.size,
+    replicas,
+    restarts,
+  });
+  setHandler(trialProgressQuery, progress);
+  setHandler(trialCurveQuery, () => curve);
+
+  // ---- reporting to the sweep: state changes at once, progress at most every progressReportMs of workflow time
+  const reportEvery = input.progressReportMs ?? 5000;
+  let lastReportAt = -Infinity;
+  let reportDue = false;
+  const report = async (): Promise<void> => {
+    if (!input.parentWorkflowId) return;
+    lastReportAt = Date.now();
+    reportDue = false;
+    const r: TrialReport = {
+      key: trial.key,
+      state,
+      step,
+      generation,
+      losses,
+      metrics,
+      ...(lastCheckpoint ? { checkpointPath: lastCheckpoint.path } : {}),
+      ...(mlflowRunId ? { mlflowRunId } : {}),
+      ...(error ? { error } : {}),
+    };
+    try {
+      await getExternalWorkflowHandle(input.parentWorkflowId).signal(trialReportSignal, r);
+    } catch (err) {
+      // The sweep may have closed (cancelled or finished); the trial's own result still holds everything.
+      if (isCancellation(err)) throw err;
+    }
+  };
+  const setState = async (s: TrialState): Promise<void> => {
+    state = s;
+    await report();
+  };
+
+  // ---- rendezvous: each replica of the current generation joins with its endpoint; all get the peer list
+  setHandler(
+    joinUpdate,
+    async (req): Promise<RendezvousResult> => {
+      joined.set(req.replicaIndex, req.endpoint);
+      const gen = req.generation;
+      await condition(() => generation !== gen || joined.size === replicas);
+      if (generation !== gen) throw ApplicationFailure.nonRetryable(`generation ${gen} was replaced by ${generation} while joining`, 'StaleGeneration');
+      const peers = Array.from({ length: replicas }, (_, i) => joined.get(i) as string);
+      return { rank: req.replicaIndex, worldSize: replicas, generation: gen, peers, groupId: info.workflowId };
+    },
+    {
+      validator: (req) => {
+        if (req.generation !== generation) throw new Error(`stale generation ${req.generation}: the group is at generation ${generation}`);
+        if (!Number.isInteger(req.replicaIndex) || req.replicaIndex < 0 || req.replicaIndex >= replicas) {
+          throw new Error(`replica index ${req.replicaIndex} is outside 0..${replicas - 1}`);
+        }
+        if (typeof req.endpoint !== 'string' || !req.endpoint.startsWith('tcp://')) throw new Error(`bad endpoint ${String(req.endpoint)}`);
+      },
+    },
+  );
+
+  setHandler(replicaProgressSignal, (p) => {
+    if (p.generation !== generation) return; // a stale replica of a replaced group
+    if (p.step > step) step = p.step;
+    if (p.scalars) losses = p.scalars;
+    if (p.checkpoint && (!lastCheckpoint || p.checkpoint.step >= lastCheckpoint.step)) lastCheckpoint = p.checkpoint;
+    for (const point of p.points ?? []) {
+      const last = curve[curve.length - 1];
+      if (!last || point.step > last.step) curve.push(point);
+    }
+    if (curve.length > MAX_CURVE_POINTS) curve = curve.filter((_, i) => i % 2 === 0 || i >= curve.length - 100);
+    reportDue = true;
+  });
+
+  try {
+    if (input.searchAttributes) {
+      const pairs: SearchAttributeUpdatePair[] = [
+        { key: SA_SWEEP, value: input.sweepName },
+        { key: SA_TRIAL, value: trial.key },
+        { key: SA_MODEL, value: String(input.train.model.variant ?? '') },
+      ];
+      const beta = input.train.model.beta;
+      const latent = input.train.model.latentSize;
+      if (typeof beta === 'number') pairs.push({ key: SA_BETA, value: beta });
+      if (typeof latent === 'number') pairs.push({ key: SA_LATENT, value: latent });
+      upsertSearchAttributes(pairs);
+    }
+
+    const run = await control.createTrialRun({
+      sweepName: input.sweepName,
+      trialKey: trial.key,
+      params: trial.params,
+      seed: trial.seed,
+      train: input.train,
+      replicas,
+      ...input.mlflow,
+    });
+    mlflowRunId = run.runId;
+    await setState('running');
+
+    // Progress reports run beside training, throttled in workflow time.
+    const reporterScope = new CancellationScope();
+    const reporter = reporterScope.run(async () => {
+      for (;;) {
+        await condition(() => reportDue);
+        const wait = lastReportAt + reportEvery - Date.now();
+        if (wait > 0) await condition(() => false, wait);
+        await report();
+      }
+    });
+    reporter.catch(() => undefined);
+
+    let final: Awaited<ReturnType<Activities['trainReplica']>> | undefined;
+    for (;;) {
+      const scope = new CancellationScope();
+      const gen = generation;
+      const resumeFrom = lastCheckpoint?.path;
+      const group = Array.from({ length: replicas }, (_, replicaIndex) =>
+        scope.run(() =>
+          training.trainReplica({
+            trialWorkflowId: info.workflowId,
+            sweepName: input.sweepName,
+            trialKey: trial.key,
+            generation: gen,
+            replicaIndex,
+            replicas,
+            train: { ...input.train, ...(resumeFrom ? { resumeFrom } : {}) },
+            ...(mlflowRunId ? { mlflowRunId } : {}),
+          }),
+        ),
+      );
+      try {
+        const results = await Promise.all(group);
+        final = results[0];
+        break;
+      } catch (err) {
+        scope.cancel();
+        await CancellationScope.nonCancellable(() => Promise.allSettled(group));
+        if (CancellationScope.current().consideredCancelled) throw err;
+        const reason = failureMessage(err);
+        const cause = err instanceof Error && 'cause' in err ? (err.cause as { nonRetryable?: boolean; type?: string } | undefined) : undefined;
+        if (cause?.nonRetryable === true || cause?.type === 'BadConfig') {
+          throw ApplicationFailure.nonRetryable(`trial ${trial.key}: ${reason}`, 'BadConfig');
+        }
+        if (restarts.length >= input.retry.maxGroupRestarts) {
+          throw ApplicationFailure.nonRetryable(
+            `trial ${trial.key} failed ${restarts.length + 1} times (limit retry.maxGroupRestarts=${input.retry.maxGroupRestarts}); last: ${reason}`,
+            'TrialFailed',
+          );
+        }
+        // New generation: stale replicas are rejected at the rendezvous; the curve drops steps after the checkpoint.
+        const resumeStep = lastCheckpoint?.step ?? 0;
+        restarts.push({ generation, reason, resumeStep });
+        generation += 1;
+        joined = new Map();
+        step = resumeStep;
+        curve = curve.filter((p) => p.step <= resumeStep);
+        await setState('restarting');
+        state = 'running';
+      }
+    }
+    if (final?.checkpointPath) lastCheckpoint = { step: final.step, path: final.checkpointPath };
+    step = final?.step ?? step;
+    if (final?.losses) losses = final.losses;
+    reporterScope.cancel();
+
+    if (input.evaluation.enabled && lastCheckpoint) {
+      await setState('evaluating');
+      metrics = await control.evaluate({
+        trialKey: trial.key,
+        checkpointPath: lastCheckpoint.path,
+        dataset: input.train.dataset,
+        evaluation: input.evaluation,
+        seed: trial.seed,
+        ...(mlflowRunId ? { mlflowRunId } : {}),
+      });
+    }
+    if (mlflowRunId) await control.finishTrialRun({ runId: mlflowRunId, status: 'FINISHED', metrics });
+    await setState('completed');
+    return {
+      key: trial.key,
+      params: trial.params,
+      seed: trial.seed,
+      state: 'completed',
+      step,
+      generations: generation + 1,
+      metrics,
+      losses,
+      ...(lastCheckpoint ? { checkpointPath: lastCheckpoint.path } : {}),
+      ...(mlflowRunId ? { mlflowRunId } : {}),
+      curve,
+    };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    error = cancelled ? 'cancelled' : failureMessage(err);
+    await CancellationScope.nonCancellable(async () => {
+      if (mlflowRunId) {
+        try {
+          await control.finishTrialRun({ runId: mlflowRunId, status: cancelled ? 'KILLED' : 'FAILED', metrics, error });
+        } catch {
+          // tracking is best effort here; the failure itself is reported below
+        }
+      }
+      await setState(cancelled ? 'cancelled' : 'failed');
+    });
+    throw err;
+  }
+}
+
+/** The innermost message of an activity/child failure chain (what actually went wrong). */
+export function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  let msg = err instanceof Error ? err.message : String(err);
+  while (e instanceof Error && e.cause instanceof Error) {
+    e = e.cause;
+    if (e instanceof Error && e.message) msg = e.message;
+  }
+  return msg;
+}
