@@ -1,0 +1,143 @@
+// How long the data pipeline takes to produce one batch of 64 for each dataset, next to the training step time of the
+// standard model (Higgins et al. 2017 architecture, 64x64, batch 64) measured in the same run. Data must never be the
+// bottleneck: the sampler runs on the training thread, so its time adds to every step.
+//
+// "cold" renders every image (cache disabled): the worst case, e.g. early in training; "warm" runs with the default
+// LRU cache after the batches have been seen once. The final JSON line compares throughputs, higher is better:
+// ours = batches per second of the slowest cold data path, reference = training steps per second; ratio > 1 means the
+// data keeps up with training even with no cache at all.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSampler, openDataset, type FactorDataset } from '../src/data/index.js';
+import { DspritesDataset } from '../src/data/dsprites.js';
+import { float64Bytes, int64Bytes, npy, zip } from '../test/helpers/npz.js';
+
+const BATCH = 64;
+const BATCHES = Number(process.env['BENCH_DATA_BATCHES'] ?? 20);
+const TRAIN_STEPS = Number(process.env['BENCH_DATA_TRAIN_STEPS'] ?? 10);
+/** Standard-model step on this kind of machine, from DESIGN.md (about 640 img/s natively), if training cannot run. */
+const STATED_STEP_MS = (BATCH / 640) * 1000;
+
+function msPerBatch(dataset: FactorDataset, kind: 'iid' | 'dcign', batches: number, seed = 1): number {
+  const sampler = createSampler(dataset, { kind, batchSize: BATCH, seed });
+  sampler.next(); // warm up the JIT on this path
+  const t0 = performance.now();
+  for (let i = 0; i < batches; i++) sampler.next();
+  return (performance.now() - t0) / batches;
+}
+
+/** Warm: the same batches a second time, now from the cache. */
+function msPerBatchWarm(dataset: FactorDataset, kind: 'iid' | 'dcign', batches: number): number {
+  msPerBatch(dataset, kind, batches, 2);
+  return msPerBatch(dataset, kind, batches, 2);
+}
+
+/** A dSprites-format .npz (stored members, so images are read by offset) built from our own renders. */
+function writeNpzFixture(dir: string): string {
+  const ds = new DspritesDataset({ orientations: 10, positions: 8, cacheSize: 0 });
+  const n = ds.size;
+  const imgs = new Uint8Array(n * 64 * 64);
+  const classes: number[] = [];
+  const values: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const f = ds.factorsOf(r);
+    imgs.set(ds.pixels(f), r * 4096);
+    const full = [0, ...f];
+    classes.push(...full);
+    values.push(1, ...f.map((k, j) => ds.factors[j]?.values[k] as number));
+  }
+  const path = join(dir, 'dsprites-like.npz');
+  writeFileSync(
+    path,
+    zip([
+      { name: 'imgs.npy', data: npy('|u1', [n, 64, 64], imgs) },
+      { name: 'latents_classes.npy', data: npy('<i8', [n, 6], int64Bytes(classes)) },
+      { name: 'latents_values.npy', data: npy('<f8', [n, 6], float64Bytes(values)) },
+    ]),
+  );
+  return path;
+}
+
+async function trainStepMs(): Promise<{ ms: number; measured: boolean; note: string }> {
+  try {
+    const [{ resolveModelConfig, VaeModel, tf }, { Adam, computeGradients, applyGradients }] = await Promise.all([
+      import('../src/model/index.js'),
+      import('../src/train/index.js'),
+    ]);
+    const dataset = openDataset('dsprites');
+    const model = new VaeModel(resolveModelConfig({ imageSize: 64 }), 1, { channels: 1, factors: dataset.factors });
+    const optimizer = new Adam(model.params, { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: 0 });
+    const sampler = createSampler(dataset, { kind: 'iid', batchSize: BATCH, seed: 3 });
+    const batches = Array.from({ length: TRAIN_STEPS + 3 }, () => sampler.next()); // data outside the timing
+    const step = (i: number): void => {
+      const { grads } = computeGradients(model, batches[i] as (typeof batches)[number], i, 0, false);
+      applyGradients(optimizer, grads);
+    };
+    for (let i = 0; i < 3; i++) step(i);
+    (model.params[0] as { dataSync(): unknown }).dataSync(); // note: device sync before timing
+    const t0 = performance.now();
+    for (let i = 3; i < TRAIN_STEPS + 3; i++) step(i);
+    (model.params[0] as { dataSync(): unknown }).dataSync(); // note: device sync: the steps have finished
+    const ms = (performance.now() - t0) / TRAIN_STEPS;
+    return { ms, measured: true, note: `measured: standard model, ${tf.getBackend()} backend, ${TRAIN_STEPS} steps` };
+  } catch (err) {
+    return {
+      ms: STATED_STEP_MS,
+      measured: false,
+      note: `NOT measured (${(err as Error).message.split('\n')[0]}); stated figure from DESIGN.md (640 img/s)`,
+    };
+  }
+}
+
+async function run(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dcign-bench-data-'));
+  try {
+    const npzPath = writeNpzFixture(dir);
+    const rows: { dataset: string; sampler: string; cache: string; ms: number }[] = [];
+    const cases: { label: string; cold: () => FactorDataset; warm: () => FactorDataset }[] = [
+      { label: 'dsprites', cold: () => openDataset('dsprites', { cacheSize: 0 }), warm: () => openDataset('dsprites') },
+      {
+        label: 'dsprites (32x32)',
+        cold: () => openDataset('dsprites', { cacheSize: 0, imageSize: 32 }),
+        warm: () => openDataset('dsprites', { imageSize: 32 }),
+      },
+      { label: 'scenes', cold: () => openDataset('scenes', { cacheSize: 0 }), warm: () => openDataset('scenes') },
+      { label: 'npz (stored, by offset)', cold: () => openDataset(`npz:${npzPath}`), warm: () => openDataset(`npz:${npzPath}`) },
+    ];
+    for (const c of cases) {
+      for (const kind of ['iid', 'dcign'] as const) {
+        rows.push({ dataset: c.label, sampler: kind, cache: 'cold', ms: msPerBatch(c.cold(), kind, BATCHES) });
+        if (!c.label.startsWith('npz')) {
+          rows.push({ dataset: c.label, sampler: kind, cache: 'warm', ms: msPerBatchWarm(c.warm(), kind, BATCHES) });
+        }
+      }
+    }
+    const train = await trainStepMs();
+    console.log(`batch of ${BATCH}, mean of ${BATCHES} batches; training step: ${train.ms.toFixed(1)} ms (${train.note})`);
+    console.log(`${'dataset'.padEnd(26)} ${'sampler'.padEnd(7)} ${'cache'.padEnd(5)} ${'ms/batch'.padStart(9)}  of a step`);
+    for (const r of rows) {
+      const share = ((100 * r.ms) / train.ms).toFixed(1);
+      console.log(`${r.dataset.padEnd(26)} ${r.sampler.padEnd(7)} ${r.cache.padEnd(5)} ${r.ms.toFixed(2).padStart(9)}  ${share.padStart(6)}%`);
+    }
+    const slowest = Math.max(...rows.filter((r) => r.cache === 'cold').map((r) => r.ms));
+    const ours = 1000 / slowest;
+    const reference = 1000 / train.ms;
+    console.log(
+      JSON.stringify({
+        bench: 'data',
+        ours: Number(ours.toFixed(2)),
+        reference: Number(reference.toFixed(2)),
+        unit: `batches of ${BATCH}/s: slowest cold data path vs standard-model training steps/s${train.measured ? '' : ' (stated, not measured)'}; higher is better`,
+        ratio: Number((ours / reference).toFixed(3)),
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+run().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
