@@ -1,0 +1,25 @@
+// Where the project keeps its caches and its local state. Caches (TensorFlow, Temporal CLI, virtualenvs) live outside
+// the clone so a fresh clone reuses them; state (databases, logs, pids) lives in the project so `dev down` and a
+// second clone do not interfere.
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The package root: this file is dist/src/stack/paths.js once compiled. */
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export function cacheDir(): string {
+  return process.env.DCIGN_CACHE ?? join(homedir(), '.cache', 'dcign');
+}
+
+export function stateDir(): string {
+  return process.env.DCIGN_STATE_DIR ?? join(projectRoot, '.dcign');
+}
+
+export function temporalBinary(): string {
+  return process.env.DCIGN_TEMPORAL_BIN ?? join(cacheDir(), 'bin', 'temporal');
+}
+
+export function mlflowBinary(): string {
+  return process.env.DCIGN_MLFLOW_BIN ?? join(cacheDir(), 'mlflow-venv', 'bin', 'mlflow');
+}

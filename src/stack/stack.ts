@@ -1,0 +1,212 @@
+// `dcign dev up | down | status | logs`: the embedded Temporal + MLflow stack, started as detached processes whose
+// pids are recorded, so `down` stops exactly what `up` started and nothing else.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { portIsFree } from './ports.js';
+import { serviceSpecs, type ServiceName, type ServiceSpec, type StackOptions } from './services.js';
+
+interface ServiceRecord {
+  readonly pid: number;
+  readonly binary: string;
+  readonly startedAt: string;
+  readonly url: string;
+  readonly logFile: string;
+}
+
+interface StackState {
+  readonly options: StackOptions;
+  readonly services: Partial<Record<ServiceName, ServiceRecord>>;
+}
+
+export interface ServiceStatus {
+  readonly name: ServiceName;
+  readonly running: boolean;
+  readonly healthy: boolean;
+  readonly pid?: number;
+  readonly url: string;
+  readonly logFile: string;
+}
+
+const stateFile = (stateDir: string) => join(stateDir, 'stack.json');
+
+function readState(stateDir: string): StackState | undefined {
+  const file = stateFile(stateDir);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as StackState;
+}
+
+function writeState(stateDir: string, state: StackState): void {
+  const file = stateFile(stateDir);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** True when pid is alive and still runs the binary we started (pids are reused). */
+function ours(record: ServiceRecord | undefined): record is ServiceRecord {
+  if (!record) return false;
+  try {
+    process.kill(record.pid, 0);
+    const cmdline = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8');
+    return cmdline.includes(record.binary) || cmdline.includes(record.binary.split('/').pop() ?? '\0');
+  } catch {
+    return false;
+  }
+}
+
+export interface UpResult {
+  readonly started: ServiceName[];
+  readonly reused: ServiceName[];
+  readonly statuses: ServiceStatus[];
+}
+
+export async function stackUp(
+  options: StackOptions,
+  progress: (msg: string) => void = () => undefined,
+  timeoutMs = 180_000,
+): Promise<UpResult> {
+  mkdirSync(join(options.stateDir, 'logs'), { recursive: true });
+  mkdirSync(join(options.stateDir, 'temporal'), { recursive: true });
+  mkdirSync(join(options.stateDir, 'mlflow', 'artifacts'), { recursive: true });
+  const previous = readState(options.stateDir);
+  const specs = serviceSpecs(options);
+  const services: Partial<Record<ServiceName, ServiceRecord>> = {};
+  const started: ServiceName[] = [];
+  const reused: ServiceName[] = [];
+
+  for (const spec of specs) {
+    const record = previous?.services[spec.name];
+    if (ours(record)) {
+      // Started by an earlier `up` and still alive: reuse it (its health is awaited below like a fresh one's).
+      services[spec.name] = record;
+      reused.push(spec.name);
+      progress(`${spec.name} already running (pid ${record.pid})`);
+      continue;
+    }
+    if (!existsSync(spec.binary)) {
+      throw new Error(`${spec.name} is not installed at ${spec.binary}. Fix: run \`npm run setup\` (scripts/setup.sh).`);
+    }
+    for (const p of spec.ports) {
+      if (!(await portIsFree(p.port, options.host === '0.0.0.0' ? '0.0.0.0' : options.host))) {
+        throw new Error(
+          `port ${p.port} (${p.what}) is already in use by another process. ` +
+            `Stop that process or choose another port with ${p.flag} <port>.`,
+        );
+      }
+    }
+  }
+
+  try {
+    for (const spec of specs) {
+      if (services[spec.name]) continue;
+      progress(`starting ${spec.name}: ${spec.binary} ${spec.args.join(' ')}`);
+      services[spec.name] = launch(spec);
+      started.push(spec.name);
+      writeState(options.stateDir, { options, services });
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (const spec of specs) {
+      const record = services[spec.name] as ServiceRecord;
+      while (!(await spec.healthy())) {
+        if (!ours(record)) {
+          throw new Error(`${spec.name} exited during start-up. Its log ${spec.logFile} ends with:\n${tail(spec.logFile, 15)}`);
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`${spec.name} did not answer its health check within ${timeoutMs / 1000} s; see ${spec.logFile}`);
+        }
+        await sleep(500);
+      }
+      progress(`${spec.name} healthy at ${spec.url}`);
+    }
+  } catch (err) {
+    // Leave nothing half-started: stop what this call launched.
+    for (const name of started) await stop(services[name]);
+    writeState(options.stateDir, { options, services: Object.fromEntries(reused.map((n) => [n, services[n]])) });
+    throw err;
+  }
+  return { started, reused, statuses: await stackStatus(options) };
+}
+
+function launch(spec: ServiceSpec): ServiceRecord {
+  const fd = openSync(spec.logFile, 'a');
+  try {
+    const child = spawn(spec.binary, [...spec.args], { detached: true, stdio: ['ignore', fd, fd] });
+    if (child.pid === undefined) throw new Error(`could not start ${spec.binary}`);
+    child.unref();
+    return {
+      pid: child.pid,
+      binary: spec.binary,
+      startedAt: new Date().toISOString(),
+      url: spec.url,
+      logFile: spec.logFile,
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function stop(record: ServiceRecord | undefined): Promise<boolean> {
+  if (!ours(record)) return false;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-record.pid, sig); // the whole process group: MLflow's workers too
+    } catch {
+      try {
+        process.kill(record.pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal('SIGTERM');
+  for (let i = 0; i < 100 && alive(record.pid); i++) await sleep(100);
+  if (alive(record.pid)) signal('SIGKILL');
+  for (let i = 0; i < 50 && alive(record.pid); i++) await sleep(100);
+  return true;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function stackDown(stateDir: string): Promise<ServiceName[]> {
+  const state = readState(stateDir);
+  if (!state) return [];
+  const stopped: ServiceName[] = [];
+  for (const [name, record] of Object.entries(state.services) as [ServiceName, ServiceRecord][]) {
+    if (await stop(record)) stopped.push(name);
+  }
+  rmSync(stateFile(stateDir), { force: true });
+  return stopped;
+}
+
+export async function stackStatus(options: StackOptions): Promise<ServiceStatus[]> {
+  const state = readState(options.stateDir);
+  const specs = serviceSpecs(state?.options ?? options);
+  return Promise.all(
+    specs.map(async (spec) => {
+      const record = state?.services[spec.name];
+      const running = ours(record);
+      return {
+        name: spec.name,
+        running,
+        healthy: await spec.healthy(),
+        ...(running ? { pid: record.pid } : {}),
+        url: spec.url,
+        logFile: spec.logFile,
+      };
+    }),
+  );
+}
+
+export function tail(file: string, lines: number): string {
+  if (!existsSync(file)) return `(no log at ${file})`;
+  return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

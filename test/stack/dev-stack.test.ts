@@ -1,0 +1,79 @@
+// `dcign dev up | status | down` against the real Temporal dev server and MLflow server, on free ports in a temp
+// state dir so it never touches a developer's running stack.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../../src/stack/ports.js';
+import { projectRoot } from '../../src/stack/paths.js';
+
+const run = promisify(execFile);
+const cli = join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+const stateDir = mkdtempSync(join(tmpdir(), 'dcign-stack-'));
+let flags: string[] = [];
+
+test.before(async () => {
+  flags = [
+    '--temporal-port', String(await freePort()),
+    '--temporal-ui-port', String(await freePort()),
+    '--mlflow-port', String(await freePort()),
+    '--state-dir', stateDir,
+  ];
+});
+
+test.after.always(async () => {
+  await run(process.execPath, [cli, 'dev', 'down', ...flags]).catch(() => undefined);
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+const status = async () =>
+  JSON.parse((await run(process.execPath, [cli, 'dev', 'status', '--json', ...flags])).stdout) as {
+    name: string;
+    running: boolean;
+    healthy: boolean;
+    pid?: number;
+  }[];
+
+test.serial('up starts both servers healthy; status reports them; a second up reuses them', async (t) => {
+  const up = await run(process.execPath, [cli, 'dev', 'up', ...flags], { timeout: 240_000 });
+  t.regex(up.stdout, /temporal\s+healthy/);
+  t.regex(up.stdout, /mlflow\s+healthy/);
+  const s1 = await status();
+  t.deepEqual(s1.map((s) => [s.name, s.running, s.healthy]), [
+    ['temporal', true, true],
+    ['mlflow', true, true],
+  ]);
+  const again = await run(process.execPath, [cli, 'dev', 'up', ...flags], { timeout: 240_000 });
+  t.regex(again.stderr, /temporal already running/);
+  t.deepEqual((await status()).map((s) => s.pid), s1.map((s) => s.pid), 'same processes, nothing restarted');
+});
+
+test.serial('down stops exactly what up started', async (t) => {
+  const pids = (await status()).map((s) => s.pid as number);
+  const down = await run(process.execPath, [cli, 'dev', 'down', ...flags]);
+  t.regex(down.stdout, /stopped: temporal, mlflow/);
+  for (const pid of pids) t.throws(() => process.kill(pid, 0), undefined, `pid ${pid} is gone`);
+  t.deepEqual((await status()).map((s) => [s.running, s.healthy]), [
+    [false, false],
+    [false, false],
+  ]);
+});
+
+test.serial('a port already taken fails with the port and the flag that changes it, starting nothing', async (t) => {
+  const blocker: Server = createServer();
+  const port = await freePort();
+  await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
+  try {
+    const mlflowIndex = flags.indexOf('--mlflow-port');
+    const blocked = [...flags];
+    blocked[mlflowIndex + 1] = String(port);
+    const err = await t.throwsAsync(run(process.execPath, [cli, 'dev', 'up', ...blocked]));
+    t.regex(String((err as { stderr?: string }).stderr), new RegExp(`port ${port} \\(MLflow tracking server\\) is already in use.*--mlflow-port`));
+    t.false((await status()).some((s) => s.running), 'nothing was left running');
+  } finally {
+    blocker.close();
+  }
+});
