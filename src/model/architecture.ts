@@ -116,8 +116,11 @@ export class ConvVae {
   ) {
     this.specs = paramSpecs(arch);
     const init = initialValues(this.specs, seed);
-    this.params = this.specs.map((s, i) =>
-      tf.variable(tf.tensor(init[i] as Float32Array, [...s.shape], 'float32'), true, `${s.name}#${uniqueId()}`),
+    // tidy: the initial-value tensors are released once the variables hold their data (variables survive tidy).
+    this.params = tf.tidy(() =>
+      this.specs.map((s, i) =>
+        tf.variable(tf.tensor(init[i] as Float32Array, [...s.shape], 'float32'), true, `${s.name}#${uniqueId()}`),
+      ),
     );
     this.ks = kernelSizes(arch.encoderKernels);
     this.side = bottleneckSide(arch.imageSize);

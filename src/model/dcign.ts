@@ -24,15 +24,15 @@ export function dcignClamp(z: Tensor, freeMask: Tensor, mode: DcignConfig['clamp
     const save = args[1] as tf.GradSaveFunc;
     const ref = mode === 'mean' ? tf.mean(zIn, 0, true) : tf.slice(zIn, [0, 0], [1, -1]);
     const value = tf.add(tf.mul(zIn, freeMask), tf.mul(ref, clampMask));
-    save([zIn]);
+    save([zIn, freeMask, clampMask]); // the masks too: the forward tidy disposes what is not saved
     return {
       value,
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const passed = tf.mul(dy, freeMask);
+        const [zs, free, clamped] = saved as [Tensor, Tensor, Tensor];
+        const passed = tf.mul(dy, free);
         if (mode === 'first-sample') return [passed];
-        const zs = saved[0] as Tensor;
         const dev = tf.sub(zs, tf.mean(zs, 0, true));
-        return [tf.add(passed, tf.mul(tf.mul(dev, clampMask), scale))];
+        return [tf.add(passed, tf.mul(tf.mul(dev, clamped), scale))];
       },
     };
   });

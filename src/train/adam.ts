@@ -24,8 +24,8 @@ export class Adam {
     readonly params: readonly Variable[],
     readonly cfg: AdamConfig,
   ) {
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+    this.m = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p), false)));
+    this.v = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p), false)));
   }
 
   /** One update with `grads` (same order as params). Does not dispose grads. */

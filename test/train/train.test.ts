@@ -1,0 +1,154 @@
+// Trainer behaviour on a tiny 32x32 dataset (test/helpers/bars.ts), kept small so the file runs in seconds.
+import test from 'ava';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tf } from '../../src/model/tf.js';
+import { resolveModelConfig } from '../../src/model/config.js';
+import { VaeModel } from '../../src/model/vae.js';
+import { Adam } from '../../src/train/adam.js';
+import { DivergedError, runTraining } from '../../src/train/run.js';
+import type { TrainConfigInput } from '../../src/train/config.js';
+import { applyGradients, computeGradients, flattenGradients, readScalars, unflattenGradients } from '../../src/train/step.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { createSampler } from '../../src/data/index.js';
+import type { FactorDataset } from '../../src/data/types.js';
+import type { GradientReducer } from '../../src/parallel/types.js';
+import { createBars } from '../helpers/bars.js';
+
+let root = '';
+test.before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'dcign-train-test-'));
+});
+test.after.always(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+const small = (runDir: string, patch: TrainConfigInput = {}): TrainConfigInput => ({
+  dataset: 'bars',
+  model: { imageSize: 32, latentSize: 3, beta: 1 },
+  steps: 6,
+  batchSize: 4,
+  learningRate: 1e-3,
+  logEvery: 2,
+  checkpointEvery: 0,
+  evalBatches: 1,
+  evalBatchSize: 4,
+  runDir,
+  ...patch,
+});
+
+test.serial('resume from a checkpoint gives bit-identical parameters and optimiser state to an uninterrupted run', async (t) => {
+  const dataset = createBars();
+  const a = await runTraining(small(join(root, 'a')), { dataset });
+  const half = await runTraining(small(join(root, 'b'), { steps: 3 }), { dataset });
+  t.is(half.step, 3);
+  const b = await runTraining(small(join(root, 'b'), { resumeFrom: join(root, 'b') }), { dataset });
+  t.is(b.step, 6);
+  const ca = await loadCheckpoint(a.lastCheckpoint!);
+  const cb = await loadCheckpoint(b.lastCheckpoint!);
+  t.true(Buffer.from(ca.params.buffer).equals(Buffer.from(cb.params.buffer)), 'parameters differ');
+  t.true(Buffer.from(ca.adamM.buffer).equals(Buffer.from(cb.adamM.buffer)), 'Adam m differs');
+  t.true(Buffer.from(ca.adamV.buffer).equals(Buffer.from(cb.adamV.buffer)), 'Adam v differs');
+  t.deepEqual(ca.state.sampler, cb.state.sampler);
+  t.is(a.paramChecksum, b.paramChecksum);
+  const summary = JSON.parse(await readFile(join(root, 'b', 'summary.json'), 'utf8')) as { result: { step: number } };
+  t.is(summary.result.step, 6);
+});
+
+test.serial('a small model on the generated dataset halves its loss', async (t) => {
+  const losses: number[] = [];
+  const r = await runTraining(small(join(root, 'learn'), { steps: 30, batchSize: 16, logEvery: 3, evalBatches: 2 }), {
+    dataset: createBars(),
+    onLog: (_step, s) => losses.push(s.loss!),
+  });
+  t.true(losses.length === 10);
+  t.true(losses.at(-1)! <= losses[0]! / 2, `loss went ${losses[0]} -> ${losses.at(-1)}`);
+  t.true(Number.isFinite(r.eval!.elbo) && r.eval!.elbo < 0);
+});
+
+/** Counts tensors around `steps` steps of one trainer path (after one warm-up step). */
+function leakCheck(
+  dataset: FactorDataset,
+  variant: 'beta-vae' | 'dcign' | 'info-vae' | 'annealed-vae',
+  viaFlat: boolean,
+  steps: number,
+): number[] {
+  const model = new VaeModel(resolveModelConfig({ variant, imageSize: 32, latentSize: 3, beta: 1 }), 1, { factors: dataset.factors });
+  const opt = new Adam(model.params, { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: 1 });
+  const sampler = createSampler(dataset, { kind: variant === 'dcign' ? 'dcign' : 'iid', batchSize: 2, seed: 1 });
+  const step = (i: number): void => {
+    const { grads, scalars } = computeGradients(model, sampler.next(), i, 1, i % 10 === 0);
+    let g = grads;
+    if (viaFlat) {
+      const flat = flattenGradients(grads);
+      for (const x of grads) x.dispose();
+      g = unflattenGradients(model, flat);
+    }
+    applyGradients(opt, g);
+    if (scalars) readScalars(model, scalars);
+  };
+  step(0);
+  const before = tf.memory().numTensors;
+  for (let i = 1; i <= steps; i++) step(i);
+  const after = tf.memory().numTensors;
+  opt.dispose();
+  model.dispose();
+  return [before, after];
+}
+
+// 100 steps on the main path; the other paths run the same code around a different loss, so 20 steps each.
+for (const [variant, viaFlat, steps] of [
+  ['beta-vae', false, 100],
+  ['beta-vae', true, 20],
+  ['dcign', false, 20],
+  ['info-vae', false, 20],
+  ['annealed-vae', false, 20],
+] as const) {
+  test.serial(`tensor count stays flat over ${steps} steps: ${variant}${viaFlat ? ' through the flat (all-reduce) path' : ''}`, (t) => {
+    const start = tf.memory().numTensors;
+    const [before, after] = leakCheck(createBars(), variant, viaFlat, steps);
+    t.is(after, before);
+    t.is(tf.memory().numTensors, start);
+  });
+}
+
+test.serial('a reducer gets one broadcast, an all-reduce per step and a consistency check every K steps', async (t) => {
+  const calls: string[] = [];
+  const reducer: GradientReducer = {
+    rank: 0,
+    worldSize: 1,
+    allReduceMean: async (_buf, step) => void calls.push(`reduce ${step}`),
+    broadcast: async (_buf, step) => void calls.push(`broadcast ${step}`),
+    checkConsistent: async (sum, step) => void calls.push(`check ${step} ${Number.isFinite(sum)}`),
+    close: async () => undefined,
+  };
+  const plain = await runTraining(small(join(root, 'plain'), { steps: 4 }), { dataset: createBars() });
+  const r = await runTraining(small(join(root, 'reduced'), { steps: 4, consistencyEvery: 2 }), { dataset: createBars(), reducer });
+  t.deepEqual(calls, ['broadcast 0', 'reduce 0', 'reduce 1', 'check 2 true', 'reduce 2', 'reduce 3', 'check 4 true']);
+  // the mean over one replica is the identity: same parameters as training alone
+  t.is(r.paramChecksum, plain.paramChecksum);
+});
+
+test.serial('a NaN loss stops with "diverged at step N" and keeps the last good checkpoint', async (t) => {
+  const bars = createBars();
+  let rendered = 0;
+  const poisoned: FactorDataset = {
+    ...bars,
+    render(f, out, offset) {
+      bars.render(f, out, offset);
+      if (++rendered > 4 * 4) out[offset] = NaN; // batches of 4: steps 5 and later see NaN
+    },
+  };
+  const runDir = join(root, 'nan');
+  const err = await t.throwsAsync(runTraining(small(runDir, { steps: 10, checkpointEvery: 2, logEvery: 1 }), { dataset: poisoned }), {
+    instanceOf: DivergedError,
+    message: /diverged at step 5/,
+  });
+  t.truthy(err?.lastCheckpoint);
+  t.true(existsSync(join(runDir, 'checkpoints', 'step-00000004', 'params.bin')));
+  t.false(existsSync(join(runDir, 'checkpoints', 'step-00000006')));
+  const ck = await loadCheckpoint(runDir);
+  t.is(ck.state.step, 4);
+});
