@@ -241,8 +241,9 @@ export function createActivities(deps: ActivityDeps) {
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
       const why = exit.error?.message ?? (exit.stderrTail.trim() || 'no error message');
       const message = `replica ${rank} of ${input.trialKey} (generation ${input.generation}) ${how} at step ${step}: ${why}`;
-      // Bad configuration never gets better by retrying: the child says so with exit code 2 or an error of kind config.
-      if (exit.code === 2 || exit.error?.kind === 'config' || exit.error?.kind === 'spawn') {
+      // Bad configuration never gets better by retrying: the child says so with exit code 2, an error of kind/code
+      // 'config', or the trainer's ConfigError text ('invalid config: <field> ...').
+      if (exit.code === 2 || exit.error?.kind === 'config' || exit.error?.kind === 'spawn' || /^invalid config:/.test(exit.error?.message ?? '')) {
         throw ApplicationFailure.nonRetryable(message, 'BadConfig', { step, checkpointPath: checkpoint?.path });
       }
       throw ApplicationFailure.retryable(message, 'ReplicaFailed', { step, checkpointPath: checkpoint?.path });

@@ -1,10 +1,93 @@
-// Placeholder until its issue lands: the command exists so `--help` lists it, and says plainly it is not built yet.
-import type { CommandModule } from 'yargs';
+// `dcign sweep <start|status|list|pause|resume|cancel|add|results>`: one yargs module per sub-command; each handler
+// lazily imports src/sweep/cli.ts so `dcign --help` stays fast and argument parsing is testable without Temporal.
+import type { Argv, CommandModule } from 'yargs';
+
+interface Common {
+  address: string;
+  namespace: string;
+  ui: string;
+}
+
+const common = <T>(y: Argv<T>): Argv<T & Common> =>
+  y
+    .option('address', { type: 'string', default: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', describe: 'Temporal frontend host:port (env TEMPORAL_ADDRESS)' })
+    .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default', describe: 'Temporal namespace' })
+    .option('ui', { type: 'string', default: process.env.TEMPORAL_UI ?? 'http://localhost:8233', describe: 'Temporal Web UI base URL, for links' }) as Argv<T & Common>;
+
+const impl = (): Promise<typeof import('../../sweep/cli.js')> => import('../../sweep/cli.js');
+
+const start: CommandModule<Common, Common & { spec: string; wait: boolean }> = {
+  command: 'start <spec>',
+  describe: 'Validate a sweep spec (sweeps/*.yaml) and start it; prints the Temporal UI and MLflow links',
+  builder: (y) =>
+    common(y)
+      .positional('spec', { type: 'string', demandOption: true, describe: 'path to the sweep spec' })
+      .option('wait', { type: 'boolean', default: false, describe: 'follow progress until the sweep ends, then print the results' }),
+  handler: async (a) => (await impl()).sweepStart(a),
+};
+
+const status: CommandModule<Common, Common & { name: string; format: string }> = {
+  command: 'status <name>',
+  describe: 'Per trial: parameters, state, step, latest losses, metrics',
+  builder: (y) =>
+    common(y)
+      .positional('name', { type: 'string', demandOption: true })
+      .option('format', { choices: ['table', 'json'], default: 'table' }),
+  handler: async (a) => (await impl()).sweepStatus(a),
+};
+
+const list: CommandModule<Common, Common> = {
+  command: 'list',
+  describe: 'Sweeps known to Temporal and their state',
+  builder: (y) => common(y),
+  handler: async (a) => (await impl()).sweepList(a),
+};
+
+const signal = (action: 'pause' | 'resume' | 'cancel', describe: string): CommandModule<Common, Common & { name: string }> => ({
+  command: `${action} <name>`,
+  describe,
+  builder: (y) => common(y).positional('name', { type: 'string', demandOption: true }),
+  handler: async (a) => (await impl()).sweepSignal({ ...a, action }),
+});
+
+const add: CommandModule<Common, Common & { name: string; points: string[] }> = {
+  command: 'add <name> <points..>',
+  describe: 'Add trials to a running sweep, e.g. `dcign sweep add smoke beta=3,latent=10,seed=0`',
+  builder: (y) =>
+    common(y)
+      .positional('name', { type: 'string', demandOption: true })
+      .positional('points', { type: 'string', array: true, demandOption: true, describe: 'NAME=VALUE,...,seed=N (several: separate by space or ;)' })
+      .check((a) => {
+        for (const p of a.points) if (!/seed=\d+/.test(p)) throw new Error(`point ${JSON.stringify(p)} names no seed (e.g. seed=0)`);
+        return true;
+      }),
+  handler: async (a) => (await impl()).sweepAdd(a),
+};
+
+const results: CommandModule<Common, Common & { name: string; format: 'table' | 'csv' | 'json'; sort?: string }> = {
+  command: 'results <name>',
+  describe: 'Results of every trial, best first (by --sort metric, default the first metric)',
+  builder: (y) =>
+    common(y)
+      .positional('name', { type: 'string', demandOption: true })
+      .option('format', { choices: ['table', 'csv', 'json'] as const, default: 'table' as const })
+      .option('sort', { type: 'string', describe: 'metric to sort by, descending' }),
+  handler: async (a) => (await impl()).sweepResults(a),
+};
 
 export const sweepCommand: CommandModule = {
-  command: 'sweep',
-  describe: '(not built yet)',
-  handler: () => {
-    throw new Error('dcign sweep is not built yet.');
-  },
+  command: 'sweep <command>',
+  describe: 'Run and watch hyperparameter sweeps on Temporal',
+  builder: (y) =>
+    y
+      .command(start as unknown as CommandModule)
+      .command(status as unknown as CommandModule)
+      .command(list as unknown as CommandModule)
+      .command(signal('pause', 'Hold new trials (running ones finish)') as unknown as CommandModule)
+      .command(signal('resume', 'Start new trials again') as unknown as CommandModule)
+      .command(signal('cancel', 'Stop every running trial and its replicas; pending trials never start') as unknown as CommandModule)
+      .command(add as unknown as CommandModule)
+      .command(results as unknown as CommandModule)
+      .demandCommand(1, 'Name a sweep sub-command; `dcign sweep --help` lists them.'),
+  handler: () => undefined,
 };

@@ -1,10 +1,50 @@
-// Placeholder until its issue lands: the command exists so `--help` lists it, and says plainly it is not built yet.
+// `dcign worker --task-queue <q> [--gpus 0,1] [--slots N] [--advertise-host H]`: runs sweep/trial workflows and training
+// replicas (one per GPU, or N CPU slots). The handler lazily imports workers/cli.ts.
 import type { CommandModule } from 'yargs';
 
-export const workerCommand: CommandModule = {
+interface WorkerArgs {
+  'task-queue': string;
+  address: string;
+  namespace: string;
+  gpus?: string;
+  slots: number;
+  'advertise-host'?: string;
+  'run-root'?: string;
+  mlflow: boolean;
+  'replica-command'?: string;
+}
+
+export const workerCommand: CommandModule<object, WorkerArgs> = {
   command: 'worker',
-  describe: '(not built yet)',
-  handler: () => {
-    throw new Error('dcign worker is not built yet.');
+  describe: 'Run a worker: sweep/trial workflows and training replicas (one per GPU or N CPU slots)',
+  builder: (y) =>
+    y
+      .option('task-queue', { type: 'string', default: 'dcign-train', describe: 'task queue of the sweeps to serve (spec field taskQueue)' })
+      .option('address', { type: 'string', default: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', describe: 'Temporal frontend (env TEMPORAL_ADDRESS)' })
+      .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default' })
+      .option('gpus', { type: 'string', describe: 'GPU indices, one training slot each, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES per replica)' })
+      .option('slots', { type: 'number', default: 1, describe: 'CPU training slots when no --gpus' })
+      .option('advertise-host', { type: 'string', describe: 'address other workers reach this one at (default: first non-internal IPv4, else 127.0.0.1)' })
+      .option('run-root', { type: 'string', describe: 'trial folders and checkpoints (env DCIGN_RUN_ROOT; shared storage lets another node resume)' })
+      .option('mlflow', { type: 'boolean', default: true, describe: 'track runs in MLflow at MLFLOW_TRACKING_URI (--no-mlflow: untracked)' })
+      .option('replica-command', { type: 'string', hidden: true, describe: 'replace the replica process (tests)' })
+      .check((a) => {
+        if (a.gpus !== undefined && !/^\d+(,\d+)*$/.test(a.gpus)) throw new Error(`--gpus takes indices like 0,1; got ${JSON.stringify(a.gpus)}`);
+        if (!(Number.isInteger(a.slots) && a.slots >= 1)) throw new Error(`--slots must be an integer >= 1; got ${a.slots}`);
+        return true;
+      }) as never,
+  handler: async (a) => {
+    const { runWorkerCli } = await import('../../../workers/cli.js');
+    await runWorkerCli({
+      taskQueue: a['task-queue'],
+      address: a.address,
+      namespace: a.namespace,
+      ...(a.gpus ? { gpus: a.gpus } : {}),
+      slots: a.slots,
+      ...(a['advertise-host'] ? { advertiseHost: a['advertise-host'] } : {}),
+      ...(a['run-root'] ? { runRoot: a['run-root'] } : {}),
+      mlflow: a.mlflow,
+      ...(a['replica-command'] ? { replicaCommand: a['replica-command'] } : {}),
+    });
   },
 };

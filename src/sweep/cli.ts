@@ -1,0 +1,176 @@
+// Implementation of `dcign sweep ...` (the yargs definitions live in src/cli/commands/sweep.ts and import this lazily).
+import { Client, Connection } from '@temporalio/client';
+
+import { trackingUriFromEnv } from '../tracking/index.js';
+import { sweepWorkflowId } from '../../workflows/defs.js';
+import {
+  addTrials,
+  cancelSweep,
+  ensureSearchAttributes,
+  mlflowExperimentLink,
+  pauseSweep,
+  resultRows,
+  resumeSweep,
+  startSweep,
+  sweepProgress,
+  temporalUiLink,
+} from './control.js';
+import { expandTrials } from './expand.js';
+import { loadSweepSpec } from './spec.js';
+import type { SweepProgress } from './types.js';
+
+export interface ConnectionArgs {
+  readonly address: string;
+  readonly namespace: string;
+  readonly ui: string;
+}
+
+export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
+
+async function withClient<T>(a: ConnectionArgs, fn: (client: Client) => Promise<T>): Promise<T> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: a.address, connectTimeout: 5000 });
+  } catch (err) {
+    throw new Error(`cannot reach Temporal at ${a.address} (${(err as Error).message}); start the stack with \`dcign dev up\` or set TEMPORAL_ADDRESS`);
+  }
+  try {
+    return await fn(new Client({ connection, namespace: a.namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boolean }): Promise<void> {
+  const spec = loadSweepSpec(a.spec); // throws listing every problem: nothing starts
+  const trials = expandTrials(spec).length;
+  await withClient(a, async (client) => {
+    try {
+      const added = await ensureSearchAttributes(client, a.namespace);
+      if (added.length > 0) console.log(`registered search attributes ${added.join(', ')}`);
+    } catch (err) {
+      console.warn(`note: search attributes not registered (${(err as Error).message}); trials will not be filterable by beta/latent`);
+    }
+    const handle = await startSweep(client, spec);
+    console.log(`started sweep '${spec.name}': ${trials} trials x ${spec.replicas} replicas on task queue ${spec.taskQueue}`);
+    console.log(`  Temporal: ${temporalUiLink(handle.workflowId, a.ui, a.namespace)}`);
+    const progress = await waitForExperiment(client, spec.name);
+    const uri = trackingUriFromEnv();
+    if (progress?.experimentId) console.log(`  MLflow:   ${mlflowExperimentLink(uri, progress.experimentId)}`);
+    else console.log(`  MLflow:   ${uri} (experiment '${spec.name}', once a worker has picked the sweep up)`);
+    if (!a.wait) return;
+    let last = '';
+    for (;;) {
+      const p = await sweepProgress(client, spec.name);
+      const line = summaryLine(p);
+      if (line !== last) console.log(line);
+      last = line;
+      if (p.status !== 'RUNNING') break;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    console.log(formatTable(resultRows(await sweepProgress(client, spec.name))));
+  });
+}
+
+async function waitForExperiment(client: Client, name: string): Promise<SweepProgress | undefined> {
+  for (let i = 0; i < 20; i++) {
+    try {
+      const p = await sweepProgress(client, name, { live: false });
+      if (p.experimentId || p.trials.some((t) => t.state !== 'pending')) return p;
+    } catch {
+      // no worker has run the first workflow task yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return undefined;
+}
+
+function summaryLine(p: SweepProgress & { status: string }): string {
+  const counts: Record<string, number> = {};
+  for (const t of p.trials) counts[t.state] = (counts[t.state] ?? 0) + 1;
+  return `${p.name}: ${p.state} | ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`;
+}
+
+export async function sweepStatus(a: ConnectionArgs & { name: string; format: string }): Promise<void> {
+  await withClient(a, async (client) => {
+    const p = await sweepProgress(client, a.name);
+    if (a.format === 'json') {
+      console.log(JSON.stringify(p, null, 2));
+      return;
+    }
+    console.log(`${summaryLine(p)}  (${temporalUiLink(sweepWorkflowId(a.name), a.ui, a.namespace)})`);
+    const rows = p.trials.map((t) => ({
+      trial: t.key,
+      state: t.state,
+      step: t.step,
+      gen: t.generation,
+      ...Object.fromEntries(Object.entries(t.losses).map(([k, v]) => [k, fmt(v)])),
+      ...Object.fromEntries(Object.entries(t.metrics).map(([k, v]) => [k, fmt(v)])),
+      ...(t.error ? { error: t.error.slice(0, 80) } : {}),
+    }));
+    console.log(formatTable(rows));
+  });
+}
+
+export async function sweepList(a: ConnectionArgs): Promise<void> {
+  await withClient(a, async (client) => {
+    const rows: Record<string, string>[] = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowType = 'sweepWorkflow'` })) {
+      rows.push({ sweep: wf.workflowId.replace(/^sweep\//, ''), status: wf.status.name, started: wf.startTime.toISOString(), workflow: wf.workflowId });
+      if (rows.length >= 200) break;
+    }
+    // One row per sweep (continue-as-new leaves a closed run behind each time): the newest run wins.
+    const newest = new Map<string, Record<string, string>>();
+    for (const r of rows) if (!newest.has(r.sweep as string)) newest.set(r.sweep as string, r);
+    console.log(newest.size === 0 ? 'no sweeps yet: `dcign sweep start sweeps/smoke.yaml`' : formatTable([...newest.values()]));
+  });
+}
+
+export async function sweepSignal(a: ConnectionArgs & { name: string; action: 'pause' | 'resume' | 'cancel' }): Promise<void> {
+  await withClient(a, async (client) => {
+    if (a.action === 'pause') await pauseSweep(client, a.name);
+    else if (a.action === 'resume') await resumeSweep(client, a.name);
+    else await cancelSweep(client, a.name);
+    const what = { pause: 'paused: running trials finish, no new ones start', resume: 'resumed', cancel: 'cancelling: running trials and their replicas are being stopped' };
+    console.log(`sweep '${a.name}' ${what[a.action]}`);
+  });
+}
+
+export async function sweepAdd(a: ConnectionArgs & { name: string; points: readonly string[] }): Promise<void> {
+  await withClient(a, async (client) => {
+    const added = await addTrials(client, a.name, a.points);
+    console.log(added.length === 0 ? 'nothing added: every point is already in the sweep' : `added ${added.length} trial(s): ${added.join('; ')}`);
+  });
+}
+
+export async function sweepResults(a: ConnectionArgs & { name: string; format: 'table' | 'csv' | 'json'; sort?: string }): Promise<void> {
+  await withClient(a, async (client) => {
+    const rows = resultRows(await sweepProgress(client, a.name), a.sort);
+    if (a.format === 'json') console.log(JSON.stringify(rows, null, 2));
+    else if (a.format === 'csv') console.log(toCsv(rows));
+    else console.log(formatTable(rows));
+  });
+}
+
+function fmt(v: number): string {
+  return Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.001) ? v.toExponential(3) : String(Number(v.toPrecision(4)));
+}
+
+/** A plain text table: columns are the union of the rows' keys, in first-seen order. */
+export function formatTable(rows: readonly Record<string, unknown>[]): string {
+  if (rows.length === 0) return '(no rows)';
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown): string => (v === undefined ? '' : typeof v === 'number' ? fmt(v) : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]): string => vals.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd();
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}
+
+export function toCsv(rows: readonly Record<string, unknown>[]): string {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const esc = (v: unknown): string => {
+    const s = v === undefined ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n');
+}

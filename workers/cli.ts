@@ -1,0 +1,68 @@
+// `dcign worker`: runs a dcign worker until SIGINT/SIGTERM, then stops its replicas and exits.
+import { homedir } from 'node:os';
+import path from 'node:path';
+
+import { createDcignWorker } from './worker.js';
+import type { ActivityDeps } from './activities.js';
+
+export interface WorkerCliArgs {
+  readonly taskQueue: string;
+  readonly address: string;
+  readonly namespace: string;
+  readonly gpus?: string;
+  readonly slots: number;
+  readonly advertiseHost?: string;
+  readonly runRoot?: string;
+  readonly mlflow: boolean;
+  readonly replicaCommand?: string;
+}
+
+/** The evaluator of src/metrics, when that module is built (loaded lazily: tfjs only where evaluation runs). */
+async function loadEvaluator(): Promise<ActivityDeps['evaluate'] | undefined> {
+  const specifier = '../src/metrics/evaluate.js';
+  try {
+    const mod = (await import(specifier)) as { evaluateCheckpoint?: ActivityDeps['evaluate'] };
+    return mod.evaluateCheckpoint;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
+  const gpus = a.gpus ? a.gpus.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined;
+  const runRoot = path.resolve(a.runRoot ?? process.env.DCIGN_RUN_ROOT ?? path.join(homedir(), '.cache/dcign/runs'));
+  const evaluate = await loadEvaluator();
+  const mlflowUri = a.mlflow ? (process.env.MLFLOW_TRACKING_URI ?? 'http://127.0.0.1:5000') : undefined;
+  const worker = await createDcignWorker({
+    taskQueue: a.taskQueue,
+    address: a.address,
+    namespace: a.namespace,
+    ...(gpus ? { gpus } : { slots: a.slots }),
+    ...(a.advertiseHost ? { advertiseHost: a.advertiseHost } : {}),
+    runRoot,
+    ...(mlflowUri ? { mlflowUri } : {}),
+    ...(evaluate ? { evaluate } : {}),
+    ...(a.replicaCommand ? { replicaCommand: a.replicaCommand.split(' ').filter((s) => s.length > 0) } : {}),
+  });
+  const where = gpus ? `GPUs ${gpus.join(',')}` : `${worker.slots} CPU slot(s)`;
+  console.log(
+    JSON.stringify({
+      type: 'worker',
+      taskQueue: a.taskQueue,
+      temporal: a.address,
+      slots: worker.slots,
+      devices: where,
+      advertiseHost: worker.advertiseHost,
+      runRoot,
+      mlflow: mlflowUri ?? null,
+      evaluator: evaluate ? 'src/metrics' : null,
+    }),
+  );
+  const stop = (): void => {
+    console.log(JSON.stringify({ type: 'worker', event: 'stopping', detail: 'running replicas are being stopped' }));
+    worker.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await worker.run();
+}
