@@ -114,7 +114,7 @@ export async function scoreCaseMetric(c: ConformanceCase, name: string, seed = 0
       return { explicitness_score_train: r.explicitness_score_train, explicitness_score_test: r.explicitness_score_test };
     }
     case 'dci': {
-      const r = dciFromCodes(trainCodes, trainFactors, testCodes, testFactors);
+      const r = dciFromCodes(trainCodes, trainFactors, testCodes, testFactors, { seed });
       return {
         disentanglement: r.disentanglement,
         completeness: r.completeness,

@@ -6,6 +6,7 @@
 // on one code (both 1 - normalised entropy, weighted by importance mass), informativeness the classifiers' accuracy.
 import type { Rng } from '../random.js';
 import { fitGbt, predictGbt, type GbtOptions } from './gbt.js';
+import { NumpyRandomState } from './numpy-random.js';
 import { accuracy } from './logistic.js';
 import { generateBatchFactorCode, type GroundTruthSource } from './source.js';
 import { MetricInputError, pairedColumns, requireVaryingFactors, type Rows } from './utils.js';
@@ -83,7 +84,7 @@ export function dciFromCodes(
   factorsTrain: Rows,
   codesTest: Rows,
   factorsTest: Rows,
-  opts: GbtOptions = {},
+  opts: GbtOptions & { seed?: number } = {},
 ): DciResult {
   const train = pairedColumns(codesTrain, factorsTrain, 'DCI train');
   const test = pairedColumns(codesTest, factorsTest, 'DCI test');
@@ -91,11 +92,13 @@ export function dciFromCodes(
     throw new MetricInputError('DCI: train and test differ in the number of codes or factors');
   }
   requireVaryingFactors(train.factors, 'DCI train');
+  // One random stream across the factors' fits, as `np.random.seed(seed)` before the library's `_compute_dci`.
+  const random = opts.random ?? new NumpyRandomState(opts.seed ?? 0);
   const importanceMatrix = train.codes.map(() => new Array<number>(train.factors.length).fill(0));
   const accTrain: number[] = [];
   const accTest: number[] = [];
   train.factors.forEach((y, k) => {
-    const model = fitGbt(train.codes, y, opts);
+    const model = fitGbt(train.codes, y, { ...opts, random });
     model.featureImportances.forEach((v, d) => ((importanceMatrix[d] as number[])[k] = Math.abs(v)));
     accTrain.push(accuracy(predictGbt(model, train.codes), y));
     accTest.push(accuracy(predictGbt(model, test.codes), test.factors[k] as Int32Array));

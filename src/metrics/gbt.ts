@@ -5,15 +5,22 @@
 // cast to float32 as scikit-learn's trees do. DCI uses its feature importances (mean impurity decrease over the trees,
 // normalised to sum 1) and its accuracy.
 //
-// Speed: every feature is sorted once; each tree level is grown with one pass per feature over that order, all the
-// level's nodes at once (no re-sorting, no partitioning). scikit-learn visits features in a random order, which only
-// matters when two splits tie exactly; here they are visited in index order.
+// Ties: scikit-learn visits each node's features in a random order and keeps the first of equally good splits, which
+// decides between duplicated or equally informative codes. We replay its random stream (numpy-random.ts, the
+// splitter's xorshift) so the same seed makes the same choices. Speed: every feature is sorted once per fit; a
+// node's samples stay sorted per feature by stable partitioning, so no tree sorts anything.
+import { NumpyRandomState } from './numpy-random.js';
 import { denseLabels, MetricInputError } from './utils.js';
 
 export interface GbtOptions {
   nEstimators?: number;
   learningRate?: number;
   maxDepth?: number;
+  /**
+   * The numpy random state the reference draws its trees' seeds from (`np.random.seed(s)` before the call); shared
+   * across fits so several classifiers continue one stream, as DCI's per-factor fits do. Default: seed 0.
+   */
+  random?: NumpyRandomState;
 }
 
 interface Tree {
@@ -54,8 +61,37 @@ interface TreeBuild {
   nodeCount: number;
 }
 
-/** Grows one regression tree (friedman_mse, depth-limited) on target r. */
-function growTree(xs: Float32Array[], order: Int32Array[], r: Float64Array, maxDepth: number): TreeBuild {
+/** scikit-learn's `our_rand_r` / `rand_int` (xorshift on a 32-bit state) used by the tree splitter. */
+class SplitterRandom {
+  constructor(private state: number) {}
+  randInt(low: number, high: number): number {
+    let s = this.state >>> 0;
+    if (s === 0) s = 1;
+    s = (s ^ (s << 13)) >>> 0;
+    s = (s ^ (s >>> 17)) >>> 0;
+    s = (s ^ (s << 5)) >>> 0;
+    this.state = s;
+    return low + ((s & 0x7fffffff) % (high - low));
+  }
+}
+
+const FEATURE_THRESHOLD_F32 = Math.fround(FEATURE_THRESHOLD);
+const RAND_R_MAX = 2147483647;
+const TIE_RTOL = 1e-12;
+
+/**
+ * Grows one regression tree (friedman_mse, depth-limited) on target r, depth first as scikit-learn's
+ * DepthFirstTreeBuilder, visiting the features of each node in the order its splitter draws them (Fisher-Yates with
+ * known-constant bookkeeping), so exact ties between features break the same way for the same random state.
+ */
+function growTree(
+  xs: Float32Array[],
+  order: Int32Array[],
+  r: Float64Array,
+  maxDepth: number,
+  random: NumpyRandomState | undefined,
+  work: { idx: Int32Array[]; tmp: Int32Array; goLeft: Uint8Array; leafOf: Int32Array },
+): TreeBuild {
   const n = r.length;
   const d = xs.length;
   const maxNodes = 2 ** (maxDepth + 1);
@@ -63,127 +99,182 @@ function growTree(xs: Float32Array[], order: Int32Array[], r: Float64Array, maxD
   const threshold = new Float64Array(maxNodes);
   const left = new Int32Array(maxNodes).fill(-1);
   const right = new Int32Array(maxNodes).fill(-1);
-  const wN = new Float64Array(maxNodes);
-  const sN = new Float64Array(maxNodes);
-  const ssN = new Float64Array(maxNodes);
   const importance = new Float64Array(d);
-  const nodeOf = new Int32Array(n);
-  let nodeCount = 1;
-  for (let i = 0; i < n; i++) {
-    const v = r[i] as number;
-    sN[0]! += v;
-    ssN[0]! += v * v;
-  }
-  wN[0] = n;
-  const impurity = (node: number): number => {
-    const w = wN[node] as number;
-    const m = (sN[node] as number) / w;
-    return (ssN[node] as number) / w - m * m;
+  const { idx, tmp, goLeft, leafOf } = work;
+  order.forEach((o, f) => (idx[f] as Int32Array).set(o));
+  const rng = new SplitterRandom(random ? random.randint(0, RAND_R_MAX) : 1);
+  const features = new Int32Array(d);
+  for (let f = 0; f < d; f++) features[f] = f;
+  const constantFeatures = new Int32Array(d);
+  let nodeCount = 0;
+
+  const segmentStats = (start: number, end: number): { w: number; s: number; imp: number } => {
+    const seg = idx[0] as Int32Array;
+    let s = 0;
+    let ss = 0;
+    for (let p = start; p < end; p++) {
+      const v = r[seg[p] as number] as number;
+      s += v;
+      ss += v * v;
+    }
+    const w = end - start;
+    const m = s / w;
+    return { w, s, imp: ss / w - m * m };
   };
-  let level = [0];
-  const splittable = new Uint8Array(maxNodes);
-  const wl = new Float64Array(maxNodes);
-  const sl = new Float64Array(maxNodes);
-  const last = new Float64Array(maxNodes);
-  const bestProxy = new Float64Array(maxNodes);
-  const bestFeature = new Int32Array(maxNodes);
-  const bestThreshold = new Float64Array(maxNodes);
-  for (let depth = 0; depth <= maxDepth && level.length > 0; depth++) {
-    splittable.fill(0);
-    const toSplit: number[] = [];
-    for (const node of level) {
-      const isLeaf = depth >= maxDepth || (wN[node] as number) < 2 || impurity(node) <= EPSILON;
-      if (!isLeaf) {
-        splittable[node] = 1;
-        toSplit.push(node);
-        bestProxy[node] = -Infinity;
-        bestFeature[node] = -1;
-      }
-    }
-    if (toSplit.length === 0) break;
-    for (let f = 0; f < d; f++) {
-      const xf = xs[f] as Float32Array;
-      const of = order[f] as Int32Array;
-      for (const node of toSplit) {
-        wl[node] = 0;
-        sl[node] = 0;
-        last[node] = NaN;
-      }
-      for (let t = 0; t < n; t++) {
-        const i = of[t] as number;
-        const node = nodeOf[i] as number;
-        if (splittable[node] === 0) continue;
-        const v = xf[i] as number;
-        const wLeft = wl[node] as number;
-        const prev = last[node] as number;
-        if (wLeft > 0 && v > prev + FEATURE_THRESHOLD) {
-          const wRight = (wN[node] as number) - wLeft;
-          const sLeft = sl[node] as number;
-          const sRight = (sN[node] as number) - sLeft;
-          const diff = sRight * wLeft - sLeft * wRight;
-          const proxy = (diff * diff) / (wLeft * wRight);
-          if (proxy > (bestProxy[node] as number)) {
-            bestProxy[node] = proxy;
-            bestFeature[node] = f;
-            let thr = prev / 2 + v / 2;
-            if (thr === v || !Number.isFinite(thr)) thr = prev;
-            bestThreshold[node] = thr;
-          }
+
+  interface Record {
+    start: number;
+    end: number;
+    depth: number;
+    parent: number;
+    isLeft: boolean;
+    impurity: number;
+    nConst: number;
+  }
+  const root = segmentStats(0, n);
+  const stack: Record[] = [{ start: 0, end: n, depth: 0, parent: -1, isLeft: false, impurity: root.imp, nConst: 0 }];
+  while (stack.length > 0) {
+    const rec = stack.pop() as Record;
+    const { start, end, depth } = rec;
+    const nNode = end - start;
+    let isLeaf = depth >= maxDepth || nNode < 2 || rec.impurity <= EPSILON;
+    let bestFeature = -1;
+    let bestThreshold = 0;
+    let bestPos = end;
+    let nConstOut = rec.nConst;
+    if (!isLeaf) {
+      // scikit-learn node_split_best: draw features without replacement, skipping known constants.
+      const stats = segmentStats(start, end);
+      const total = stats.s;
+      let bestProxy = -Infinity;
+      let fI = d;
+      let nVisited = 0;
+      let nFound = 0;
+      let nDrawn = 0;
+      const nKnown = rec.nConst;
+      let nTotal = nKnown;
+      while (fI > nTotal && (nVisited < d || nVisited <= nFound + nDrawn)) {
+        nVisited++;
+        let fJ = rng.randInt(nDrawn, fI - nFound);
+        if (fJ < nKnown) {
+          const a = features[nDrawn] as number;
+          features[nDrawn] = features[fJ] as number;
+          features[fJ] = a;
+          nDrawn++;
+          continue;
         }
-        wl[node] = wLeft + 1;
-        sl[node]! += r[i] as number;
-        last[node] = v;
+        fJ += nFound;
+        const f = features[fJ] as number;
+        const xf = xs[f] as Float32Array;
+        const seg = idx[f] as Int32Array;
+        if ((xf[seg[end - 1] as number] as number) <= Math.fround((xf[seg[start] as number] as number) + FEATURE_THRESHOLD_F32)) {
+          const a = features[fJ] as number;
+          features[fJ] = features[nTotal] as number;
+          features[nTotal] = a;
+          nFound++;
+          nTotal++;
+          continue;
+        }
+        fI--;
+        {
+          const a = features[fI] as number;
+          features[fI] = features[fJ] as number;
+          features[fJ] = a;
+        }
+        let sl = 0;
+        let prev = xf[seg[start] as number] as number;
+        for (let p = start; p < end; p++) {
+          const i = seg[p] as number;
+          const v = xf[i] as number;
+          if (p > start && v > Math.fround(prev + FEATURE_THRESHOLD_F32)) {
+            const wl = p - start;
+            const wr = nNode - wl;
+            const diff = (total - sl) * wl - sl * wr;
+            const proxy = (diff * diff) / (wl * wr);
+            // Mathematically equal candidates (the same partition seen through two features) differ only by
+            // rounding; count them as ties, which the first visited feature wins.
+            if (bestFeature < 0 || proxy > bestProxy + TIE_RTOL * Math.abs(bestProxy)) {
+              bestProxy = proxy;
+              bestFeature = f;
+              bestThreshold = prev / 2 + v / 2;
+              bestPos = p;
+            }
+          }
+          sl += r[i] as number;
+          prev = v;
+        }
       }
+      // Invariants of the constant-feature bookkeeping for the children.
+      for (let q = 0; q < nKnown; q++) features[q] = constantFeatures[q] as number;
+      for (let q = nKnown; q < nKnown + nFound; q++) constantFeatures[q] = features[q] as number;
+      nConstOut = nTotal;
+      if (bestFeature < 0 || bestPos >= end) isLeaf = true;
     }
-    const next: number[] = [];
-    const splitNow = new Uint8Array(maxNodes);
-    for (const node of toSplit) {
-      if ((bestFeature[node] as number) < 0) continue; // every feature constant in the node: a leaf
-      feature[node] = bestFeature[node] as number;
-      threshold[node] = bestThreshold[node] as number;
+    const node = nodeCount++;
+    if (rec.parent >= 0) {
+      if (rec.isLeft) left[rec.parent] = node;
+      else right[rec.parent] = node;
+    }
+    if (isLeaf) {
+      const seg = idx[0] as Int32Array;
+      for (let p = start; p < end; p++) leafOf[seg[p] as number] = node;
+      continue;
+    }
+    feature[node] = bestFeature;
+    threshold[node] = bestThreshold;
+    const xb = xs[bestFeature] as Float32Array;
+    const segB = idx[bestFeature] as Int32Array;
+    const mid = bestPos;
+    // In the best feature's order the left child is exactly [start, mid).
+    const childStats = (a: number, b: number): { w: number; s: number; imp: number } => {
+      let s = 0;
+      let ss = 0;
+      for (let p = a; p < b; p++) {
+        const v = r[segB[p] as number] as number;
+        s += v;
+        ss += v * v;
+      }
+      const w = b - a;
+      const m = s / w;
+      return { w, s, imp: ss / w - m * m };
+    };
+    const ls = childStats(start, mid);
+    const rs = childStats(mid, end);
+    importance[bestFeature]! += nNode * rec.impurity - ls.w * ls.imp - rs.w * rs.imp;
+    if (depth + 1 >= maxDepth) {
+      // Both children are leaves at the depth limit: label their samples, no need to partition the other features.
       const l = nodeCount++;
       const rr = nodeCount++;
       left[node] = l;
       right[node] = rr;
-      wN[l] = 0;
-      sN[l] = 0;
-      ssN[l] = 0;
-      wN[rr] = 0;
-      sN[rr] = 0;
-      ssN[rr] = 0;
-      splitNow[node] = 1;
-      next.push(l, rr);
+      for (let p = start; p < mid; p++) leafOf[segB[p] as number] = l;
+      for (let p = mid; p < end; p++) leafOf[segB[p] as number] = rr;
+      continue;
     }
-    if (next.length === 0) break;
-    for (let i = 0; i < n; i++) {
-      const node = nodeOf[i] as number;
-      if (splitNow[node] === 0) continue;
-      const f = feature[node] as number;
-      const child = ((xs[f] as Float32Array)[i] as number) <= (threshold[node] as number) ? left[node] : right[node];
-      const c = child as number;
-      nodeOf[i] = c;
-      const v = r[i] as number;
-      wN[c]! += 1;
-      sN[c]! += v;
-      ssN[c]! += v * v;
+    // Partition every feature's segment stably: samples at or below the threshold first.
+    for (let p = start; p < end; p++) {
+      const i = segB[p] as number;
+      goLeft[i] = (xb[i] as number) <= bestThreshold ? 1 : 0;
     }
-    for (const node of toSplit) {
-      if (splitNow[node] === 0) continue;
-      const l = left[node] as number;
-      const rr = right[node] as number;
-      importance[feature[node] as number]! +=
-        (wN[node] as number) * impurity(node) - (wN[l] as number) * impurity(l) - (wN[rr] as number) * impurity(rr);
+    for (let f = 0; f < d; f++) {
+      if (f === bestFeature) continue;
+      const seg = idx[f] as Int32Array;
+      let a = start;
+      let b = 0;
+      for (let p = start; p < end; p++) {
+        const i = seg[p] as number;
+        if (goLeft[i]) seg[a++] = i;
+        else tmp[b++] = i;
+      }
+      seg.set(tmp.subarray(0, b), a);
     }
-    level = next;
+    const common = { depth: depth + 1, parent: node, nConst: nConstOut };
+    stack.push({ ...common, start: mid, end, isLeft: false, impurity: rs.imp });
+    stack.push({ ...common, start, end: mid, isLeft: true, impurity: ls.imp });
   }
   // scikit-learn divides a tree's importances by the root's weighted sample count.
   for (let f = 0; f < d; f++) importance[f]! /= n;
-  return {
-    tree: { feature, threshold, left, right, value: new Float64Array(maxNodes) },
-    leafOf: nodeOf,
-    importance,
-    nodeCount,
-  };
+  return { tree: { feature, threshold, left, right, value: new Float64Array(maxNodes) }, leafOf, importance, nodeCount };
 }
 
 function applyTree(tree: Tree, xs: Float32Array[], i: number): number {
@@ -206,6 +297,7 @@ export function fitGbt(cols: readonly ArrayLike<number>[], labels: ArrayLike<num
   const nEstimators = opts.nEstimators ?? 100;
   const lr = opts.learningRate ?? 0.1;
   const maxDepth = opts.maxDepth ?? 3;
+  const random = opts.random ?? new NumpyRandomState(0);
   const d = cols.length;
   if (d === 0) throw new MetricInputError('gradient boosting: no features');
   const n = (cols[0] as ArrayLike<number>).length;
@@ -235,6 +327,13 @@ export function fitGbt(cols: readonly ArrayLike<number>[], labels: ArrayLike<num
   const raw = new Float64Array(n * outputs);
   for (let i = 0; i < n; i++) for (let c = 0; c < outputs; c++) raw[i * outputs + c] = init[c] as number;
   const negGrad = Array.from({ length: outputs }, () => new Float64Array(n));
+  const expBuf = new Float64Array(outputs);
+  const work = {
+    idx: Array.from({ length: d }, () => new Int32Array(n)),
+    tmp: new Int32Array(n),
+    goLeft: new Uint8Array(n),
+    leafOf: new Int32Array(n),
+  };
   const trees: Tree[][] = [];
   const importanceSum = new Float64Array(d);
   let relevantTrees = 0;
@@ -252,16 +351,19 @@ export function fitGbt(cols: readonly ArrayLike<number>[], labels: ArrayLike<num
       let max = -Infinity;
       for (let c = 0; c < outputs; c++) max = Math.max(max, raw[off + c] as number);
       let sum = 0;
-      for (let c = 0; c < outputs; c++) sum += Math.exp((raw[off + c] as number) - max);
       for (let c = 0; c < outputs; c++) {
-        const p = Math.exp((raw[off + c] as number) - max) / sum;
-        (negGrad[c] as Float64Array)[i] = (yi === c ? 1 : 0) - p;
+        const e = Math.exp((raw[off + c] as number) - max);
+        expBuf[c] = e;
+        sum += e;
+      }
+      for (let c = 0; c < outputs; c++) {
+        (negGrad[c] as Float64Array)[i] = (yi === c ? 1 : 0) - (expBuf[c] as number) / sum;
       }
     }
     const stageTrees: Tree[] = [];
     for (let c = 0; c < outputs; c++) {
       const g = negGrad[c] as Float64Array;
-      const built = growTree(xs, order, g, maxDepth);
+      const built = growTree(xs, order, g, maxDepth, random, work);
       // One Newton step per leaf: sum(y - p) / sum(p (1 - p)), scaled by (K-1)/K for the softmax.
       const num = new Float64Array(built.tree.value.length);
       const den = new Float64Array(built.tree.value.length);

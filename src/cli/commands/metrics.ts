@@ -1,10 +1,61 @@
-// Placeholder until its issue lands: the command exists so `--help` lists it, and says plainly it is not built yet.
-import type { CommandModule } from 'yargs';
+// `dcign metrics score <case.json>`: computes every metric a conformance case (../shared/conformance/disentanglement
+// format) defines and prints one JSON object keyed like the case's `metrics`, each with the output names of its
+// `expected` (a sampling metric gives the value of one run). The handler imports the implementation lazily.
+import type { Argv, CommandModule } from 'yargs';
+
+export interface MetricsScoreArgs {
+  case: string;
+  seed: number;
+  only?: string[];
+}
+
+const KNOWN = [
+  'mig',
+  'sap_score',
+  'sap_score_continuous_factors',
+  'modularity',
+  'explicitness',
+  'dci',
+  'irs',
+  'beta_vae',
+  'factor_vae',
+];
+
+export const metricsScoreCommand: CommandModule<object, MetricsScoreArgs> = {
+  command: 'score <case>',
+  describe: 'Score every metric of a conformance case and print one JSON object',
+  builder: (y) =>
+    y
+      .positional('case', { type: 'string', demandOption: true, describe: 'a case file (JSON) in the conformance format' })
+      .option('seed', {
+        type: 'number',
+        default: 0,
+        describe: 'seed of the sampling metrics (BetaVAE, FactorVAE) and of the tree tie-breaking (as np.random.seed)',
+      })
+      .option('only', { type: 'string', array: true, describe: `score only these metrics (${KNOWN.join(', ')})` })
+      .check((argv) => {
+        if (!String(argv.case).toLowerCase().endsWith('.json')) throw new Error(`<case> must be a .json file, got '${argv.case}'`);
+        if (!Number.isInteger(argv.seed) || argv.seed < 0 || argv.seed > 0xffffffff) {
+          throw new Error(`--seed must be an integer in [0, 2**32 - 1], got ${argv.seed}`);
+        }
+        const unknown = (argv.only ?? []).filter((m) => !KNOWN.includes(m));
+        if (unknown.length > 0) throw new Error(`--only: unknown metric(s) ${unknown.join(', ')}; known: ${KNOWN.join(', ')}`);
+        return true;
+      }) as Argv<MetricsScoreArgs>,
+  handler: async (argv) => {
+    const { readCase, scoreCase } = await import('../../metrics/case.js');
+    const c = await readCase(argv.case);
+    const scores = await scoreCase(c, argv.seed, argv.only);
+    process.stdout.write(`${JSON.stringify(scores)}\n`);
+  },
+};
 
 export const metricsCommand: CommandModule = {
   command: 'metrics',
-  describe: '(not built yet)',
+  describe: 'Disentanglement metrics: score a conformance case',
+  builder: (y) =>
+    y.command(metricsScoreCommand as unknown as CommandModule).demandCommand(1, 'Name a metrics command: score.'),
   handler: () => {
-    throw new Error('dcign metrics is not built yet.');
+    // Sub-commands do the work; yargs refuses a bare `dcign metrics` through demandCommand.
   },
 };
