@@ -1,10 +1,76 @@
-// Placeholder until its issue lands: the command exists so `--help` lists it, and says plainly it is not built yet.
-import type { CommandModule } from 'yargs';
+// `dcign train`: one model, locally, no Temporal (or R data-parallel replica processes on this machine).
+// Validation of flag values is the config's (messages name the field); the handler imports the trainer lazily.
+import type { Argv, CommandModule } from 'yargs';
 
-export const trainCommand: CommandModule = {
+interface TrainArgs {
+  dataset?: string;
+  model?: string;
+  beta?: number;
+  latent?: number;
+  steps?: number;
+  'batch-size'?: number;
+  lr?: number;
+  seed?: number;
+  'image-size'?: number;
+  'encoder-kernels'?: string;
+  decoder?: string;
+  'clip-norm'?: number;
+  'log-every'?: number;
+  'run-dir'?: string;
+  'checkpoint-every'?: number;
+  resume?: string;
+  replicas: number;
+  json: boolean;
+}
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
-  describe: '(not built yet)',
-  handler: () => {
-    throw new Error('dcign train is not built yet.');
+  describe: 'Train one model locally: progress, checkpoints and summary.json in a run folder',
+  builder: (y) =>
+    (y as Argv)
+      .option('dataset', { type: 'string', describe: 'dsprites (default), dsprites-small, npz:<path>' })
+      .option('model', { type: 'string', describe: 'beta-vae (default), annealed-vae, dcign, info-vae' })
+      .option('beta', { type: 'number', describe: 'KL weight (default 4; 1 = plain VAE)' })
+      .option('latent', { type: 'number', describe: 'latent size (default 10)' })
+      .option('steps', { type: 'number', describe: 'optimiser steps (default 300000)' })
+      .option('batch-size', { type: 'number', describe: 'global batch size (default 64)' })
+      .option('lr', { type: 'number', describe: 'Adam learning rate (default 1e-4)' })
+      .option('seed', { type: 'number', describe: 'seed for weights, batches and noise (default 0)' })
+      .option('image-size', { type: 'number', describe: '32 or 64 (default 64; 32 for dsprites-small)' })
+      .option('encoder-kernels', { type: 'string', describe: "'higgins' (4,4,4,4, default) or 'dlib' (4,4,2,2)" })
+      .option('decoder', { type: 'string', describe: "'bernoulli' (default) or 'gaussian'" })
+      .option('clip-norm', { type: 'number', describe: 'global gradient-norm clipping (default off)' })
+      .option('log-every', { type: 'number', describe: 'steps between loss read-backs (default 100)' })
+      .option('run-dir', { type: 'string', describe: 'run folder (default .dcign/runs/<dataset>-<model>-...)' })
+      .option('checkpoint-every', { type: 'number', describe: 'steps between checkpoints (default 10000; 0 = end only)' })
+      .option('resume', { type: 'string', describe: 'run folder or checkpoint to continue from (its config; flags override)' })
+      .option('replicas', { type: 'number', default: 1, describe: 'data-parallel replica processes on this machine' })
+      .option('json', { type: 'boolean', default: false, describe: 'JSON lines even on a terminal' })
+      .check((argv) => {
+        if (!Number.isInteger(argv.replicas) || argv.replicas < 1) throw new Error(`--replicas must be a positive integer, got ${argv.replicas}`);
+        return true;
+      }) as Argv<TrainArgs>,
+  handler: async (argv) => {
+    const { runTrainCommand } = await import('../../train/cli.js');
+    await runTrainCommand({
+      dataset: argv.dataset,
+      model: argv.model,
+      beta: argv.beta,
+      latent: argv.latent,
+      steps: argv.steps,
+      batchSize: argv['batch-size'],
+      lr: argv.lr,
+      seed: argv.seed,
+      imageSize: argv['image-size'],
+      encoderKernels: argv['encoder-kernels'],
+      decoder: argv.decoder,
+      clipNorm: argv['clip-norm'],
+      logEvery: argv['log-every'],
+      runDir: argv['run-dir'],
+      checkpointEvery: argv['checkpoint-every'],
+      resume: argv.resume,
+      replicas: argv.replicas,
+      json: argv.json,
+    });
   },
 };

@@ -1,0 +1,180 @@
+// `dcign train` implementation: builds the TrainConfig from flags (and the checkpoint's config when resuming), runs
+// one model locally (or R local data-parallel replicas), shows progress, and leaves checkpoints and summary.json in
+// a run folder whose path it prints first.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { resolveCheckpointDir } from './checkpoint.js';
+import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
+import type { TrainResult } from './run.js';
+import type { ModelConfig } from '../model/config.js';
+
+export interface TrainFlags {
+  readonly dataset?: string;
+  readonly model?: string;
+  readonly beta?: number;
+  readonly latent?: number;
+  readonly steps?: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
+  readonly seed?: number;
+  readonly imageSize?: number;
+  readonly encoderKernels?: string;
+  readonly decoder?: string;
+  readonly clipNorm?: number;
+  readonly logEvery?: number;
+  readonly runDir?: string;
+  readonly checkpointEvery?: number;
+  readonly resume?: string;
+  readonly replicas?: number;
+  readonly json?: boolean;
+}
+
+/** Flags -> TrainConfig. Resuming starts from the checkpoint's config; flags given explicitly override it. */
+export function configFromFlags(flags: TrainFlags, now = new Date()): TrainConfig {
+  let base: TrainConfigInput = {};
+  let resumeFrom: string | undefined;
+  if (flags.resume !== undefined) {
+    resumeFrom = resolveCheckpointDir(flags.resume);
+    base = JSON.parse(readFileSync(join(resumeFrom, 'config.json'), 'utf8')) as TrainConfigInput;
+  }
+  const model: { -readonly [K in keyof ModelConfig]?: ModelConfig[K] } = { ...base.model };
+  const set = <K extends keyof ModelConfig>(k: K, v: ModelConfig[K] | undefined): void => {
+    if (v !== undefined) (model as Record<string, unknown>)[k] = v;
+  };
+  set('variant', flags.model as ModelConfig['variant'] | undefined);
+  set('beta', flags.beta);
+  set('latentSize', flags.latent);
+  set('imageSize', flags.imageSize);
+  set('encoderKernels', flags.encoderKernels as ModelConfig['encoderKernels'] | undefined);
+  set('decoder', flags.decoder as ModelConfig['decoder'] | undefined);
+  if (model.imageSize === undefined && (flags.dataset ?? base.dataset) === 'dsprites-small') model.imageSize = 32;
+  const input: Record<string, unknown> = { ...base, model };
+  const put = (k: keyof TrainConfig, v: unknown): void => {
+    if (v !== undefined) input[k] = v;
+  };
+  put('dataset', flags.dataset);
+  put('steps', flags.steps);
+  put('batchSize', flags.batchSize);
+  put('learningRate', flags.lr);
+  put('seed', flags.seed);
+  put('clipNorm', flags.clipNorm);
+  put('logEvery', flags.logEvery);
+  put('checkpointEvery', flags.checkpointEvery);
+  if (resumeFrom !== undefined) input.resumeFrom = resumeFrom;
+  if (flags.runDir !== undefined) input.runDir = resolve(flags.runDir);
+  else if (resumeFrom !== undefined) input.runDir = dirname(dirname(resumeFrom)); // <run>/checkpoints/step-N
+  else {
+    const m = { ...model };
+    const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const name = `${String(input.dataset ?? 'dsprites').replace(/[^A-Za-z0-9._-]/g, '_')}-${m.variant ?? 'beta-vae'}-b${m.beta ?? 4}-L${m.latentSize ?? 10}-s${String(input.seed ?? 0)}-${stamp}`;
+    input.runDir = resolve('.dcign', 'runs', name);
+  }
+  return resolveTrainConfig(input as TrainConfigInput);
+}
+
+function fmt(n: number | undefined, digits = 2): string {
+  return n === undefined || !Number.isFinite(n) ? String(n) : n.toFixed(digits);
+}
+
+function duration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+/** A one-line progress bar on a terminal, JSON lines otherwise. */
+export class Progress {
+  private readonly tty: boolean;
+  private lastLen = 0;
+  private readonly t0 = performance.now();
+  private startStep: number | undefined;
+
+  constructor(
+    private readonly total: number,
+    json: boolean,
+    private readonly out: NodeJS.WriteStream = process.stdout,
+  ) {
+    this.tty = !json && out.isTTY === true;
+  }
+
+  log(step: number, s: Record<string, number>): void {
+    if (!this.tty) {
+      this.out.write(JSON.stringify({ type: 'log', step, ...s }) + '\n');
+      return;
+    }
+    if (this.startStep === undefined) this.startStep = step - 1;
+    const elapsed = (performance.now() - this.t0) / 1000;
+    const rate = (step - this.startStep) / Math.max(1e-9, elapsed);
+    const eta = (this.total - step) / Math.max(1e-9, rate);
+    const width = 24;
+    const filled = Math.round((width * step) / this.total);
+    const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
+    const line =
+      `[${bar}] ${step}/${this.total}  ${fmt(s.steps_per_s, 1)} steps/s  loss ${fmt(s.loss)}  recon ${fmt(s.recon)}  ` +
+      `kl ${fmt(s.kl)}  ETA ${duration(eta)}`;
+    this.out.write('\r' + line.padEnd(this.lastLen));
+    this.lastLen = line.length;
+  }
+
+  note(msg: Record<string, unknown>, text: string): void {
+    if (!this.tty) this.out.write(JSON.stringify(msg) + '\n');
+    else {
+      this.out.write('\r' + ' '.repeat(this.lastLen) + '\r' + text + '\n');
+      this.lastLen = 0;
+    }
+  }
+
+  end(): void {
+    if (this.tty && this.lastLen > 0) this.out.write('\n');
+  }
+}
+
+export async function runTrainCommand(flags: TrainFlags): Promise<void> {
+  const cfg = configFromFlags(flags);
+  const json = flags.json === true || process.stdout.isTTY !== true;
+  const progress = new Progress(cfg.steps, json);
+  const replicas = flags.replicas ?? 1;
+  progress.note({ type: 'start', runDir: cfg.runDir, config: cfg }, `run folder: ${cfg.runDir}`);
+  const ac = new AbortController();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    progress.note({ type: 'stopping' }, 'stopping after this step (Ctrl-C again to quit at once)...');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const hooks = {
+    onLog: (step: number, s: Record<string, number>) => progress.log(step, s),
+    onCheckpoint: (step: number, path: string) => progress.note({ type: 'checkpoint', step, path }, `checkpoint: ${path}`),
+    signal: ac.signal,
+  };
+  let result: TrainResult;
+  try {
+    if (replicas > 1) {
+      const launcher = join(dirname(new URL(import.meta.url).pathname), '..', 'parallel', 'launch-local.js');
+      if (!existsSync(launcher)) {
+        throw new Error('--replicas > 1 needs the data-parallel launcher (src/parallel/launch-local.ts), which is not built yet');
+      }
+      const { launchLocalReplicas } = (await import('../parallel/launch-local.js')) as {
+        launchLocalReplicas: (c: TrainConfig, r: number, o: object) => Promise<unknown>;
+      };
+      result = (await launchLocalReplicas(cfg, replicas, hooks)) as TrainResult;
+    } else {
+      const { runTraining } = await import('./run.js');
+      result = await runTraining(cfg, hooks);
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.end();
+  }
+  const summaryPath = join(cfg.runDir, 'summary.json');
+  const text =
+    `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}: ` +
+    `loss ${fmt(result.lastScalars?.loss)}, ${fmt(result.imagesPerSecond, 1)} img/s` +
+    (result.eval ? `, held-out ELBO ${fmt(result.eval.elbo)} nats/image` : '') +
+    `\nsummary: ${summaryPath}` +
+    (result.lastCheckpoint ? `\ncheckpoint: ${result.lastCheckpoint}` : '') +
+    (result.status === 'aborted' ? `\nresume with: dcign train --resume ${cfg.runDir}` : '');
+  progress.note({ type: 'done', summary: summaryPath, result }, text);
+}
