@@ -54,19 +54,6 @@ export type ReplicaMessage =
   | { type: 'done'; result: unknown; rank?: number }
   | { type: 'error'; message: string; code?: string; rank?: number; peerRank?: number; step?: number };
 
-/** What replica-child needs from src/train/run.ts (the trainer's contract). */
-interface TrainModule {
-  runTraining(
-    config: TrainConfig,
-    hooks: {
-      reducer?: GradientReducer;
-      onLog?: (step: number, scalars: Record<string, number>) => void;
-      onCheckpoint?: (step: number, path: string) => void;
-      signal?: AbortSignal;
-    },
-  ): Promise<unknown>;
-}
-
 function emit(msg: ReplicaMessage): void {
   process.stdout.write(`${JSON.stringify(msg)}\n`);
 }
@@ -210,8 +197,9 @@ async function main(): Promise<number> {
     if (cfg.exercise) {
       result = await runExercise(reducer, cfg.exercise, controller.signal, log);
     } else {
-      const mod = (await import(new URL('../train/run.js', import.meta.url).href)) as TrainModule;
-      result = await mod.runTraining(cfg.train as TrainConfig, {
+      // loaded only here, so the exercise workload starts without TensorFlow
+      const { runTraining } = await import('../train/run.js');
+      result = await runTraining(cfg.train as TrainConfig, {
         reducer,
         signal: controller.signal,
         onLog: (step, scalars) => log({ type: 'log', step, scalars }),
