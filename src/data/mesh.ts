@@ -138,8 +138,12 @@ export function torus(ringRadius: number, tubeRadius: number, rings = 24, sides 
   return revolve(profile, rings, albedo);
 }
 
-/** Axis-aligned box with centre c and half-extents h, flat-shaded. */
-export function box(c: readonly [number, number, number], h: readonly [number, number, number], albedo = 1): Mesh {
+/** Axis-aligned box with centre c and half-extents h, flat-shaded; albedo per face (-x, +x, -y, +y, -z, +z) or one. */
+export function box(
+  c: readonly [number, number, number],
+  h: readonly [number, number, number],
+  albedo: number | readonly number[] = 1,
+): Mesh {
   const parts: MeshParts = { positions: [], normals: [], albedo: [], triangles: [] };
   const [cx, cy, cz] = c;
   const [hx, hy, hz] = h;
@@ -163,7 +167,7 @@ export function box(c: readonly [number, number, number], h: readonly [number, n
         const n = [0, 0, 0];
         n[axis] = sign;
         parts.normals.push(...n);
-        parts.albedo.push(albedo);
+        parts.albedo.push(typeof albedo === 'number' ? albedo : (albedo[2 * axis + (sign > 0 ? 1 : 0)] ?? 1));
       }
       parts.triangles.push(base, base + 1, base + 2, base, base + 2, base + 3);
     }
@@ -251,16 +255,31 @@ export function chair(): Mesh {
   ]);
 }
 
+/** A cube whose faces differ in reflectance, so that its pose is visible despite its symmetry. */
 export function cubeMesh(): Mesh {
-  return box([0, 0, 0], [0.5, 0.5, 0.5], 0.9);
+  return box([0, 0, 0], [0.5, 0.5, 0.5], [0.75, 0.5, 0.9, 0.9, 0.62, 0.9]);
 }
 
+/** Replaces each vertex's albedo by a function of its position. */
+function paint(mesh: Mesh, albedoAt: (x: number, y: number, z: number) => number): Mesh {
+  const albedo = new Float64Array(mesh.albedo.length);
+  for (let i = 0; i < albedo.length; i++) {
+    const p = mesh.positions;
+    albedo[i] = albedoAt(p[3 * i] as number, p[3 * i + 1] as number, p[3 * i + 2] as number);
+  }
+  return { ...mesh, albedo };
+}
+
+/** A ball painted in alternating light and dark quarters (like a beach ball), so that turning it shows. */
 export function sphereMesh(): Mesh {
-  return transform(sphere(16, 24, 0.9), { scale: [0.7, 0.7, 0.7] });
+  const ball = transform(sphere(16, 24, 0.9), { scale: [0.7, 0.7, 0.7] });
+  return paint(ball, (x, _y, z) => ((x + 0.15 * z) * (z - 0.15 * x) > 0 ? 0.92 : 0.42));
 }
 
+/** A cylinder with a dark vertical stripe on one side, so that turning it shows. */
 export function cylinderMesh(): Mesh {
-  return transform(cylinder(24, 0.9), { scale: [0.45, 0.6, 0.45] });
+  const can = transform(cylinder(24, 0.9), { scale: [0.45, 0.6, 0.45] });
+  return paint(can, (x, y, z) => (z > 0.4 && Math.abs(y) < 0.59 && Math.abs(x) < 0.2 ? 0.3 : 0.9));
 }
 
 /** A torus tilted off the vertical axis so that turning it changes its outline. */

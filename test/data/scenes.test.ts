@@ -115,4 +115,15 @@ test('every identity renders a non-empty object inside the frame, background bla
   }
 });
 
-const GOLDEN = 'e910a537fb46b3a208ff947665093f4a688cfe7391eeed3c9288e47d08c51916';
+const GOLDEN = 'a13bb4ba94d53e2cafcfeb8a6a8fd1fd8e1d86492ec97adeed4f6b6482393476';
+
+test('every factor is visible for every identity (no pose hidden by symmetry)', (t) => {
+  const ds = new ScenesDataset({ cacheSize: 0 });
+  const differs = (a: Uint8Array, b: Uint8Array): number => a.reduce((n, v, i) => n + (Math.abs(v - (b[i] ?? 0)) > 8 ? 1 : 0), 0);
+  for (let id = 0; id < 6; id++) {
+    const base = ds.pixels([id, 1, 2, 4]);
+    t.true(differs(base, ds.pixels([id, 7, 2, 4])) > 20, `identity ${id}: a quarter turn shows`);
+    t.true(differs(base, ds.pixels([id, 1, 4, 4])) > 20, `identity ${id}: elevation shows`);
+    t.true(differs(base, ds.pixels([id, 1, 2, 7])) > 20, `identity ${id}: light shows`);
+  }
+});
