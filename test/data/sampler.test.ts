@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { createSampler, openDataset } from '../../src/data/index.js';
 import type { Batch, FactorDataset } from '../../src/data/index.js';
 
@@ -112,4 +113,21 @@ test('bad sampler options give clear errors', (t) => {
   t.throws(() => createSampler(ds, { kind: 'iid', batchSize: 8, seed: 1, variedFactor: 1 }), {
     message: /dcign batches only/,
   });
+});
+
+test('the global sample order for a seed is pinned (checkpoints made today resume the same order tomorrow)', (t) => {
+  const ds = openDataset('dsprites');
+  const pinned = {
+    iid: 'cc69feeeb4bfdf03d847185591433d504952345556aec394202b4d74b6e0d49a',
+    dcign: '8aaaf20c0138949e0f86d33526e445070beb0c6603bb2860b51528bccaf21d44',
+  };
+  for (const kind of ['iid', 'dcign'] as const) {
+    const s = createSampler(ds, { kind, batchSize: 32, seed: 42 });
+    const h = createHash('sha256');
+    for (let i = 0; i < 3; i++) {
+      const b = s.next();
+      h.update(JSON.stringify([b.factors, b.globalIndices, b.variedFactor ?? null]));
+    }
+    t.is(h.digest('hex'), pinned[kind], kind);
+  }
 });
