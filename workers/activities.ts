@@ -229,7 +229,10 @@ export function createActivities(deps: ActivityDeps) {
       if (exit.done && exit.code === 0) {
         const r = exit.done;
         const finalStep = typeof r.step === 'number' ? r.step : step;
-        const ckpt = typeof r.checkpointPath === 'string' ? { step: finalStep, path: r.checkpointPath } : checkpoint;
+        // The trainer's TrainResult names its last checkpoint `lastCheckpoint` and its losses `lastScalars`.
+        const ckptPath = typeof r.lastCheckpoint === 'string' ? r.lastCheckpoint : typeof r.checkpointPath === 'string' ? r.checkpointPath : undefined;
+        const ckpt = ckptPath ? { step: finalStep, path: ckptPath } : checkpoint;
+        if (r.lastScalars && typeof r.lastScalars === 'object') losses = r.lastScalars as Record<string, number>;
         return {
           rank,
           step: finalStep,

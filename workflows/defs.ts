@@ -4,7 +4,7 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
-import type { RendezvousResult } from '../src/parallel/types.js';
+import type { RendezvousResult } from '../src/sweep/activity-types.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson, TrialPlan, TrialState } from '../src/sweep/types.js';
 
 // ---- search attributes (registered by `dcign dev up` and by the test server; `dcign sweep start` adds missing ones)

@@ -18,7 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 
-import type { createActivities } from '../workers/activities.js';
+import type { Activities } from '../src/sweep/activity-types.js';
 import { expandTrials, trainConfigFor } from '../src/sweep/expand.js';
 import type { SweepProgress, TrialPlan, TrialStatus } from '../src/sweep/types.js';
 import {
@@ -35,8 +35,6 @@ import {
 } from './defs.js';
 import type { SweepInput, TrialInput } from './defs.js';
 import { failureMessage, trialWorkflow } from './trial.js';
-
-type Activities = ReturnType<typeof createActivities>;
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 

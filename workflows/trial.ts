@@ -14,8 +14,8 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 
-import type { createActivities } from '../workers/activities.js';
-import type { RendezvousResult } from '../src/parallel/types.js';
+import type { Activities } from '../src/sweep/activity-types.js';
+import type { RendezvousResult } from '../src/sweep/activity-types.js';
 import type { TrialState } from '../src/sweep/types.js';
 import {
   SA_BETA,
@@ -31,8 +31,6 @@ import {
   trialReportSignal,
 } from './defs.js';
 import type { CurvePoint, TrialInput, TrialProgress, TrialReport, TrialResult } from './defs.js';
-
-type Activities = ReturnType<typeof createActivities>;
 
 /** Longest curve kept in workflow state (payloads stay far below the 2 MB limit); older points are thinned. */
 const MAX_CURVE_POINTS = 2000;

@@ -37,7 +37,7 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startWorker(o: Omit<DcignWorkerOptions, 'replicaCommand'> & { code: WorkflowBundleWithSourceMap }): Promise<RunningWorker> {
+export async function startWorker(o: DcignWorkerOptions & { code: WorkflowBundleWithSourceMap }): Promise<RunningWorker> {
   const { code, ...rest } = o;
   const worker = await createDcignWorker({
     advertiseHost: '127.0.0.1',
