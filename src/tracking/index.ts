@@ -18,3 +18,4 @@ export {
 export { RunLogger, defaultSpoolDir, type RunLoggerOptions, type RunLoggerStats } from './run-logger.js';
 export { MlflowError, isMlflowError } from './errors.js';
 export { MLFLOW_LIMITS, splitBatches, type BatchLimits, type KeyValue, type LogBatchBody, type MetricPoint } from './batch.js';
+export * from './trial-logging.js';

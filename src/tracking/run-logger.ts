@@ -201,6 +201,7 @@ export class RunLogger {
 
   /** Starts the flusher if idle, or cuts a backoff wait short. */
   private kick(): void {
+    if (this.stopped) return;
     if (this.pumping === undefined) {
       if (this.queue.length === 0) return;
       this.pumping = this.pump().finally(() => {
@@ -360,7 +361,11 @@ export class RunLogger {
   async flush(timeoutMs = Infinity): Promise<boolean> {
     const upTo = this.nextId - 1;
     if ((this.queue[0]?.id ?? Infinity) > upTo) return true;
-    const done = new Promise<void>((resolve) => this.waiters.push({ upTo, resolve }));
+    const waiter = { upTo, resolve: (): void => {} };
+    const done = new Promise<void>((resolve) => {
+      waiter.resolve = resolve;
+      this.waiters.push(waiter);
+    });
     this.kick();
     this.wake?.();
     if (timeoutMs === Infinity) {
@@ -373,6 +378,7 @@ export class RunLogger {
     });
     const ok = await Promise.race([done.then(() => true as const), timedOut]);
     clearTimeout(t);
+    if (!ok) this.waiters.splice(this.waiters.indexOf(waiter), 1);
     return ok;
   }
 

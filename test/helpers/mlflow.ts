@@ -101,7 +101,18 @@ export async function startMlflowServer(o: StartOptions = {}): Promise<MlflowSer
       // Own process group, so stop() reaches the server's worker processes too.
       { cwd: dir, detached: true, stdio: ['ignore', out, out], env: { ...process.env, MLFLOW_TRACKING_URI: '' } },
     );
-    await waitReady(uri, proc, logFile, o.readyTimeoutMs ?? 120_000);
+    // If this process ends without stop() (a killed test run), do not leave the server behind.
+    const pid = proc.pid;
+    const reap = (): void => {
+      try {
+        if (pid !== undefined) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    process.once('exit', reap);
+    proc.once('exit', () => process.off('exit', reap));
+    await waitReady(uri, proc, logFile, o.readyTimeoutMs ?? 300_000);
   };
 
   const stop = async (): Promise<void> => {

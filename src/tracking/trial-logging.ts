@@ -1,0 +1,314 @@
+// What a trial and a sweep put in MLflow, so every run looks the same in the UI: params flattened from the training
+// config, standard tags, a readable run name, the trial's artifacts; and for the sweep's parent run, the spec file and
+// a summary (CSV, JSON, a markdown note, plots of each metric against beta per latent size).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { plotLossCurves, plotMetricVsBeta, type SweepPoint } from '../viz/plot.js';
+import type { MlflowClient, Run } from './client.js';
+
+/**
+ * Flattens a config object into MLflow params: nested keys joined with '.', arrays and other non-scalars as compact
+ * JSON, undefined skipped. `{model: {beta: 4, encoderKernels: [4, 4, 2, 2]}}` gives `model.beta = '4'` and
+ * `model.encoderKernels = '[4,4,2,2]'`.
+ */
+export function flattenParams(obj: unknown, prefix = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (v: unknown, key: string): void => {
+    if (v === undefined || typeof v === 'function') return;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.length === 0 && key !== '') out[key] = '{}';
+      for (const [k, child] of entries) walk(child, key === '' ? k : `${key}.${k}`);
+      return;
+    }
+    if (key === '') return;
+    out[key] = typeof v === 'string' ? v : JSON.stringify(v);
+  };
+  walk(obj, prefix);
+  return out;
+}
+
+/** A run name people can read in the UI's run list: `beta=4 z=10 seed=1`, plus a variant when it is not the default. */
+export function trialRunName(t: { beta?: number; latentSize?: number; seed?: number; variant?: string; extra?: Record<string, string | number> }): string {
+  const parts: string[] = [];
+  if (t.variant !== undefined) parts.push(t.variant);
+  if (t.beta !== undefined) parts.push(`beta=${t.beta}`);
+  if (t.latentSize !== undefined) parts.push(`z=${t.latentSize}`);
+  if (t.seed !== undefined) parts.push(`seed=${t.seed}`);
+  for (const [k, v] of Object.entries(t.extra ?? {})) parts.push(`${k}=${v}`);
+  return parts.join(' ');
+}
+
+function packageRoot(): string | undefined {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pj = path.join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'dcign') return dir;
+      } catch {
+        // keep looking
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return undefined;
+}
+
+/** dcign's version from package.json ('unknown' if it cannot be found). */
+export function dcignVersion(): string {
+  const root = packageRoot();
+  if (root === undefined) return 'unknown';
+  return (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+}
+
+/** The git commit of the checkout (DCIGN_GIT_COMMIT wins, for deployments without .git); undefined if unknown. */
+export function gitCommit(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.DCIGN_GIT_COMMIT) return env.DCIGN_GIT_COMMIT;
+  const root = packageRoot();
+  if (root === undefined) return undefined;
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export interface TrialTagInput {
+  runName: string;
+  sweepName?: string;
+  trialKey?: string;
+  /** Temporal ids of the trial workflow (and the activity's, when logged from one). */
+  workflowId?: string;
+  workflowRunId?: string;
+  /** e.g. 'tensorflow' (tfjs-node) or 'tensorflow-gpu'. */
+  backend?: string;
+  /** e.g. 'cpu', 'cuda:0 (NVIDIA H100)'. */
+  device?: string;
+  replicas?: number;
+  extra?: Record<string, string>;
+}
+
+/** The tags every trial run carries. `mlflow.*` ones are those the MLflow UI shows in its own places. */
+export function standardTags(t: TrialTagInput): Record<string, string> {
+  const tags: Record<string, string> = {
+    'mlflow.runName': t.runName,
+    'mlflow.source.name': 'dcign',
+    'mlflow.source.type': 'JOB',
+    'dcign.version': dcignVersion(),
+  };
+  const commit = gitCommit();
+  if (commit) tags['mlflow.source.git.commit'] = commit;
+  if (t.sweepName) tags['dcign.sweep'] = t.sweepName;
+  if (t.trialKey) tags['dcign.trial'] = t.trialKey;
+  if (t.workflowId) tags['temporal.workflowId'] = t.workflowId;
+  if (t.workflowRunId) tags['temporal.runId'] = t.workflowRunId;
+  if (t.backend) tags['dcign.backend'] = t.backend;
+  if (t.device) tags['dcign.device'] = t.device;
+  if (t.replicas !== undefined) tags['dcign.replicas'] = String(t.replicas);
+  return { ...tags, ...t.extra };
+}
+
+/** The bits of a TrainConfig a trial's name and params need (kept structural so tracking does not import train/). */
+export interface TrialConfigLike {
+  dataset: string;
+  seed: number;
+  model: { variant?: string; beta?: number; latentSize?: number } & Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+export interface StartTrialRunInput extends Omit<TrialTagInput, 'runName'> {
+  experimentId: string;
+  parentRunId?: string;
+  config: TrialConfigLike;
+  runName?: string;
+}
+
+/** Creates a trial's run (a child of the sweep's run when `parentRunId` is given) with its params and tags. */
+export async function startTrialRun(client: MlflowClient, i: StartTrialRunInput): Promise<Run> {
+  const runName =
+    i.runName ?? trialRunName({ beta: i.config.model.beta, latentSize: i.config.model.latentSize, seed: i.config.seed });
+  const tags = standardTags({ ...i, runName });
+  const run = await client.createRun({
+    experimentId: i.experimentId,
+    runName,
+    ...(i.parentRunId ? { parentRunId: i.parentRunId } : {}),
+    tags,
+  });
+  const params = flattenParams(i.config);
+  // runDir and resumeFrom are machine-local paths, not hyperparameters.
+  delete params.runDir;
+  delete params.resumeFrom;
+  if (i.replicas !== undefined) params.replicas = String(i.replicas);
+  await client.logParams(run.info.runId, params);
+  return run;
+}
+
+export interface TrialArtifacts {
+  /** PNG bytes or file paths. */
+  traversals?: Buffer | string;
+  reconstructions?: Buffer | string;
+  /** Loss curves by key (e.g. total, recon, kl): drawn to `plots/loss_curves.png`. */
+  lossCurves?: Record<string, readonly { step: number; value: number }[]>;
+  /** Final disentanglement metrics, also logged as metrics. */
+  metrics?: Record<string, number>;
+  /** Checkpoint directory, uploaded under `checkpoint/`. */
+  checkpointDir?: string;
+  step?: number;
+}
+
+/** Uploads what a finished trial leaves behind. */
+export async function logTrialArtifacts(client: MlflowClient, runId: string, a: TrialArtifacts): Promise<void> {
+  const put = async (name: string, v: Buffer | string): Promise<void> => {
+    if (typeof v === 'string') await client.logArtifact(runId, v, path.posix.dirname(name));
+    else await client.logArtifactBytes(runId, name, v);
+  };
+  if (a.traversals !== undefined) await put('images/latent_traversals.png', a.traversals);
+  if (a.reconstructions !== undefined) await put('images/reconstructions.png', a.reconstructions);
+  if (a.lossCurves !== undefined) await client.logArtifactBytes(runId, 'plots/loss_curves.png', plotLossCurves(a.lossCurves));
+  if (a.metrics !== undefined) {
+    await client.logArtifactBytes(runId, 'metrics.json', JSON.stringify(a.metrics, null, 2) + '\n');
+    const finite = Object.fromEntries(Object.entries(a.metrics).map(([k, v]) => [`final/${k}`, v]));
+    await client.logMetrics(runId, finite, a.step ?? 0);
+  }
+  if (a.checkpointDir !== undefined) await client.logArtifacts(runId, a.checkpointDir, 'checkpoint');
+}
+
+export interface SweepParentInput {
+  experimentId: string;
+  sweepName: string;
+  specPath?: string;
+  /** The spec's text when there is no file (uploaded as `sweep.yaml`). */
+  specText?: string;
+  workflowId?: string;
+  workflowRunId?: string;
+  params?: Record<string, string | number>;
+}
+
+/** Creates the sweep's parent run, uploading its spec as an artifact. */
+export async function startSweepParentRun(client: MlflowClient, i: SweepParentInput): Promise<Run> {
+  const tags = standardTags({
+    runName: `sweep ${i.sweepName}`,
+    sweepName: i.sweepName,
+    ...(i.workflowId ? { workflowId: i.workflowId } : {}),
+    ...(i.workflowRunId ? { workflowRunId: i.workflowRunId } : {}),
+    extra: { 'dcign.role': 'sweep' },
+  });
+  const run = await client.createRun({ experimentId: i.experimentId, runName: `sweep ${i.sweepName}`, tags });
+  if (i.params) await client.logParams(run.info.runId, i.params);
+  if (i.specPath) await client.logArtifact(run.info.runId, i.specPath, 'spec');
+  else if (i.specText !== undefined) await client.logArtifactBytes(run.info.runId, 'spec/sweep.yaml', i.specText);
+  return run;
+}
+
+export interface SweepSummaryRow {
+  trialKey: string;
+  runId?: string;
+  beta: number;
+  latentSize: number;
+  seed: number;
+  status: string;
+  /** Final metrics (MIG, SAP, ...), and any losses worth comparing. */
+  metrics: Record<string, number>;
+}
+
+function csvCell(v: string | number | undefined): string {
+  const s = v === undefined ? '' : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function summaryCsv(rows: readonly SweepSummaryRow[]): string {
+  const metricKeys = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].sort();
+  const header = ['trial', 'run_id', 'beta', 'latent_size', 'seed', 'status', ...metricKeys];
+  const lines = [header.join(',')];
+  for (const r of rows) {
+    lines.push(
+      [r.trialKey, r.runId, r.beta, r.latentSize, r.seed, r.status, ...metricKeys.map((k) => r.metrics[k])].map(csvCell).join(','),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+const fmt = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPrecision(3))) : String(v));
+
+/** Markdown: mean ± std over seeds per (beta, latent size), one column per metric; kept within MLflow's tag limit. */
+export function summaryMarkdown(sweepName: string, rows: readonly SweepSummaryRow[], maxChars = 5000): string {
+  const metricKeys = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].sort();
+  const groups = new Map<string, SweepSummaryRow[]>();
+  for (const r of rows) {
+    const k = `${r.beta}|${r.latentSize}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const done = rows.filter((r) => r.status === 'COMPLETED' || r.status === 'FINISHED').length;
+  const head = [
+    `## Sweep ${sweepName}`,
+    '',
+    `${rows.length} trials, ${done} finished. Mean ± std over seeds; full table in \`summary/summary.csv\`, plots in \`summary/\`.`,
+    '',
+    `| beta | z | seeds | ${metricKeys.join(' | ')} |`,
+    `|---|---|---|${metricKeys.map(() => '---').join('|')}|`,
+  ].join('\n');
+  const body: string[] = [];
+  const keys = [...groups.keys()].sort((a, b) => {
+    const [ba, za] = a.split('|').map(Number) as [number, number];
+    const [bb, zb] = b.split('|').map(Number) as [number, number];
+    return za - zb || ba - bb;
+  });
+  for (const k of keys) {
+    const g = groups.get(k) as SweepSummaryRow[];
+    const cells = metricKeys.map((m) => {
+      const v = g.map((r) => r.metrics[m]).filter((x): x is number => x !== undefined && Number.isFinite(x));
+      if (v.length === 0) return '–';
+      const mean = v.reduce((a, c) => a + c, 0) / v.length;
+      const sd = Math.sqrt(v.reduce((a, c) => a + (c - mean) ** 2, 0) / Math.max(1, v.length - 1));
+      return v.length > 1 ? `${fmt(mean)} ± ${fmt(sd)}` : fmt(mean);
+    });
+    body.push(`| ${g[0]?.beta} | ${g[0]?.latentSize} | ${g.length} | ${cells.join(' | ')} |`);
+  }
+  let md = head;
+  for (let i = 0; i < body.length; i++) {
+    const more = `\n| … ${body.length - i} more rows in summary.csv | | | ${metricKeys.map(() => '').join(' | ')} |`;
+    if (md.length + 1 + (body[i] as string).length + more.length > maxChars) {
+      md += more;
+      break;
+    }
+    md += '\n' + body[i];
+  }
+  return md + '\n';
+}
+
+/**
+ * Writes the sweep summary to the parent run: `summary/summary.csv`, `summary/summary.json`, one PNG per metric of it
+ * against beta per latent size (`summary/<metric>_vs_beta.png`), and the markdown table as the run's description
+ * (`mlflow.note.content`), with the first plot embedded so it shows on the run page.
+ */
+export async function writeSweepSummary(
+  client: MlflowClient,
+  parentRunId: string,
+  rows: readonly SweepSummaryRow[],
+  o: { sweepName?: string } = {},
+): Promise<{ plots: string[] }> {
+  const name = o.sweepName ?? (await client.getRun(parentRunId)).data.tags['dcign.sweep'] ?? parentRunId;
+  await client.logArtifactBytes(parentRunId, 'summary/summary.csv', summaryCsv(rows));
+  await client.logArtifactBytes(parentRunId, 'summary/summary.json', JSON.stringify({ sweep: name, trials: rows }, null, 2) + '\n');
+  const metricKeys = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].sort();
+  const plots: string[] = [];
+  for (const m of metricKeys) {
+    const pts: SweepPoint[] = rows
+      .filter((r) => r.metrics[m] !== undefined)
+      .map((r) => ({ beta: r.beta, latentSize: r.latentSize, seed: r.seed, value: r.metrics[m] as number }));
+    if (pts.length === 0) continue;
+    const file = `summary/${m.replace(/[^A-Za-z0-9_.-]/g, '_')}_vs_beta.png`;
+    await client.logArtifactBytes(parentRunId, file, plotMetricVsBeta(pts, m));
+    plots.push(file);
+  }
+  let note = summaryMarkdown(name, rows, client.limits.maxTagValueLength - 300);
+  if (plots[0] !== undefined) {
+    // The UI renders the description as markdown; its own artifact endpoint serves the image.
+    note += `\n![${plots[0]}](get-artifact?path=${encodeURIComponent(plots[0])}&run_uuid=${parentRunId})\n`;
+  }
+  await client.setTags(parentRunId, { 'mlflow.note.content': note, 'dcign.summary': 'summary/summary.csv' });
+  return { plots };
+}
