@@ -1,6 +1,7 @@
 // The two servers of the embedded local stack: how each is started, where it logs, and how we know it is healthy.
 import { Connection } from '@temporalio/client';
 import { join } from 'node:path';
+import { SEARCH_ATTRIBUTE_TYPES } from '../../workflows/defs.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
 
 export type ServiceName = 'temporal' | 'mlflow';
@@ -16,13 +17,8 @@ export interface StackOptions {
 
 export const DEFAULT_STACK_PORTS = { temporalPort: 7233, temporalUiPort: 8233, mlflowPort: 5000 } as const;
 
-/** Search attributes that make trials filterable in the Temporal UI (registered on the dev server at start). */
-export const SEARCH_ATTRIBUTES: Readonly<Record<string, 'Keyword' | 'Double' | 'Int'>> = {
-  DcignSweep: 'Keyword',
-  DcignBeta: 'Double',
-  DcignLatent: 'Int',
-  DcignModel: 'Keyword',
-};
+/** Search attributes that make trials filterable in the Temporal UI: registered on the dev server at start. */
+export const SEARCH_ATTRIBUTES: Readonly<Record<string, string>> = SEARCH_ATTRIBUTE_TYPES;
 
 export interface PortSpec {
   readonly port: number;

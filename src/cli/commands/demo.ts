@@ -1,10 +1,29 @@
-// Placeholder until its issue lands: the command exists so `--help` lists it, and says plainly it is not built yet.
+// `npm run demo`: the main job on the embedded stack. Brings the stack up, starts two local workers, runs the smoke
+// sweep to completion under a fresh name (so running the demo twice works), prints the results and both UI links,
+// and leaves everything up for browsing; `dcign dev down` stops it all.
 import type { CommandModule } from 'yargs';
 
-export const demoCommand: CommandModule = {
+interface DemoArgs {
+  spec: string;
+  workers: number;
+  slots: number;
+}
+
+export const demoCommand: CommandModule<object, DemoArgs> = {
   command: 'demo',
-  describe: '(not built yet)',
-  handler: () => {
-    throw new Error('dcign demo is not built yet.');
+  describe: 'Run the smoke sweep end to end on the local stack (Temporal + MLflow + two workers)',
+  builder: (y) =>
+    y
+      .option('spec', { type: 'string', default: 'sweeps/smoke.yaml', describe: 'Sweep spec to run' })
+      .option('workers', { type: 'number', default: 2, describe: 'Local worker processes' })
+      .option('slots', { type: 'number', default: 2, describe: 'Training slots (replicas) per worker' })
+      .check((a) => {
+        if (!Number.isInteger(a.workers) || a.workers < 1) throw new Error(`--workers must be a positive integer, got ${a.workers}`);
+        if (!Number.isInteger(a.slots) || a.slots < 1) throw new Error(`--slots must be a positive integer, got ${a.slots}`);
+        return true;
+      }),
+  handler: async (a) => {
+    const { runDemo } = await import('../../stack/demo.js');
+    await runDemo({ specPath: a.spec, workers: a.workers, slots: a.slots });
   },
 };
