@@ -67,7 +67,8 @@ async function trainStepMs(): Promise<{ ms: number; measured: boolean; note: str
     ]);
     const dataset = openDataset('dsprites');
     const model = new VaeModel(resolveModelConfig({ imageSize: 64 }), 1, { channels: 1, factors: dataset.factors });
-    const optimizer = new Adam(model.params, { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: 0 });
+    const adam = { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: 0 }; // DESIGN.md
+    const optimizer = new Adam(model.params, adam);
     const sampler = createSampler(dataset, { kind: 'iid', batchSize: BATCH, seed: 3 });
     const batches = Array.from({ length: TRAIN_STEPS + 3 }, () => sampler.next()); // data outside the timing
     const step = (i: number): void => {
@@ -103,7 +104,11 @@ async function run(): Promise<void> {
         warm: () => openDataset('dsprites', { imageSize: 32 }),
       },
       { label: 'scenes', cold: () => openDataset('scenes', { cacheSize: 0 }), warm: () => openDataset('scenes') },
-      { label: 'npz (stored, by offset)', cold: () => openDataset(`npz:${npzPath}`), warm: () => openDataset(`npz:${npzPath}`) },
+      {
+        label: 'npz (stored, by offset)',
+        cold: () => openDataset(`npz:${npzPath}`),
+        warm: () => openDataset(`npz:${npzPath}`),
+      },
     ];
     for (const c of cases) {
       for (const kind of ['iid', 'dcign'] as const) {
@@ -114,11 +119,15 @@ async function run(): Promise<void> {
       }
     }
     const train = await trainStepMs();
-    console.log(`batch of ${BATCH}, mean of ${BATCHES} batches; training step: ${train.ms.toFixed(1)} ms (${train.note})`);
-    console.log(`${'dataset'.padEnd(26)} ${'sampler'.padEnd(7)} ${'cache'.padEnd(5)} ${'ms/batch'.padStart(9)}  of a step`);
+    const stepMs = train.ms.toFixed(1);
+    console.log(`batch of ${BATCH}, mean of ${BATCHES} batches; training step ${stepMs} ms (${train.note})`);
+    const widths = [-26, -7, -5, 9, 9]; // negative: left-aligned
+    const row = (cells: readonly string[]): string =>
+      cells.map((c, i) => ((widths[i] ?? 0) < 0 ? c.padEnd(-(widths[i] ?? 0)) : c.padStart(widths[i] ?? 0))).join(' ');
+    console.log(row(['dataset', 'sampler', 'cache', 'ms/batch', 'of a step']));
     for (const r of rows) {
       const share = ((100 * r.ms) / train.ms).toFixed(1);
-      console.log(`${r.dataset.padEnd(26)} ${r.sampler.padEnd(7)} ${r.cache.padEnd(5)} ${r.ms.toFixed(2).padStart(9)}  ${share.padStart(6)}%`);
+      console.log(row([r.dataset, r.sampler, r.cache, r.ms.toFixed(2), `${share}%`]));
     }
     const slowest = Math.max(...rows.filter((r) => r.cache === 'cold').map((r) => r.ms));
     const ours = 1000 / slowest;
@@ -128,7 +137,9 @@ async function run(): Promise<void> {
         bench: 'data',
         ours: Number(ours.toFixed(2)),
         reference: Number(reference.toFixed(2)),
-        unit: `batches of ${BATCH}/s: slowest cold data path vs standard-model training steps/s${train.measured ? '' : ' (stated, not measured)'}; higher is better`,
+        unit:
+          `batches of ${BATCH}/s: slowest cold data path vs standard-model training steps/s` +
+          `${train.measured ? '' : ' (stated, not measured)'}; higher is better`,
         ratio: Number((ours / reference).toFixed(3)),
       }),
     );

@@ -68,7 +68,9 @@ export function previewGrid(
   options: PreviewOptions = {},
 ): { image: ReturnType<typeof tileGrid>; rows: string[]; columns: number } {
   const columns = options.columns ?? 10;
-  if (!Number.isInteger(columns) || columns < 1) throw new RangeError(`columns must be a positive integer, got ${columns}`);
+  if (!Number.isInteger(columns) || columns < 1) {
+    throw new RangeError(`columns must be a positive integer, got ${columns}`);
+  }
   const rng = new Rng(mixSeed(options.seed ?? 0, 0x9e71e));
   const base = dataset.factors.map((f) => rng.int(f.size));
   const varying = dataset.factors.flatMap((f, i) => (f.size > 1 ? [i] : []));

@@ -230,7 +230,10 @@ function openMember(fd: number, path: string, m: ZipMember, options: NpzOptions,
     const header = parseNpyHeader(readAt(fd, start, Math.min(m.size, 65536 + 12)), where);
     return checkLength(onDisk(header, fd, start, where), m.size, where);
   }
-  if (m.method !== 8) throw new NpzFormatError(path, `member '${m.name}' uses zip method ${m.method} (only stored and deflated are supported)`);
+  if (m.method !== 8) {
+    const what = `member '${m.name}' uses zip method ${m.method} (only stored and deflated are supported)`;
+    throw new NpzFormatError(path, what);
+  }
   const limit = options.inMemoryLimitBytes ?? 256 * 1024 * 1024;
   if (m.size <= limit) {
     let npy: Buffer;
@@ -239,7 +242,9 @@ function openMember(fd: number, path: string, m: ZipMember, options: NpzOptions,
     } catch (err) {
       throw new NpzFormatError(path, `member '${m.name}' does not inflate: ${(err as Error).message}`);
     }
-    if (npy.length !== m.size) throw new NpzFormatError(path, `member '${m.name}' inflates to ${npy.length} bytes, not ${m.size}`);
+    if (npy.length !== m.size) {
+      throw new NpzFormatError(path, `member '${m.name}' inflates to ${npy.length} bytes, not ${m.size}`);
+    }
     return checkLength(inMemory(parseNpyHeader(npy, where), npy), m.size, where);
   }
   // Large: read the header from a partial inflate, then inflate the whole member once to a cache file.
@@ -259,14 +264,15 @@ function openMember(fd: number, path: string, m: ZipMember, options: NpzOptions,
     const tmp = `${cached}.${process.pid}.tmp`;
     process.stderr.write(`inflating ${m.name} of ${path} (${(m.size / 2 ** 20).toFixed(0)} MiB) into ${cached} once\n`);
     try {
-      execFileSync(process.execPath, ['-e', INFLATE_CHILD, path, String(start), String(start + m.compressedSize), tmp, cached], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const args = ['-e', INFLATE_CHILD, path, String(start), String(start + m.compressedSize), tmp, cached];
+      execFileSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
       const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
       throw new NpzFormatError(path, `member '${m.name}' does not inflate: ${stderr ?? (err as Error).message}`);
     }
-    if (statSync(cached).size !== m.size) throw new NpzFormatError(path, `member '${m.name}' inflates to the wrong size`);
+    if (statSync(cached).size !== m.size) {
+      throw new NpzFormatError(path, `member '${m.name}' inflates to the wrong size`);
+    }
   }
   const cfd = openSync(cached, 'r');
   fds.push(cfd);
@@ -275,22 +281,26 @@ function openMember(fd: number, path: string, m: ZipMember, options: NpzOptions,
 }
 
 const ITEM_SIZES: Readonly<Record<string, number>> = {
-  '|u1': 1, '|i1': 1, '|b1': 1, '<u2': 2, '<i2': 2, '<f2': 2, '<u4': 4, '<i4': 4, '<f4': 4, '<u8': 8, '<i8': 8, '<f8': 8,
-  '>i8': 8, '>f8': 8, '>i4': 4, '>f4': 4, '<U1': 4, '|O': 8,
+  '|u1': 1, '|i1': 1, '|b1': 1, '<u2': 2, '<i2': 2, '<f2': 2, '<u4': 4, '<i4': 4, '<f4': 4,
+  '<u8': 8, '<i8': 8, '<f8': 8, '>i8': 8, '>f8': 8, '>i4': 4, '>f4': 4, '<U1': 4, '|O': 8,
 };
 
 function checkLength(src: ArraySource, memberSize: number, where: string): ArraySource {
   const item = ITEM_SIZES[src.header.descr];
   if (item === undefined) return src; // the dtype check names the problem
   const need = src.header.dataOffset + src.header.shape.reduce((a, b) => a * b, 1) * item;
-  if (need > memberSize) throw new Error(`${where}: array of shape (${src.header.shape.join(', ')}) needs ${need} bytes, the member has ${memberSize}`);
+  if (need > memberSize) {
+    const shape = src.header.shape.join(', ');
+    throw new Error(`${where}: array of shape (${shape}) needs ${need} bytes, the member has ${memberSize}`);
+  }
   return src;
 }
 
 function expectArray(src: ArraySource, name: string, path: string, dtypes: readonly string[], ndim: number): void {
   const { descr, fortranOrder, shape } = src.header;
   if (!dtypes.includes(descr)) {
-    throw new NpzFormatError(path, `array '${name}' has dtype '${descr}', expected ${dtypes.map((d) => `'${d}'`).join(' or ')}`);
+    const expected = dtypes.map((d) => `'${d}'`).join(' or ');
+    throw new NpzFormatError(path, `array '${name}' has dtype '${descr}', expected ${expected}`);
   }
   if (fortranOrder) throw new NpzFormatError(path, `array '${name}' is in Fortran order; save it C-contiguous`);
   if (shape.length !== ndim) {
@@ -308,7 +318,13 @@ function readWholeNumbers(src: ArraySource): Float64Array {
   for (let i = 0; i < count; i++) {
     const at = i * item;
     out[i] =
-      descr === '<i8' ? Number(bytes.readBigInt64LE(at)) : descr === '<i4' ? bytes.readInt32LE(at) : descr === '<f8' ? bytes.readDoubleLE(at) : bytes.readFloatLE(at);
+      descr === '<i8'
+        ? Number(bytes.readBigInt64LE(at))
+        : descr === '<i4'
+          ? bytes.readInt32LE(at)
+          : descr === '<f8'
+            ? bytes.readDoubleLE(at)
+            : bytes.readFloatLE(at);
   }
   return out;
 }
@@ -339,8 +355,9 @@ export class NpzDataset implements FactorDataset {
     this.name = `npz:${path}`;
     if (!existsSync(path)) {
       throw new Error(
-        `npz file not found: ${path}. Give the path of the dSprites file (dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz) ` +
-          `or of an .npz in its format (imgs, latents_classes, latents_values).`,
+        `npz file not found: ${path}. Give the path of the dSprites file ` +
+          `(dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz) or of an .npz in its format ` +
+          `(imgs, latents_classes, latents_values).`,
       );
     }
     const fd = openSync(path, 'r');
@@ -350,7 +367,8 @@ export class NpzDataset implements FactorDataset {
       const find = (name: string): ZipMember => {
         const m = members.find((x) => x.name === `${name}.npy` || x.name === name);
         if (m === undefined) {
-          throw new NpzFormatError(path, `array '${name}' is missing (the file has: ${members.map((x) => x.name.replace(/\.npy$/, '')).join(', ') || 'nothing'})`);
+          const has = members.map((x) => x.name.replace(/\.npy$/, '')).join(', ') || 'nothing';
+          throw new NpzFormatError(path, `array '${name}' is missing (the file has: ${has})`);
         }
         return m;
       };
@@ -364,14 +382,16 @@ export class NpzDataset implements FactorDataset {
       expectArray(classes, 'latents_classes', path, ['<i8', '<i4'], 2);
       expectArray(values, 'latents_values', path, ['<f8', '<f4'], 2);
       const [n, h, w] = this.imgs.header.shape as [number, number, number];
-      if (h !== w || h < 1) throw new NpzFormatError(path, `array 'imgs' has shape (${n}, ${h}, ${w}); images must be square`);
+      if (h !== w || h < 1) {
+        throw new NpzFormatError(path, `array 'imgs' has shape (${n}, ${h}, ${w}); images must be square`);
+      }
       const [cn, k] = classes.header.shape as [number, number];
       const [vn, vk] = values.header.shape as [number, number];
       if (cn !== n || vn !== n || vk !== k) {
         throw new NpzFormatError(
           path,
-          `array shapes disagree: imgs (${n}, ${h}, ${w}), latents_classes (${cn}, ${k}), latents_values (${vn}, ${vk}); ` +
-            `expected (N, H, H), (N, K), (N, K)`,
+          `array shapes disagree: imgs (${n}, ${h}, ${w}), latents_classes (${cn}, ${k}), ` +
+            `latents_values (${vn}, ${vk}); expected (N, H, H), (N, K), (N, K)`,
         );
       }
       if (n === 0 || k === 0) throw new NpzFormatError(path, 'the arrays are empty');
@@ -456,7 +476,8 @@ function buildFactors(
       const seen = vals[cls] as number;
       if (Number.isNaN(seen)) vals[cls] = val;
       else if (seen !== val) {
-        throw new NpzFormatError(path, `latent ${c}: class ${cls} has two values (${seen} and ${val}) in latents_values`);
+        const what = `latent ${c}: class ${cls} has two values (${seen} and ${val}) in latents_values`;
+        throw new NpzFormatError(path, what);
       }
     }
     valueOf.push(vals);
@@ -465,7 +486,8 @@ function buildFactors(
   if (total !== n) {
     throw new NpzFormatError(
       path,
-      `latents_classes do not form a complete grid: class counts ${sizes.join(' x ')} = ${total} combinations, ${n} rows`,
+      `latents_classes do not form a complete grid: ` +
+        `class counts ${sizes.join(' x ')} = ${total} combinations, ${n} rows`,
     );
   }
   const kept = sizes.flatMap((s, c) => (s > 1 ? [c] : []));
@@ -483,7 +505,8 @@ function buildFactors(
     columns.forEach((c, j) => (combo[j] = classes[r * k + c] as number));
     const flat = grid.indexOf(combo);
     if (rowOf[flat] !== -1) {
-      throw new NpzFormatError(path, `latents_classes repeat the combination (${combo.join(', ')}) at rows ${rowOf[flat]} and ${r}`);
+      const what = `latents_classes repeat the combination (${combo.join(', ')}) at rows ${rowOf[flat]} and ${r}`;
+      throw new NpzFormatError(path, what);
     }
     rowOf[flat] = r;
     if (flat !== r) inOrder = false;

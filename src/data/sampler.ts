@@ -49,7 +49,9 @@ class FactorSampler implements Sampler {
     private readonly options: SamplerOptions,
   ) {
     const { kind, batchSize, seed } = options;
-    if (kind !== 'iid' && kind !== 'dcign') throw new Error(`unknown sampler kind '${String(kind)}' (use iid or dcign)`);
+    if (kind !== 'iid' && kind !== 'dcign') {
+      throw new Error(`unknown sampler kind '${String(kind)}' (use iid or dcign)`);
+    }
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
     }

@@ -67,7 +67,9 @@ test('preview rows vary only their own factor', (t) => {
   // Within each row the tiles differ (the factor moves) ...
   const tile = (r: number, c: number): number[] => {
     const px: number[] = [];
-    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) px.push(image.data[(r * 32 + y) * 96 + c * 32 + x] as number);
+    for (let y = 0; y < 32; y++) {
+      for (let x = 0; x < 32; x++) px.push(image.data[(r * 32 + y) * 96 + c * 32 + x] as number);
+    }
     return px;
   };
   for (let r = 0; r < 5; r++) t.notDeepEqual(tile(r, 0), tile(r, 2));

@@ -96,12 +96,21 @@ test('images stored as 0..255 are scaled to [0, 1]', (t) => {
 
 // ---- bad inputs, each with its own clear message
 
-function fixtureWith(replace: Partial<Record<'imgs' | 'latents_classes' | 'latents_values', Uint8Array | null>>): string {
+/** A complete 2 x 2 grid of latent classes, row-major; then two broken variants. */
+const GRID = [0, 0, 0, 1, 1, 0, 1, 1];
+const REPEATED = [0, 0, 0, 1, 1, 0, 0, 1];
+const GAPPED = [0, 0, 0, 1, 1, 0, 2, 1];
+/** Latent values where class 0 of latent 0 has two values. */
+const CLASH = [0, 0, 0.5, 1, 1, 0, 1, 1];
+
+type ArrayName = 'imgs' | 'latents_classes' | 'latents_values';
+
+function fixtureWith(replace: Partial<Record<ArrayName, Uint8Array | null>>): string {
   const n = 4;
   const arrays: Record<string, Uint8Array> = {
     imgs: npy('|u1', [n, 2, 2], new Uint8Array(n * 4)),
-    latents_classes: npy('<i8', [n, 2], int64Bytes([0, 0, 0, 1, 1, 0, 1, 1])),
-    latents_values: npy('<f8', [n, 2], float64Bytes([0, 0, 0, 1, 1, 0, 1, 1])),
+    latents_classes: npy('<i8', [n, 2], int64Bytes(GRID)),
+    latents_values: npy('<f8', [n, 2], float64Bytes(GRID)),
   };
   const entries = Object.entries({ ...arrays, ...replace })
     .filter((e): e is [string, Uint8Array] => e[1] !== null)
@@ -114,7 +123,9 @@ test('the base bad-input fixture itself opens', (t) => {
 });
 
 test('missing file', (t) => {
-  t.throws(() => openDataset(`npz:${join(dir, 'nope.npz')}`), { message: /npz file not found: .*nope\.npz\. Give the path/ });
+  t.throws(() => openDataset(`npz:${join(dir, 'nope.npz')}`), {
+    message: /npz file not found: .*nope\.npz\. Give the path/,
+  });
   t.throws(() => openDataset('npz:'), { message: /needs a path/ });
 });
 
@@ -145,7 +156,7 @@ test('unexpected dtype', (t) => {
     message: /array 'imgs' has dtype '<f4', expected '\|u1' or '\|b1'/,
   });
   t.throws(
-    () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<f8', [4, 2], float64Bytes([0, 0, 0, 1, 1, 0, 1, 1])) })}`),
+    () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<f8', [4, 2], float64Bytes(GRID)) })}`),
     { message: /array 'latents_classes' has dtype '<f8', expected '<i8' or '<i4'/ },
   );
 });
@@ -170,7 +181,7 @@ test('unexpected shape', (t) => {
 
 test('latents that do not form a complete grid', (t) => {
   t.throws(
-    () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<i8', [4, 2], int64Bytes([0, 0, 0, 1, 1, 0, 0, 1])) })}`),
+    () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<i8', [4, 2], int64Bytes(REPEATED)) })}`),
     { message: /latent 0: class 0 has two values|repeat the combination|complete grid/ },
   );
   t.throws(
@@ -184,11 +195,11 @@ test('latents that do not form a complete grid', (t) => {
     { message: /repeat the combination \(0, 1\) at rows 1 and 3/ },
   );
   t.throws(
-    () => openDataset(`npz:${fixtureWith({ latents_values: npy('<f8', [4, 2], float64Bytes([0, 0, 0.5, 1, 1, 0, 1, 1])) })}`),
+    () => openDataset(`npz:${fixtureWith({ latents_values: npy('<f8', [4, 2], float64Bytes(CLASH)) })}`),
     { message: /latent 0: class 0 has two values \(0 and 0.5\)/ },
   );
   t.throws(
-    () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<i8', [4, 2], int64Bytes([0, 0, 0, 1, 1, 0, 2, 1])) })}`),
+    () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<i8', [4, 2], int64Bytes(GAPPED)) })}`),
     { message: /do not form a complete grid: class counts 3 x 2 = 6 combinations, 4 rows/ },
   );
 });

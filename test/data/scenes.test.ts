@@ -119,7 +119,8 @@ const GOLDEN = 'a13bb4ba94d53e2cafcfeb8a6a8fd1fd8e1d86492ec97adeed4f6b6482393476
 
 test('every factor is visible for every identity (no pose hidden by symmetry)', (t) => {
   const ds = new ScenesDataset({ cacheSize: 0 });
-  const differs = (a: Uint8Array, b: Uint8Array): number => a.reduce((n, v, i) => n + (Math.abs(v - (b[i] ?? 0)) > 8 ? 1 : 0), 0);
+  const differs = (a: Uint8Array, b: Uint8Array): number =>
+    a.reduce((n, v, i) => n + (Math.abs(v - (b[i] ?? 0)) > 8 ? 1 : 0), 0);
   for (let id = 0; id < 6; id++) {
     const base = ds.pixels([id, 1, 2, 4]);
     t.true(differs(base, ds.pixels([id, 7, 2, 4])) > 20, `identity ${id}: a quarter turn shows`);

@@ -17,7 +17,8 @@ export function npy(descr: string, shape: readonly number[], data: Uint8Array, f
   prefix[6] = 1;
   prefix[7] = 0;
   prefix.writeUInt16LE(header.length, 8);
-  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), body]);
 }
 
 export function int64Bytes(values: readonly number[]): Uint8Array {
@@ -131,7 +132,9 @@ export function dspritesLikeNpz(
       rest = Math.floor(rest / (counts[c] as number));
     }
     const image = new Uint8Array(size * size);
-    for (let p = 0; p < image.length; p++) image[p] = ((p * 7 + r * 13) % 5 === 0 ? 1 : 0) | (p === r % image.length ? 1 : 0);
+    for (let p = 0; p < image.length; p++) {
+      image[p] = ((p * 7 + r * 13) % 5 === 0 ? 1 : 0) | (p === r % image.length ? 1 : 0);
+    }
     rows.push({ classes, image });
   }
   if (options.shuffle === true) rows.reverse();

@@ -42,7 +42,11 @@ export const dataInfoCommand: CommandModule<object, InfoArgs> = {
   command: 'info <dataset>',
   describe: 'Print the factors of a dataset, their sizes and values',
   builder: (y) =>
-    datasetPositional(y).option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }) as Argv<InfoArgs>,
+    datasetPositional(y).option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'print one JSON object',
+    }) as Argv<InfoArgs>,
   handler: async (argv) => {
     const { runDataInfo } = await import('../../data/cli.js');
     await runDataInfo(argv.dataset, { imageSize: argv['image-size'], json: argv.json });
