@@ -113,6 +113,8 @@ export class ConvVae {
   constructor(
     readonly arch: ArchitectureConfig,
     seed: number,
+    /** tf.fused.conv2d / tf.fused.matMul with bias and ReLU (default); false = separate ops (bench/train.ts). */
+    private readonly fused = true,
   ) {
     this.specs = paramSpecs(arch);
     const init = initialValues(this.specs, seed);
@@ -130,22 +132,29 @@ export class ConvVae {
     return this.params[i] as Variable;
   }
 
+  /** conv 'same' + bias (+ ReLU): tf.fused.conv2d, or three plain ops when fused ops are off (bench comparison). */
+  private conv(x: tf.Tensor4D, i: number, stride: number, relu: boolean): tf.Tensor4D {
+    const w = this.p(i) as tf.Tensor4D;
+    const b = this.p(i + 1);
+    if (this.fused) return tf.fused.conv2d({ x, filter: w, strides: stride, pad: 'same', bias: b, activation: relu ? 'relu' : 'linear' });
+    const y = tf.add(tf.conv2d(x, w, stride, 'same'), b) as tf.Tensor4D;
+    return relu ? tf.relu(y) : y;
+  }
+
+  private dense(x: tf.Tensor2D, i: number, relu: boolean): tf.Tensor2D {
+    const w = this.p(i) as tf.Tensor2D;
+    const b = this.p(i + 1);
+    if (this.fused) return tf.fused.matMul({ a: x, b: w, bias: b, activation: relu ? 'relu' : 'linear' }) as tf.Tensor2D;
+    const y = tf.add(tf.matMul(x, w), b) as tf.Tensor2D;
+    return relu ? (tf.relu(y) as tf.Tensor2D) : y;
+  }
+
   /** x: [B, H, W, C] in [0, 1] -> mean and log-variance, each [B, L]. */
   encode(x: Tensor): { mu: Tensor; logvar: Tensor } {
     let h = x as tf.Tensor4D;
-    for (let i = 0; i < 4; i++) {
-      h = tf.fused.conv2d({
-        x: h,
-        filter: this.p(2 * i) as tf.Tensor4D,
-        strides: 2,
-        pad: 'same',
-        bias: this.p(2 * i + 1),
-        activation: 'relu',
-      });
-    }
+    for (let i = 0; i < 4; i++) h = this.conv(h, 2 * i, 2, true);
     const flat = h.reshape([h.shape[0], -1]) as tf.Tensor2D;
-    const fc = tf.fused.matMul({ a: flat, b: this.p(8) as tf.Tensor2D, bias: this.p(9), activation: 'relu' });
-    const out = tf.fused.matMul({ a: fc, b: this.p(10) as tf.Tensor2D, bias: this.p(11) });
+    const out = this.dense(this.dense(flat, 8, true), 10, false);
     const L = this.arch.latentSize;
     const [mu, logvar] = tf.split(out, [L, L], 1) as [Tensor, Tensor];
     return { mu, logvar };
@@ -154,15 +163,14 @@ export class ConvVae {
   /** z: [B, L] -> decoder output [B, H, W, C] (Bernoulli logits, or the Gaussian mean's pre-sigmoid value). */
   decode(z: Tensor): Tensor {
     const b = z.shape[0] as number;
-    const h0 = tf.fused.matMul({ a: z as tf.Tensor2D, b: this.p(12) as tf.Tensor2D, bias: this.p(13), activation: 'relu' });
-    const h1 = tf.fused.matMul({ a: h0, b: this.p(14) as tf.Tensor2D, bias: this.p(15), activation: 'relu' });
+    const h1 = this.dense(this.dense(z as tf.Tensor2D, 12, true), 14, true);
     let h = h1.reshape([b, this.side, this.side, 64]) as tf.Tensor4D;
     let side = this.side;
     for (let i = 0; i < 4; i++) {
+      // No fused transposed convolution in tfjs: conv2dTranspose, bias add, ReLU.
       const w = this.p(16 + 2 * i) as tf.Tensor4D;
       side *= 2;
-      const outC = w.shape[2];
-      h = tf.conv2dTranspose(h, w, [b, side, side, outC], 2, 'same');
+      h = tf.conv2dTranspose(h, w, [b, side, side, w.shape[2]], 2, 'same');
       h = tf.add(h, this.p(17 + 2 * i));
       if (i < 3) h = tf.relu(h);
     }

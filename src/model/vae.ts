@@ -63,6 +63,8 @@ export interface VaeModelOptions {
   readonly factors?: readonly { readonly name: string; readonly size: number }[];
   /** Image channels when the config leaves them out. */
   readonly channels?: number;
+  /** Fused conv/matmul + bias + ReLU ops (default true). */
+  readonly fused?: boolean;
 }
 
 export class VaeModel {
@@ -78,6 +80,7 @@ export class VaeModel {
     this.net = new ConvVae(
       { imageSize: config.imageSize, channels, latentSize: config.latentSize, encoderKernels: config.encoderKernels },
       seed,
+      opts.fused ?? true,
     );
     if (config.variant === 'dcign') {
       if (opts.factors === undefined) throw new Error('the dcign variant needs the dataset factors (VaeModelOptions.factors)');

@@ -1,0 +1,173 @@
+// `npm run bench:train`: images/s of our training step (forward, backward, Adam) for the standard architecture
+// (64x64x1, batch 64, latent 10) next to the PyTorch reference (../shared/reference/torch_vae_bench.py) and the same
+// model in Keras on the same tensorflow-cpu 2.21 wheel (bench/keras_vae_bench.py), with the same thread count, in one
+// run. Configurations run interleaved, round after round, each in a fresh process (TensorFlow reads its thread
+// settings once, at load), and the median per configuration is reported: on a shared machine single runs are noisy.
+//
+// Our configurations (what each changes, against `ours`):
+//   ours               the trainer's step: fused conv/matmul + bias + ReLU, NHWC, TF_NUM_INTRAOP_THREADS=T, INTEROP=1
+//   ours-unfused       conv2d / matMul, then add, then relu as separate ops
+//   ours-tf-threads    TensorFlow's own thread defaults (no TF_NUM_*_THREADS)
+//   ours-flat          plus the data-parallel path: gradients read back to one Float32Array and uploaded again
+// NCHW is not measured: TensorFlow's CPU conv kernels support NHWC only (tfjs-node's fused conv rejects NCHW).
+//
+// Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
+//        --only a,b (configuration names) --no-reference (ours only).
+// Last line: {"bench":"train","ours":X,"reference":Y,"unit":"img/s","ratio":X/Y,...}; higher ratio is better.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const repo = resolve(here, '..', '..');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+function argStr(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function worker(): Promise<void> {
+  const { tf } = await import('../src/model/tf.js');
+  const { resolveModelConfig } = await import('../src/model/config.js');
+  const { VaeModel } = await import('../src/model/vae.js');
+  const { Adam } = await import('../src/train/adam.js');
+  const { computeGradients, applyGradients, flattenGradients, unflattenGradients } = await import('../src/train/step.js');
+  const { Rng } = await import('../src/random.js');
+  const batch = arg('batch', 64);
+  const latent = arg('latent', 10);
+  const steps = arg('steps', 10);
+  const warmup = arg('warmup', 2);
+  const fused = argStr('fused') !== '0';
+  const flat = argStr('flat') === '1';
+  const model = new VaeModel(resolveModelConfig({ imageSize: 64, latentSize: latent, beta: 4 }), 0, { channels: 1, fused });
+  const opt = new Adam(model.params, { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+  // Like the reference: one fixed binary batch; the noise is drawn per step (it follows the sample indices).
+  const rng = new Rng(0);
+  const images = new Float32Array(batch * 64 * 64).map(() => (rng.float() > 0.5 ? 1 : 0));
+  const factors = Array.from({ length: batch }, () => [0]);
+  const step = (s: number): void => {
+    const globalIndices = Array.from({ length: batch }, (_, i) => s * batch + i);
+    const { grads, scalars } = computeGradients(model, { images, batchSize: batch, factors, globalIndices }, s, 0, s === warmup + steps - 1);
+    let g = grads;
+    if (flat) {
+      const f = flattenGradients(grads);
+      for (const x of grads) x.dispose();
+      g = unflattenGradients(model, f);
+    }
+    applyGradients(opt, g);
+    if (scalars) {
+      scalars.dataSync();
+      scalars.dispose();
+    }
+  };
+  for (let s = 0; s < warmup; s++) step(s);
+  const t0 = performance.now();
+  for (let s = warmup; s < warmup + steps; s++) step(s); // the last step reads its loss back: a full sync
+  const dt = (performance.now() - t0) / 1000 / steps;
+  console.log(JSON.stringify({ framework: 'tfjs-node', backend: tf.getBackend(), fused, flat, ms_per_step: +(dt * 1000).toFixed(2), img_per_s: +(batch / dt).toFixed(1), tensors: tf.memory().numTensors }));
+}
+
+interface Config {
+  readonly name: string;
+  readonly cmd: string;
+  readonly args: string[];
+  readonly env: NodeJS.ProcessEnv;
+}
+
+function runOnce(c: Config): number | undefined {
+  const r = spawnSync(c.cmd, c.args, { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', ...c.env }, encoding: 'utf8', timeout: 15 * 60_000 });
+  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
+  if (r.status !== 0 || line === undefined) {
+    console.error(`${c.name}: failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+    return undefined;
+  }
+  const v = (JSON.parse(line) as { img_per_s: number }).img_per_s;
+  return v;
+}
+
+function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--worker')) return worker();
+  const rounds = arg('rounds', 2);
+  const steps = arg('steps', 10);
+  const warmup = arg('warmup', 2);
+  const batch = arg('batch', 64);
+  const latent = arg('latent', 10);
+  const threads = arg('threads', cpus().length);
+  const only = argStr('only')?.split(',');
+  const common = ['--batch', String(batch), '--latent', String(latent), '--steps', String(steps), '--warmup', String(warmup)];
+  const threadEnv = { TF_NUM_INTRAOP_THREADS: String(threads), TF_NUM_INTEROP_THREADS: '1' };
+  const self = fileURLToPath(import.meta.url);
+  const cache = process.env.DCIGN_CACHE ?? join(homedir(), '.cache', 'dcign');
+  const torchPy = join(cache, 'torch-venv', 'bin', 'python');
+  const kerasPy = join(cache, 'keras-venv', 'bin', 'python');
+  const torchScript = process.env.DCIGN_TORCH_BENCH ?? resolve(repo, '..', 'shared', 'reference', 'torch_vae_bench.py');
+  const kerasScript = resolve(repo, 'bench', 'keras_vae_bench.py');
+  const configs: Config[] = [
+    { name: 'ours', cmd: process.execPath, args: [self, '--worker', ...common], env: threadEnv },
+    { name: 'ours-unfused', cmd: process.execPath, args: [self, '--worker', '--fused', '0', ...common], env: threadEnv },
+    { name: 'ours-tf-threads', cmd: process.execPath, args: [self, '--worker', ...common], env: {} },
+    { name: 'ours-flat', cmd: process.execPath, args: [self, '--worker', '--flat', '1', ...common], env: threadEnv },
+  ];
+  const missing: string[] = [];
+  if (!process.argv.includes('--no-reference')) {
+    if (existsSync(torchPy) && existsSync(torchScript)) {
+      configs.push({ name: 'torch', cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads)], env: {} });
+    } else missing.push(`torch (${existsSync(torchScript) ? torchPy : torchScript} missing)`);
+    if (existsSync(kerasPy)) {
+      configs.push({ name: 'keras', cmd: kerasPy, args: [kerasScript, ...common, '--threads', String(threads)], env: {} });
+    } else missing.push(`keras (${kerasPy} missing)`);
+    if (missing.length > 0) console.error(`reference not available: ${missing.join('; ')}; run scripts/setup-torch-bench.sh`);
+  }
+  const chosen = only ? configs.filter((c) => only.includes(c.name)) : configs;
+  console.error(`bench:train  batch ${batch}, latent ${latent}, 64x64x1, ${threads} threads, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds`);
+  const results = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const c of chosen) {
+      const v = runOnce(c);
+      if (v !== undefined) results.get(c.name)!.push(v);
+      console.error(`round ${r + 1}/${rounds}  ${c.name.padEnd(16)} ${v === undefined ? 'failed' : `${v.toFixed(1)} img/s`}`);
+    }
+  }
+  const med = Object.fromEntries([...results].map(([k, v]) => [k, median(v)]));
+  console.error('\nmedian img/s: ' + Object.entries(med).map(([k, v]) => `${k} ${v?.toFixed(1) ?? '-'}`).join(', '));
+  const ours = med.ours;
+  const ref = med.torch;
+  const ratio = ours !== undefined && ref !== undefined ? ours / ref : null;
+  console.log(
+    JSON.stringify({
+      bench: 'train',
+      ours: ours ?? null,
+      reference: ref ?? null,
+      unit: 'img/s',
+      ratio: ratio === null ? null : +ratio.toFixed(3),
+      higher_is_better: true,
+      keras: med.keras ?? null,
+      ratio_vs_keras: ours !== undefined && med.keras !== undefined ? +(ours / med.keras).toFixed(3) : null,
+      configs: med,
+      runs: Object.fromEntries(results),
+      threads,
+      batch,
+      latent,
+      rounds,
+      load: (await import('node:os')).loadavg().map((x) => +x.toFixed(1)),
+    }),
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
