@@ -100,7 +100,7 @@ export function dciFromCodes(
   train.factors.forEach((y, k) => {
     const model = fitGbt(train.codes, y, { ...opts, random });
     model.featureImportances.forEach((v, d) => ((importanceMatrix[d] as number[])[k] = Math.abs(v)));
-    accTrain.push(accuracy(predictGbt(model, train.codes), y));
+    accTrain.push(accuracy(model.trainPredictions, y));
     accTest.push(accuracy(predictGbt(model, test.codes), test.factors[k] as Int32Array));
   });
   const avg = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;

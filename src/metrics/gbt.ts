@@ -41,6 +41,8 @@ export interface GbtModel {
   trees: Tree[][];
   /** Normalised feature importances (sum 1, or all 0 when no tree split). */
   featureImportances: Float64Array;
+  /** Predicted labels of the training rows (from the raw predictions accumulated while fitting). */
+  trainPredictions: Float64Array;
 }
 
 // scikit-learn's tree constants: values closer than FEATURE_THRESHOLD are not split apart; nodes with impurity at or
@@ -277,17 +279,6 @@ function growTree(
   return { tree: { feature, threshold, left, right, value: new Float64Array(maxNodes) }, leafOf, importance, nodeCount };
 }
 
-function applyTree(tree: Tree, xs: Float32Array[], i: number): number {
-  let node = 0;
-  while ((tree.feature[node] as number) >= 0) {
-    const f = tree.feature[node] as number;
-    node = ((xs[f] as Float32Array)[i] as number) <= (tree.threshold[node] as number)
-      ? (tree.left[node] as number)
-      : (tree.right[node] as number);
-  }
-  return node;
-}
-
 function safeDivide(num: number, den: number): number {
   return Math.abs(den) < 1e-150 ? 0 : num / den;
 }
@@ -398,10 +389,20 @@ export function fitGbt(cols: readonly ArrayLike<number>[], labels: ArrayLike<num
     for (let f = 0; f < d; f++) total += (importanceSum[f] as number) / relevantTrees;
     for (let f = 0; f < d; f++) featureImportances[f] = (importanceSum[f] as number) / relevantTrees / total;
   }
-  return { classes, numFeatures: d, learningRate: lr, init, trees, featureImportances };
+  const model: GbtModel = {
+    classes,
+    numFeatures: d,
+    learningRate: lr,
+    init,
+    trees,
+    featureImportances,
+    trainPredictions: new Float64Array(n),
+  };
+  for (let i = 0; i < n; i++) model.trainPredictions[i] = decide(model, raw.subarray(i * outputs, (i + 1) * outputs));
+  return model;
 }
 
-/** Raw predictions (N rows of 1 or K values). */
+/** Raw predictions (N rows of 1 or K values): the initial value plus every tree's scaled leaf value, in stage order. */
 export function gbtDecision(model: GbtModel, cols: readonly ArrayLike<number>[]): Float64Array[] {
   if (cols.length !== model.numFeatures) {
     throw new MetricInputError(`gradient boosting: model has ${model.numFeatures} features, input ${cols.length}`);
@@ -409,28 +410,39 @@ export function gbtDecision(model: GbtModel, cols: readonly ArrayLike<number>[])
   const xs = toFloat32(cols);
   const n = (xs[0] as Float32Array).length;
   const outputs = model.init.length;
-  const out: Float64Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const row = Float64Array.from(model.init);
-    for (const stage of model.trees) {
-      stage.forEach((tree, c) => {
-        row[c]! += model.learningRate * (tree.value[applyTree(tree, xs, i)] as number);
-      });
+  const raw = new Float64Array(n * outputs);
+  for (let i = 0; i < n; i++) for (let c = 0; c < outputs; c++) raw[i * outputs + c] = model.init[c] as number;
+  const lr = model.learningRate;
+  for (const stage of model.trees) {
+    for (let c = 0; c < stage.length; c++) {
+      const tree = stage[c] as Tree;
+      const { feature, threshold, left, right, value } = tree;
+      for (let i = 0; i < n; i++) {
+        let node = 0;
+        let f = feature[0] as number;
+        while (f >= 0) {
+          node = ((xs[f] as Float32Array)[i] as number) <= (threshold[node] as number) ? (left[node] as number) : (right[node] as number);
+          f = feature[node] as number;
+        }
+        raw[i * outputs + c]! += lr * (value[node] as number);
+      }
     }
-    out.push(row.length === outputs ? row : row);
   }
-  return out;
+  return Array.from({ length: n }, (_, i) => raw.slice(i * outputs, (i + 1) * outputs));
 }
 
-/** Predicted labels: argmax of the raw predictions (for two classes: the second when its probability > 1/2). */
+/** Labels from raw predictions: argmax (for two classes: the second when its probability exceeds 1/2). */
+function decide(model: GbtModel, row: ArrayLike<number>): number {
+  if (row.length === 1) {
+    const p = 1 / (1 + Math.exp(-(row[0] as number)));
+    return model.classes[p > 0.5 ? 1 : 0] as number;
+  }
+  let best = 0;
+  for (let c = 1; c < row.length; c++) if ((row[c] as number) > (row[best] as number)) best = c;
+  return model.classes[best] as number;
+}
+
+/** Predicted labels. */
 export function predictGbt(model: GbtModel, cols: readonly ArrayLike<number>[]): Float64Array {
-  return Float64Array.from(gbtDecision(model, cols), (row) => {
-    if (row.length === 1) {
-      const p = 1 / (1 + Math.exp(-(row[0] as number)));
-      return model.classes[p > 0.5 ? 1 : 0] as number;
-    }
-    let best = 0;
-    for (let c = 1; c < row.length; c++) if ((row[c] as number) > (row[best] as number)) best = c;
-    return model.classes[best] as number;
-  });
+  return Float64Array.from(gbtDecision(model, cols), (row) => decide(model, row));
 }
