@@ -20,6 +20,8 @@ export interface SpawnReplicasOptions {
   readonly groupId?: string;
   readonly generation?: number;
   readonly script?: string;
+  /** Extra node options for the children (e.g. --max-old-space-size=8192, --cpu-prof). */
+  readonly execArgv?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   /** Every JSON line from every child, as it arrives. */
   readonly onMessage?: (rank: number, msg: ReplicaMessage) => void;
@@ -120,7 +122,7 @@ export async function spawnReplicas(opts: SpawnReplicasOptions): Promise<Replica
       ...opts.config(rank, endpoints, groupId),
       rendezvous: { kind: 'static', endpoints, rank, groupId, generation: opts.generation ?? 0 },
     };
-    const child = spawn(process.execPath, [opts.script ?? REPLICA_CHILD_SCRIPT], {
+    const child = spawn(process.execPath, [...(opts.execArgv ?? []), opts.script ?? REPLICA_CHILD_SCRIPT], {
       env: { ...process.env, ...opts.env, DCIGN_REPLICA_CONFIG: JSON.stringify(cfg), DCIGN_WATCH_STDIN: '1' },
       stdio: ['pipe', 'pipe', opts.stderr ?? 'inherit'],
     });

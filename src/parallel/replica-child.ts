@@ -28,6 +28,8 @@ export interface ExerciseConfig {
   readonly warmup?: number;
   /** Milliseconds to wait between iterations (lets a test kill a peer mid-run). */
   readonly pauseMs?: number;
+  /** Synchronise the ranks with a one-float all-reduce before each timed iteration (default true). */
+  readonly barrier?: boolean;
 }
 
 export interface ReplicaConfig {
@@ -51,7 +53,7 @@ export type ReplicaMessage =
   | { type: 'log'; step: number; scalars: Record<string, number>; rank?: number }
   | { type: 'checkpoint'; step: number; path: string; rank?: number }
   | { type: 'ready'; rank: number; worldSize: number; endpoint: string }
-  | { type: 'done'; result: unknown; rank?: number }
+  | { type: 'done'; result: unknown; rank?: number; exchange?: ReturnType<RingReducer['stats']> }
   | { type: 'error'; message: string; code?: string; rank?: number; peerRank?: number; step?: number };
 
 function emit(msg: ReplicaMessage): void {
@@ -108,6 +110,7 @@ async function runExercise(reducer: GradientReducer, ex: ExerciseConfig, signal:
     for (let k = 0; k < warm + ex.iterations; k++) {
       if (signal.aborted) throw new Error(String(signal.reason));
       for (let i = 0; i < n; i++) buf[i] = exerciseValue(reducer.rank, i, k);
+      if (ex.barrier !== false) await reducer.allReduceMean(new Float32Array(1), step++);
       const t0 = process.hrtime.bigint();
       await reducer.allReduceMean(buf, step++);
       const dt = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -118,7 +121,7 @@ async function runExercise(reducer: GradientReducer, ex: ExerciseConfig, signal:
           maxErr = Math.max(maxErr, Math.abs((buf[i] as number) - want));
         }
       }
-      crc = crc32(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), crc);
+      if (k === warm + ex.iterations - 1) crc = crc32(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
       log({ type: 'log', step, scalars: { elements: n, seconds: dt } });
       if (ex.pauseMs) await new Promise((r) => setTimeout(r, ex.pauseMs));
     }
@@ -200,7 +203,8 @@ async function main(): Promise<number> {
       // loaded only here, so the exercise workload starts without TensorFlow
       const { runTraining } = await import('../train/run.js');
       result = await runTraining(cfg.train as TrainConfig, {
-        reducer,
+        // alone, train exactly as without data parallelism
+        ...(reducer.worldSize > 1 ? { reducer } : {}),
         signal: controller.signal,
         onLog: (step, scalars) => log({ type: 'log', step, scalars }),
         onCheckpoint: (step, path) => log({ type: 'checkpoint', step, path }),
@@ -208,7 +212,7 @@ async function main(): Promise<number> {
     }
     if (stopping) throw new Error(stopping);
     await reducer.close();
-    emit({ type: 'done', result });
+    emit({ type: 'done', result, exchange: reducer.stats() });
     return 0;
   } catch (err) {
     const e = err as Error;

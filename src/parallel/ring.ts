@@ -79,6 +79,18 @@ export function chunkRange(n: number, r: number, c: number): [number, number] {
   return [start, start + base + (c < rem ? 1 : 0)];
 }
 
+/** dst[off + i] += src[i]; a small function so V8 optimises the loop on its own. */
+function addInto(dst: Float32Array, off: number, src: Float32Array): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) dst[off + i] = (dst[off + i] as number) + (src[i] as number);
+}
+
+/** dst[off + i] = (dst[off + i] + src[i]) / r: the last reduce-scatter step and the averaging in one pass. */
+function addDivideInto(dst: Float32Array, off: number, src: Float32Array, r: number): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) dst[off + i] = ((dst[off + i] as number) + (src[i] as number)) / r;
+}
+
 function mod(a: number, n: number): number {
   return ((a % n) + n) % n;
 }
@@ -207,6 +219,7 @@ export class RingReducer implements GradientReducer {
   private readonly bucketElems: number;
   private push: zmq.Push | undefined;
   private op = 0;
+  private readonly counters = { allReduceCalls: 0, allReduceSeconds: 0, allReduceFloats: 0 };
   private lastStep = -1;
   private busy: string | undefined;
   private failure: RingError | undefined;
@@ -307,11 +320,20 @@ export class RingReducer implements GradientReducer {
 
   async allReduceMean(buf: Float32Array, step: number): Promise<void> {
     this.begin('allReduceMean', step);
+    const t0 = performance.now();
     try {
       if (this.worldSize > 1) await this.ringAllReduce(buf, step);
+      this.counters.allReduceCalls++;
+      this.counters.allReduceSeconds += (performance.now() - t0) / 1000;
+      this.counters.allReduceFloats += buf.length;
     } finally {
       this.busy = undefined;
     }
+  }
+
+  /** Time spent in allReduceMean (including waiting for slower peers) and what went through it. */
+  stats(): { allReduceCalls: number; allReduceSeconds: number; allReduceFloats: number; bytesSent: number } {
+    return { ...this.counters, bytesSent: RingReducer.bytesSentPerAllReduce(this.counters.allReduceFloats, this.worldSize) };
   }
 
   async broadcast(buf: Float32Array, step: number): Promise<void> {
@@ -400,13 +422,12 @@ export class RingReducer implements GradientReducer {
         const c = mod(r - t - 1, R);
         const [s, e] = chunk(b, c);
         const payload = await this.expect(ctx(`reduce-scatter bucket ${b}`), Kind.ReduceScatter, step, b, t, c, (e - s) * 4);
-        const src = floatView(payload);
-        for (let i = 0; i < src.length; i++) buf[s + i] = (buf[s + i] as number) + (src[i] as number);
         if (t < R - 2) {
+          addInto(buf, s, floatView(payload));
           this.sendData(Kind.ReduceScatter, step, b, t + 1, c, floatBytes(buf, s, e));
         } else {
           // this rank now owns the full sum of chunk c (= r + 1): average it and start the all-gather
-          for (let i = s; i < e; i++) buf[i] = (buf[i] as number) / R;
+          addDivideInto(buf, s, floatView(payload), R);
           this.sendData(Kind.AllGather, step, b, 0, c, Buffer.from(floatBytes(buf, s, e)));
         }
       }
