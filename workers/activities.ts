@@ -38,7 +38,7 @@ export interface ActivityDeps {
   readonly advertiseHost: string;
   /** The replica process: [node, dist/src/parallel/replica-child.js]; the config file path is appended. */
   readonly replicaCommand: readonly string[];
-  /** [node, dist/workers/replica-guard.js]. */
+  /** [node, dist/workers/replica-guard.js] for replica commands that do not stop when their stdin closes; else []. */
   readonly guardCommand: readonly string[];
   readonly slots: SlotPool;
   /** Computes the disentanglement metrics of a checkpoint (src/metrics/evaluate.ts in production). */

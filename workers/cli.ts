@@ -15,6 +15,7 @@ export interface WorkerCliArgs {
   readonly runRoot?: string;
   readonly mlflow: boolean;
   readonly replicaCommand?: string;
+  readonly guard?: boolean;
 }
 
 /** The evaluator of src/metrics, when that module is built (loaded lazily: tfjs only where evaluation runs). */
@@ -43,6 +44,7 @@ export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
     ...(mlflowUri ? { mlflowUri } : {}),
     ...(evaluate ? { evaluate } : {}),
     ...(a.replicaCommand ? { replicaCommand: a.replicaCommand.split(' ').filter((s) => s.length > 0) } : {}),
+    ...(a.guard ? { guard: true } : {}),
   });
   const where = gpus ? `GPUs ${gpus.join(',')}` : `${worker.slots} CPU slot(s)`;
   console.log(

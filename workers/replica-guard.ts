@@ -12,7 +12,9 @@ if (!command) {
   process.exit(2);
 }
 
-const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'], detached: false });
+const env = { ...process.env };
+delete env.DCIGN_WATCH_STDIN; // the replica's stdin is not ours to watch: we watch for it
+const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'], detached: false, env });
 let stopping = false;
 
 function killGroup(signal: NodeJS.Signals): void {

@@ -27,7 +27,10 @@ export interface ReplicaProcess {
 }
 
 export interface SpawnReplicaOptions {
-  /** `node <guard.js>`: the guard that ties the replica's life to ours. */
+  /**
+   * `node <guard.js>` for replica commands that do not watch their stdin; empty for ones that do (replica-child.ts
+   * stops when stdin closes under DCIGN_WATCH_STDIN=1), which saves a process start per replica.
+   */
   readonly guard: readonly string[];
   /** The replica command, e.g. [node, dist/src/parallel/replica-child.js, config.json]. */
   readonly command: readonly string[];
@@ -37,8 +40,12 @@ export interface SpawnReplicaOptions {
 }
 
 export function spawnReplica(o: SpawnReplicaOptions): ReplicaProcess {
+  // The replica (or its guard) leads a new process group, so one signal stops it and everything it started. Its
+  // stdin is a pipe we never write: when this process dies, even by SIGKILL, the pipe closes and the replica
+  // (DCIGN_WATCH_STDIN=1) or the guard stops.
   const [exe, ...args] = [...o.guard, ...o.command];
-  const child = spawn(exe as string, args, { stdio: ['pipe', 'pipe', 'pipe'], env: o.env, cwd: o.cwd, detached: true });
+  const env = o.guard.length > 0 ? o.env : { ...o.env, DCIGN_WATCH_STDIN: '1' };
+  const child = spawn(exe as string, args, { stdio: ['pipe', 'pipe', 'pipe'], env, cwd: o.cwd, detached: true });
   let done: Record<string, unknown> | undefined;
   let error: { message: string; kind?: string } | undefined;
   let stderr = '';
@@ -76,7 +83,7 @@ export function spawnReplica(o: SpawnReplicaOptions): ReplicaProcess {
     kill: () => {
       if (killed || child.exitCode !== null || child.signalCode !== null) return;
       killed = true;
-      signalGroup(child.pid, 'SIGTERM'); // the guard and the replica share this group
+      signalGroup(child.pid, 'SIGTERM'); // the replica's group (with the guard, if any)
       const hard = setTimeout(() => {
         if (child.exitCode === null && child.signalCode === null) signalGroup(child.pid, 'SIGKILL');
       }, 5000);

@@ -36,6 +36,11 @@ export interface DcignWorkerOptions {
   readonly mlflowUri?: string;
   /** Replica command (default: node dist/src/parallel/replica-child.js). */
   readonly replicaCommand?: readonly string[];
+  /**
+   * Run each replica under workers/replica-guard.js (one more process per replica), for replica commands that do not
+   * stop when their stdin closes. replica-child.ts does (DCIGN_WATCH_STDIN=1), so the default is off.
+   */
+  readonly guard?: boolean;
   /** A prebuilt workflow bundle (tests build one and reuse it); default: bundle WORKFLOWS_PATH at start. */
   readonly workflowBundle?: WorkflowBundleOption;
   readonly evaluate?: ActivityDeps['evaluate'];
@@ -78,7 +83,7 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
     runRoot: o.runRoot,
     advertiseHost,
     replicaCommand: o.replicaCommand ?? [process.execPath, REPLICA_CHILD_PATH],
-    guardCommand: [process.execPath, GUARD_PATH],
+    guardCommand: o.guard === true ? [process.execPath, GUARD_PATH] : [],
     slots,
     ...(o.evaluate ? { evaluate: o.evaluate } : {}),
     ...(o.progressIntervalMs !== undefined ? { progressIntervalMs: o.progressIntervalMs } : {}),

@@ -5,13 +5,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, Runtime, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { validateSweepSpec } from '../../src/sweep/spec.js';
 import type { SweepSpec } from '../../src/sweep/types.js';
 import { WORKFLOWS_PATH, createDcignWorker } from '../../workers/worker.js';
 import type { DcignWorker, DcignWorkerOptions } from '../../workers/worker.js';
+
+// Workers log at WARN in tests (state changes at INFO drown the test output).
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test/helpers
 export const FAKE_REPLICA = path.resolve(here, '../workers/fixtures/fake-replica.js');

@@ -27,7 +27,8 @@ if (!temporalAvailable()) {
 } else {
   test.before(async (t) => {
     const [server, code, runRoot] = await Promise.all([startTemporal(), bundle(), tempDir('runs')]);
-    const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 8, runRoot, code });
+    // These replicas run under the guard (workers/replica-guard.ts); the worker-kill test covers the guard-less path.
+    const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 8, runRoot, code, guard: true });
     t.context = { server, code, runRoot, worker };
   });
 

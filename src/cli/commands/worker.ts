@@ -12,6 +12,7 @@ interface WorkerArgs {
   'run-root'?: string;
   mlflow: boolean;
   'replica-command'?: string;
+  guard: boolean;
 }
 
 export const workerCommand: CommandModule<object, WorkerArgs> = {
@@ -28,6 +29,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('run-root', { type: 'string', describe: 'trial folders and checkpoints (env DCIGN_RUN_ROOT; shared storage lets another node resume)' })
       .option('mlflow', { type: 'boolean', default: true, describe: 'track runs in MLflow at MLFLOW_TRACKING_URI (--no-mlflow: untracked)' })
       .option('replica-command', { type: 'string', hidden: true, describe: 'replace the replica process (tests)' })
+      .option('guard', { type: 'boolean', default: false, hidden: true, describe: 'run replicas under workers/replica-guard.js (for replica commands that ignore stdin closing)' })
       .check((a) => {
         if (a.gpus !== undefined && !/^\d+(,\d+)*$/.test(a.gpus)) throw new Error(`--gpus takes indices like 0,1; got ${JSON.stringify(a.gpus)}`);
         if (!(Number.isInteger(a.slots) && a.slots >= 1)) throw new Error(`--slots must be an integer >= 1; got ${a.slots}`);
@@ -45,6 +47,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       ...(a['run-root'] ? { runRoot: a['run-root'] } : {}),
       mlflow: a.mlflow,
       ...(a['replica-command'] ? { replicaCommand: a['replica-command'] } : {}),
+      guard: a.guard,
     });
   },
 };

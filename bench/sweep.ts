@@ -1,0 +1,92 @@
+// Orchestration cost of a sweep on the real Temporal dev server:
+//  - overhead per trial: a sweep of trivial 1-step trials (2 replicas each, replicas are tiny real processes that
+//    speak the replica protocol, no TensorFlow): wall time / trial count;
+//  - time from `sweep start` to the first training step of a real smoke trial (TensorFlow replica children);
+//  - the training time of that smoke trial (sweeps/smoke.yaml, one point, 2 replicas), the yardstick.
+// Ends with one JSON line; ratio = overhead / smoke trial time (lower is better: the share of a smoke trial's time
+// that orchestration would add).
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+import { startSweep } from '../src/sweep/control.js';
+import { loadSweepSpec, validateSweepSpec } from '../src/sweep/spec.js';
+import { trialProgressQuery, trialWorkflowId } from '../workflows/defs.js';
+import { REPLICA_CHILD_PATH } from '../workers/worker.js';
+import { startTemporal } from '../test/helpers/temporal.js';
+import { bundle, smallSpec, startWorker, tempDir } from '../test/helpers/sweep-fixture.js';
+
+async function main(): Promise<void> {
+  const trivialTrials = Number(process.env.BENCH_TRIALS ?? 8);
+  const [server, code, runRoot] = await Promise.all([startTemporal(), bundle(), tempDir('bench-sweep')]);
+  const fake = await startWorker({ taskQueue: 'bench-trivial', address: server.address, slots: 4, runRoot, code });
+  const real = await startWorker({ taskQueue: 'bench-real', address: server.address, slots: 2, runRoot, code, replicaCommand: [process.execPath, REPLICA_CHILD_PATH] });
+  try {
+    // warm-up: the first workflow tasks pay for loading the bundle into the worker's isolate
+    await (await startSweep(server.client, smallSpec('warmup', 'bench-trivial', { train: { steps: 1, fakeStepMs: 0 }, search: { grid: { beta: [1] }, seeds: [0] }, evaluation: { enabled: false } }))).result();
+
+    const betas = Array.from({ length: trivialTrials }, (_, i) => i + 1);
+    const trivial = smallSpec('trivial', 'bench-trivial', {
+      maxConcurrentTrials: 2,
+      train: { steps: 1, logEvery: 1, checkpointEvery: 1, fakeStepMs: 0 },
+      search: { grid: { beta: betas }, seeds: [0] },
+      evaluation: { enabled: false },
+    });
+    let t0 = performance.now();
+    const r = await (await startSweep(server.client, trivial)).result();
+    const trivialWall = (performance.now() - t0) / 1000;
+    if (r.trials.some((x) => x.state !== 'completed')) throw new Error(`trivial sweep: ${JSON.stringify(r.trials.map((x) => [x.key, x.state, x.error]))}`);
+    const overhead = trivialWall / trivialTrials;
+    console.log(`trivial sweep: ${trivialTrials} one-step trials x 2 replicas, 2 at a time: ${trivialWall.toFixed(2)} s, ${overhead.toFixed(3)} s/trial`);
+
+    if (!existsSync(REPLICA_CHILD_PATH)) throw new Error(`no replica child at ${REPLICA_CHILD_PATH}: build first`);
+    const smoke = loadSweepSpec('sweeps/smoke.yaml');
+    const one = validateSweepSpec({
+      ...smoke,
+      name: 'smoke-one',
+      taskQueue: 'bench-real',
+      train: { ...smoke.train, logEvery: 1 },
+      search: { grid: { beta: [4] }, seeds: [0] },
+      evaluation: { ...smoke.evaluation, enabled: false },
+    });
+    const key = 'beta=4,seed=0';
+    t0 = performance.now();
+    const handle = await startSweep(server.client, one);
+    const trial = server.client.workflow.getHandle(trialWorkflowId('smoke-one', key));
+    let firstStep = NaN;
+    for (;;) {
+      try {
+        if ((await trial.query(trialProgressQuery)).step > 0) {
+          firstStep = (performance.now() - t0) / 1000;
+          break;
+        }
+      } catch {
+        // not started yet
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const res = await handle.result();
+    const smokeWall = (performance.now() - t0) / 1000;
+    if (res.trials[0]?.state !== 'completed') throw new Error(`smoke trial: ${res.trials[0]?.error}`);
+    console.log(`smoke trial (${one.train.steps} steps, batch ${one.train.batchSize}, ${one.replicas} replicas): ${smokeWall.toFixed(2)} s from start to end; first training step after ${firstStep.toFixed(2)} s`);
+    console.log(`machine: ${cpus().length} cores (shared); Temporal dev server ${server.address}`);
+    console.log(
+      JSON.stringify({
+        bench: 'sweep-orchestration',
+        ours: Number(overhead.toFixed(4)),
+        reference: Number(smokeWall.toFixed(3)),
+        unit: 's per trial: orchestration overhead (ours) vs one smoke trial (reference); lower ratio is better',
+        ratio: Number((overhead / smokeWall).toFixed(4)),
+        timeToFirstStepS: Number(firstStep.toFixed(3)),
+        trivialTrials,
+      }),
+    );
+  } finally {
+    await Promise.all([fake.stop(), real.stop()]);
+    await server.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
