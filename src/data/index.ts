@@ -38,7 +38,7 @@ export function openDataset(name: string, opts: OpenDatasetOptions = {}): Factor
     if (path.length === 0) throw new Error(`dataset 'npz:' needs a path, e.g. npz:/data/dsprites.npz`);
     return openNpz(path, opts);
   }
-  const open = GENERATED[name];
+  const open = Object.hasOwn(GENERATED, name) ? GENERATED[name] : undefined;
   if (open !== undefined) return open(opts);
   throw new Error(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(', ')}`);
 }

@@ -94,6 +94,7 @@ test('dsprites-small is a 32x32 grid of 4,608 combinations; imageSize option ren
   t.is(small.size, 3 * 3 * 8 * 8 * 8);
   t.is(openDataset('dsprites', { imageSize: 32 }).imageSize, 32);
   t.throws(() => openDataset('nope'), { message: /unknown dataset 'nope'; known: dsprites/ });
+  t.throws(() => openDataset('toString'), { message: /unknown dataset 'toString'/ });
 });
 
 test('deterministic trigonometry agrees with Math to 1e-13', (t) => {
