@@ -1,0 +1,147 @@
+// The evaluation hook of a trained model (the sweep's evaluate step and `dcign eval` call it): samples factor
+// combinations from the dataset, renders them, asks the model for its representation (the encoder means), and
+// computes every disentanglement metric the way disentanglement_lib's evaluation study does (its gin defaults:
+// 10000 train / 5000 test points for the fixed-sample metrics, batch 64 for BetaVAE / FactorVAE). Deterministic for
+// a seed when `represent` is.
+import type { FactorDataset } from '../data/types.js';
+import { mixSeed, Rng } from '../random.js';
+import { activeUnits } from './active-units.js';
+import { computeBetaVae } from './beta-vae.js';
+import { dciFromCodes } from './dci.js';
+import { explicitnessFromCodes } from './explicitness.js';
+import { computeFactorVae } from './factor-vae.js';
+import { irsFromCodes } from './irs.js';
+import { migFromCodes } from './mig.js';
+import { modularityFromMutualInfo } from './modularity.js';
+import { sapFromCodes } from './sap.js';
+import { generateBatchFactorCode, uniformFactorSampler, type GroundTruthSource } from './source.js';
+import { MetricInputError } from './utils.js';
+
+export interface EvaluateInput {
+  dataset: FactorDataset;
+  /** Representation (one row of latents per image) of n images, HWC each, packed in one array. */
+  represent: (images: Float32Array, n: number) => Promise<Float64Array[] | number[][]>;
+  /** Points for fitting the fixed-sample metrics (default 10000). */
+  numTrain?: number;
+  /** Points for scoring them (default 5000). */
+  numTest?: number;
+  seed: number;
+  /** Images per represent() call (default 64). */
+  batchSize?: number;
+  /** Points of the BetaVAE / FactorVAE scores: train and eval (defaults 10000 and 5000). */
+  samplingTrain?: number;
+  samplingEval?: number;
+  /** Skip the sampling metrics (BetaVAE, FactorVAE), which cost ~2.5M rendered images at the defaults. */
+  skipSampling?: boolean;
+  /** Called after each metric with its name, for progress output. */
+  onMetric?: (name: string) => void;
+}
+
+export interface EvaluateResult {
+  /** Flat record of every metric (NaN where a metric could not be computed; `errors` says why). */
+  metrics: Record<string, number>;
+  errors: Record<string, string>;
+  /** Mutual information in nats, [factor][latent], over the train sample (discretised latents, 20 bins). */
+  mutualInfo: number[][];
+  /** Entropy of each factor in nats, over the same sample. */
+  factorEntropy: number[];
+  factorNames: string[];
+  numLatents: number;
+}
+
+/** A ground-truth source over a dataset and an image-level representation function. */
+export function datasetSource(
+  dataset: FactorDataset,
+  represent: EvaluateInput['represent'],
+  batchSize = 64,
+): GroundTruthSource {
+  const sizes = dataset.factors.map((f) => f.size);
+  const pixels = dataset.imageSize * dataset.imageSize * dataset.channels;
+  return {
+    factorSizes: sizes,
+    sampleFactors: uniformFactorSampler(sizes),
+    represent: async (factors) => {
+      const out: ArrayLike<number>[] = [];
+      for (let start = 0; start < factors.length; start += batchSize) {
+        const chunk = factors.slice(start, start + batchSize);
+        const images = new Float32Array(chunk.length * pixels);
+        chunk.forEach((f, i) => dataset.render(f, images, i * pixels));
+        const reps = await represent(images, chunk.length);
+        if (reps.length !== chunk.length) {
+          throw new MetricInputError(`represent() returned ${reps.length} rows for ${chunk.length} images`);
+        }
+        out.push(...reps);
+      }
+      return out;
+    },
+  };
+}
+
+export async function evaluateRepresentation(input: EvaluateInput): Promise<EvaluateResult> {
+  const { dataset, seed } = input;
+  const batchSize = input.batchSize ?? 64;
+  const source = datasetSource(dataset, input.represent, batchSize);
+  const rng = new Rng(mixSeed(seed, 0x6d657472)); // 'metr'
+  const train = await generateBatchFactorCode(source, input.numTrain ?? 10000, rng, batchSize);
+  const test = await generateBatchFactorCode(source, input.numTest ?? 5000, rng, batchSize);
+  const numLatents = (train.codes[0] as ArrayLike<number>).length;
+  const metrics: Record<string, number> = {};
+  const errors: Record<string, string> = {};
+  const attempt = async (name: string, keys: string[], fn: () => Promise<Record<string, number>> | Record<string, number>) => {
+    try {
+      Object.assign(metrics, await fn());
+    } catch (err) {
+      if (!(err instanceof MetricInputError)) throw err;
+      for (const k of keys) metrics[k] = NaN;
+      errors[name] = err.message;
+    }
+    input.onMetric?.(name);
+  };
+  let mutualInfo: number[][] = [];
+  let factorEntropy: number[] = [];
+  await attempt('mig', ['mig', 'modularity'], () => {
+    const r = migFromCodes(train.codes, train.factors);
+    mutualInfo = dataset.factors.map((_, k) => r.mutualInfo.map((row) => row[k] as number));
+    factorEntropy = r.factorEntropy;
+    return { mig: r.discrete_mig, modularity: modularityFromMutualInfo(r.mutualInfo).modularity_score };
+  });
+  await attempt('sap', ['sap', 'sap_continuous'], () => ({
+    sap: sapFromCodes(train.codes, train.factors, test.codes, test.factors).SAP_score,
+    sap_continuous: sapFromCodes(train.codes, train.factors, [], [], { continuousFactors: true }).SAP_score,
+  }));
+  await attempt('explicitness', ['explicitness_train', 'explicitness_test'], () => {
+    const r = explicitnessFromCodes(train.codes, train.factors, test.codes, test.factors);
+    return { explicitness_train: r.explicitness_score_train, explicitness_test: r.explicitness_score_test };
+  });
+  const dciKeys = ['dci_disentanglement', 'dci_completeness', 'dci_informativeness_train', 'dci_informativeness_test'];
+  await attempt('dci', dciKeys, () => {
+    const r = dciFromCodes(train.codes, train.factors, test.codes, test.factors, { seed: seed >>> 0 });
+    return {
+      dci_disentanglement: r.disentanglement,
+      dci_completeness: r.completeness,
+      dci_informativeness_train: r.informativeness_train,
+      dci_informativeness_test: r.informativeness_test,
+    };
+  });
+  await attempt('irs', ['irs'], () => ({ irs: irsFromCodes(train.codes, train.factors).IRS }));
+  await attempt('active_units', ['active_units'], () => ({ active_units: activeUnits(train.codes).count }));
+  if (!input.skipSampling) {
+    const opts = { numTrain: input.samplingTrain ?? 10000, numEval: input.samplingEval ?? 5000 };
+    await attempt('beta_vae', ['beta_vae_train', 'beta_vae_eval'], async () => {
+      const r = await computeBetaVae(source, new Rng(mixSeed(seed, 0xbe7a)), opts);
+      return { beta_vae_train: r.train_accuracy, beta_vae_eval: r.eval_accuracy };
+    });
+    await attempt('factor_vae', ['factor_vae_train', 'factor_vae_eval', 'factor_vae_active_dims'], async () => {
+      const r = await computeFactorVae(source, new Rng(mixSeed(seed, 0xfac7)), opts);
+      return { factor_vae_train: r.train_accuracy, factor_vae_eval: r.eval_accuracy, factor_vae_active_dims: r.num_active_dims };
+    });
+  }
+  return {
+    metrics,
+    errors,
+    mutualInfo,
+    factorEntropy,
+    factorNames: dataset.factors.map((f) => f.name),
+    numLatents,
+  };
+}
