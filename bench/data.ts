@@ -5,7 +5,8 @@
 // "cold" renders every image (cache disabled): the worst case, e.g. early in training; "warm" runs with the default
 // LRU cache after the batches have been seen once. The final JSON line compares throughputs, higher is better:
 // ours = batches per second of the slowest cold data path, reference = training steps per second; ratio > 1 means the
-// data keeps up with training even with no cache at all.
+// data keeps up with training even with no cache at all. The table also gives the process's CPU ms per batch, which
+// is what a batch costs on an idle core when the machine is shared.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,16 +20,25 @@ const TRAIN_STEPS = Number(process.env['BENCH_DATA_TRAIN_STEPS'] ?? 10);
 /** Standard-model step on this kind of machine, from DESIGN.md (about 640 img/s natively), if training cannot run. */
 const STATED_STEP_MS = (BATCH / 640) * 1000;
 
-function msPerBatch(dataset: FactorDataset, kind: 'iid' | 'dcign', batches: number, seed = 1): number {
+interface Timing {
+  /** Wall-clock ms per batch. */
+  readonly ms: number;
+  /** CPU ms per batch of this process: on a shared, oversubscribed machine the wall clock overstates the cost. */
+  readonly cpuMs: number;
+}
+
+function msPerBatch(dataset: FactorDataset, kind: 'iid' | 'dcign', batches: number, seed = 1): Timing {
   const sampler = createSampler(dataset, { kind, batchSize: BATCH, seed });
   sampler.next(); // warm up the JIT on this path
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < batches; i++) sampler.next();
-  return (performance.now() - t0) / batches;
+  const cpu = process.cpuUsage(cpu0);
+  return { ms: (performance.now() - t0) / batches, cpuMs: (cpu.user + cpu.system) / 1000 / batches };
 }
 
 /** Warm: the same batches a second time, now from the cache. */
-function msPerBatchWarm(dataset: FactorDataset, kind: 'iid' | 'dcign', batches: number): number {
+function msPerBatchWarm(dataset: FactorDataset, kind: 'iid' | 'dcign', batches: number): Timing {
   msPerBatch(dataset, kind, batches, 2);
   return msPerBatch(dataset, kind, batches, 2);
 }
@@ -95,7 +105,7 @@ async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dcign-bench-data-'));
   try {
     const npzPath = writeNpzFixture(dir);
-    const rows: { dataset: string; sampler: string; cache: string; ms: number }[] = [];
+    const rows: ({ dataset: string; sampler: string; cache: string } & Timing)[] = [];
     const cases: { label: string; cold: () => FactorDataset; warm: () => FactorDataset }[] = [
       { label: 'dsprites', cold: () => openDataset('dsprites', { cacheSize: 0 }), warm: () => openDataset('dsprites') },
       {
@@ -112,22 +122,22 @@ async function run(): Promise<void> {
     ];
     for (const c of cases) {
       for (const kind of ['iid', 'dcign'] as const) {
-        rows.push({ dataset: c.label, sampler: kind, cache: 'cold', ms: msPerBatch(c.cold(), kind, BATCHES) });
+        rows.push({ dataset: c.label, sampler: kind, cache: 'cold', ...msPerBatch(c.cold(), kind, BATCHES) });
         if (!c.label.startsWith('npz')) {
-          rows.push({ dataset: c.label, sampler: kind, cache: 'warm', ms: msPerBatchWarm(c.warm(), kind, BATCHES) });
+          rows.push({ dataset: c.label, sampler: kind, cache: 'warm', ...msPerBatchWarm(c.warm(), kind, BATCHES) });
         }
       }
     }
     const train = await trainStepMs();
     const stepMs = train.ms.toFixed(1);
     console.log(`batch of ${BATCH}, mean of ${BATCHES} batches; training step ${stepMs} ms (${train.note})`);
-    const widths = [-26, -7, -5, 9, 9]; // negative: left-aligned
+    const widths = [-26, -7, -5, 9, 9, 10]; // negative: left-aligned
     const row = (cells: readonly string[]): string =>
       cells.map((c, i) => ((widths[i] ?? 0) < 0 ? c.padEnd(-(widths[i] ?? 0)) : c.padStart(widths[i] ?? 0))).join(' ');
-    console.log(row(['dataset', 'sampler', 'cache', 'ms/batch', 'of a step']));
+    console.log(row(['dataset', 'sampler', 'cache', 'ms/batch', 'of a step', 'cpu ms']));
     for (const r of rows) {
       const share = ((100 * r.ms) / train.ms).toFixed(1);
-      console.log(row([r.dataset, r.sampler, r.cache, r.ms.toFixed(2), `${share}%`]));
+      console.log(row([r.dataset, r.sampler, r.cache, r.ms.toFixed(2), `${share}%`, r.cpuMs.toFixed(2)]));
     }
     const slowest = Math.max(...rows.filter((r) => r.cache === 'cold').map((r) => r.ms));
     const ours = 1000 / slowest;
