@@ -37,7 +37,7 @@ async function worker(): Promise<void> {
   const { resolveModelConfig } = await import('../src/model/config.js');
   const { VaeModel } = await import('../src/model/vae.js');
   const { Adam } = await import('../src/train/adam.js');
-  const { computeGradients, applyGradients, flattenGradients, unflattenGradients } = await import('../src/train/step.js');
+  const { computeGradients, applyGradients, applyFlatGradients, flattenGradients } = await import('../src/train/step.js');
   const { Rng } = await import('../src/random.js');
   const batch = arg('batch', 64);
   const latent = arg('latent', 10);
@@ -54,13 +54,11 @@ async function worker(): Promise<void> {
   const step = (s: number): void => {
     const globalIndices = Array.from({ length: batch }, (_, i) => s * batch + i);
     const { grads, scalars } = computeGradients(model, { images, batchSize: batch, factors, globalIndices }, s, 0, s === warmup + steps - 1);
-    let g = grads;
     if (flat) {
       const f = flattenGradients(grads);
       for (const x of grads) x.dispose();
-      g = unflattenGradients(model, f);
-    }
-    applyGradients(opt, g);
+      applyFlatGradients(opt, f);
+    } else applyGradients(opt, grads);
     if (scalars) {
       scalars.dataSync();
       scalars.dispose();

@@ -4,6 +4,6 @@ export type { TrainHooks, TrainResult } from './run.js';
 export { resolveTrainConfig, DEFAULT_TRAIN, ConfigError } from './config.js';
 export type { TrainConfig, TrainConfigInput } from './config.js';
 export { loadCheckpoint, saveCheckpoint, resolveCheckpointDir } from './checkpoint.js';
-export { computeGradients, applyGradients, flattenGradients, unflattenGradients, readScalars, parameterChecksum } from './step.js';
+export { computeGradients, applyGradients, applyFlatGradients, flattenGradients, unflattenGradients, readScalars, parameterChecksum } from './step.js';
 export { Adam } from './adam.js';
 export { evaluateElbo } from './evaluate.js';

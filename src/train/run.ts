@@ -18,12 +18,12 @@ import { checksumOf, loadCheckpoint, saveCheckpoint, CHECKPOINT_FORMAT } from '.
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { evaluateElbo, type EvalResult } from './evaluate.js';
 import {
+  applyFlatGradients,
   applyGradients,
   computeGradients,
   flattenGradients,
   parameterChecksum,
   readScalars,
-  unflattenGradients,
 } from './step.js';
 
 /** Salt for the weight initialisation seed (weights come from Rng(mixSeed(seed, INIT_SALT)), never from tf.random). */
@@ -154,8 +154,8 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
         },
         config: cfg,
         params,
-        adamM: readFlat(st.m),
-        adamV: readFlat(st.v),
+        adamM: readFlat([st.m]),
+        adamV: readFlat([st.v]),
       });
       lastCheckpoint = path;
       hooks.onCheckpoint?.(step, path);
@@ -173,14 +173,14 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       const batch = sampler.next();
       const isLog = (step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps;
       const { grads, scalars } = computeGradients(model, batch, step, cfg.seed, isLog);
-      let reduced = grads;
-      if (reducer !== undefined) {
+      if (reducer === undefined) {
+        applyGradients(optimizer, grads);
+      } else {
         const flat = flattenGradients(grads); // note: a device sync, needed to hand the gradient to the ring
         for (const g of grads) g.dispose();
         await reducer.allReduceMean(flat, step);
-        reduced = unflattenGradients(model, flat);
+        applyFlatGradients(optimizer, flat);
       }
-      applyGradients(optimizer, reduced);
       step += 1;
 
       if (scalars !== undefined) {

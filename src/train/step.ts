@@ -58,15 +58,12 @@ export function computeGradients(model: VaeModel, batch: Batch, step: number, se
   return scalars === undefined ? { grads } : { grads, scalars };
 }
 
-/** Gradients as one Float32Array in parameter order (a device read). Does not dispose grads. */
+/** Gradients as one Float32Array in parameter order (one device read of the concatenation). Does not dispose grads. */
 export function flattenGradients(grads: readonly Tensor[]): Float32Array {
-  const total = grads.reduce((n, g) => n + g.size, 0);
-  const out = new Float32Array(total);
-  let off = 0;
-  for (const g of grads) {
-    out.set(g.dataSync() as Float32Array, off);
-    off += g.size;
-  }
+  const flat = tf.tidy(() => tf.concat(grads.map((g) => tf.reshape(g, [-1]))));
+  // copy: the all-reduce writes into it, and it must not alias memory the backend may reuse
+  const out = new Float32Array(flat.dataSync() as Float32Array);
+  flat.dispose();
   return out;
 }
 
@@ -86,6 +83,16 @@ export function applyGradients(optimizer: Adam, grads: Tensor[]): void {
     optimizer.apply(grads);
   } finally {
     for (const g of grads) g.dispose();
+  }
+}
+
+/** Adam step with an already flat (e.g. all-reduced) gradient. */
+export function applyFlatGradients(optimizer: Adam, flat: Float32Array): void {
+  const g = tf.tensor1d(flat);
+  try {
+    optimizer.applyFlat(g);
+  } finally {
+    g.dispose();
   }
 }
 

@@ -10,7 +10,7 @@ import { VaeModel } from '../../src/model/vae.js';
 import { Adam } from '../../src/train/adam.js';
 import { DivergedError, runTraining } from '../../src/train/run.js';
 import type { TrainConfigInput } from '../../src/train/config.js';
-import { applyGradients, computeGradients, flattenGradients, readScalars, unflattenGradients } from '../../src/train/step.js';
+import { applyFlatGradients, applyGradients, computeGradients, flattenGradients, readScalars } from '../../src/train/step.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { createSampler } from '../../src/data/index.js';
 import type { FactorDataset } from '../../src/data/types.js';
@@ -80,13 +80,11 @@ function leakCheck(
   const sampler = createSampler(dataset, { kind: variant === 'dcign' ? 'dcign' : 'iid', batchSize: 2, seed: 1 });
   const step = (i: number): void => {
     const { grads, scalars } = computeGradients(model, sampler.next(), i, 1, i % 10 === 0);
-    let g = grads;
     if (viaFlat) {
       const flat = flattenGradients(grads);
       for (const x of grads) x.dispose();
-      g = unflattenGradients(model, flat);
-    }
-    applyGradients(opt, g);
+      applyFlatGradients(opt, flat);
+    } else applyGradients(opt, grads);
     if (scalars) readScalars(model, scalars);
   };
   step(0);
