@@ -1,0 +1,66 @@
+// A sweep tracked in a real MLflow server: the experiment, the sweep's parent run with its results, one child run per
+// trial nested under it (mlflow.parentRunId) with its parameters, evaluation metrics and final status.
+import anyTest from 'ava';
+import type { TestFn } from 'ava';
+
+import { startSweep } from '../../src/sweep/control.js';
+import { MlflowClient } from '../../src/tracking/index.js';
+import { startMlflowServer } from '../helpers/mlflow.js';
+import type { MlflowServer } from '../helpers/mlflow.js';
+import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
+import type { TemporalTestServer } from '../helpers/temporal.js';
+import { bundle, smallSpec, startWorker, tempDir } from '../helpers/sweep-fixture.js';
+import type { RunningWorker } from '../helpers/sweep-fixture.js';
+
+const test = anyTest as TestFn<{ server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker }>;
+const QUEUE = 'tracked';
+
+if (!temporalAvailable()) {
+  test('temporal dev server binary is missing (scripts/setup-temporal.sh)', (t) => t.fail());
+} else {
+  test.before(async (t) => {
+    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), startMlflowServer(), bundle(), tempDir('tracked')]);
+    const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, mlflowUri: mlflow.uri });
+    t.context = { server, mlflow, worker };
+  });
+  test.after.always(async (t) => {
+    await t.context.worker?.stop().catch(() => undefined);
+    await t.context.server?.stop();
+    await t.context.mlflow?.dispose();
+  });
+
+  test.serial('the sweep opens an experiment and a parent run; each trial is a nested child run with params and metrics', async (t) => {
+    const { server, mlflow } = t.context;
+    const spec = smallSpec('tracked', QUEUE, { search: { grid: { beta: [1, 4] }, seeds: [0] } });
+    const result = await (await startSweep(server.client, spec)).result();
+    t.true(result.trials.every((x) => x.state === 'completed'), JSON.stringify(result.trials.map((x) => x.error)));
+    t.truthy(result.experimentId);
+    t.truthy(result.parentRunId);
+
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const exp = await client.getExperimentByName('tracked');
+      t.is(exp?.experimentId, result.experimentId);
+      const parent = await client.getRun(result.parentRunId as string);
+      t.is(parent.info.status, 'FINISHED');
+      t.is(parent.data.params['model.variant'], 'beta-vae');
+      const artifacts = (await client.listArtifacts(parent.info.runId)).map((a) => a.path);
+      t.true(artifacts.includes('results.csv') && artifacts.includes('sweep-spec.json'), artifacts.join(', '));
+      const csv = (await client.readArtifact(parent.info.runId, 'results.csv')).toString('utf8');
+      t.regex(csv, /^trial,beta,seed,state,step,mig,sap,error\n/);
+
+      const children = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
+      t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta=1,seed=0', 'beta=4,seed=0']);
+      for (const run of children) {
+        t.is(run.info.status, 'FINISHED');
+        t.is(run.data.params['model.beta'], run.info.runName.startsWith('beta=4') ? '4' : '1');
+        t.is(run.data.params.seed, '0');
+        t.truthy(run.data.metrics['eval/mig'], JSON.stringify(run.data.metrics));
+        t.is(run.data.tags['dcign.trial'], run.info.runName);
+        t.is(result.trials.find((x) => x.key === run.info.runName)?.mlflowRunId, run.info.runId);
+      }
+    } finally {
+      client.close();
+    }
+  });
+}
