@@ -314,17 +314,18 @@ function readWholeNumbers(src: ArraySource): Float64Array {
   const item = ITEM_SIZES[descr] as number;
   const bytes = Buffer.alloc(count * item);
   src.read(0, bytes.length, bytes);
+  // DataView reads are little-endian whatever the host, and V8 compiles them to plain loads.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
-    const at = i * item;
-    out[i] =
-      descr === '<i8'
-        ? Number(bytes.readBigInt64LE(at))
-        : descr === '<i4'
-          ? bytes.readInt32LE(at)
-          : descr === '<f8'
-            ? bytes.readDoubleLE(at)
-            : bytes.readFloatLE(at);
+  if (descr === '<i8') {
+    // Exact for |v| < 2^53; latent classes are small.
+    for (let i = 0; i < count; i++) out[i] = view.getUint32(8 * i, true) + view.getInt32(8 * i + 4, true) * 4294967296;
+  } else if (descr === '<i4') {
+    for (let i = 0; i < count; i++) out[i] = view.getInt32(4 * i, true);
+  } else if (descr === '<f8') {
+    for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
+  } else {
+    for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
   }
   return out;
 }
