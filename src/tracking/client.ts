@@ -486,6 +486,14 @@ export class MlflowClient {
     return str(j.experiment_id);
   }
 
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    validateTag(key, value, this.limits);
+    await this.call('POST', 'experiments/set-experiment-tag', {
+      json: { experiment_id: experimentId, key, value },
+      retry: 'idempotent',
+    });
+  }
+
   /** The id of the experiment called `name`, created if missing (safe against a concurrent creator). */
   async getOrCreateExperiment(name: string, tags: Record<string, string> = {}): Promise<string> {
     const found = await this.getExperimentByName(name);

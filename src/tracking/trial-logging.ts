@@ -119,6 +119,19 @@ export interface TrialConfigLike {
   [k: string]: unknown;
 }
 
+/**
+ * The experiment for a sweep or training, created if missing, tagged as model training
+ * (`mlflow.experimentKind = custom_model_development`) so that MLflow 3's UI opens it on its runs table rather than
+ * on its GenAI trace views.
+ */
+export async function ensureExperiment(client: MlflowClient, name: string): Promise<string> {
+  const kind = { 'mlflow.experimentKind': 'custom_model_development' };
+  const id = await client.getOrCreateExperiment(name, kind);
+  const e = await client.getExperimentByName(name);
+  if (e && e.tags['mlflow.experimentKind'] === undefined) await client.setExperimentTag(id, 'mlflow.experimentKind', kind['mlflow.experimentKind']);
+  return id;
+}
+
 export interface StartTrialRunInput extends Omit<TrialTagInput, 'runName'> {
   experimentId: string;
   parentRunId?: string;
