@@ -113,7 +113,7 @@ export class ConvVae {
   constructor(
     readonly arch: ArchitectureConfig,
     seed: number,
-    /** tf.fused.conv2d / tf.fused.matMul with bias and ReLU (default); false = separate ops (bench/train.ts). */
+    /** tf.fused.conv2d / tf.fused.matMul with bias, and fastRelu (default); false = plain tfjs ops (bench/train.ts). */
     private readonly fused = true,
   ) {
     this.specs = paramSpecs(arch);
@@ -132,21 +132,25 @@ export class ConvVae {
     return this.params[i] as Variable;
   }
 
-  /** conv 'same' + bias (+ ReLU): tf.fused.conv2d, or three plain ops when fused ops are off (bench comparison). */
+  /** conv 'same' + bias (+ ReLU): tf.fused.conv2d (bias fused), or separate ops when fused ops are off (bench). */
   private conv(x: tf.Tensor4D, i: number, stride: number, relu: boolean): tf.Tensor4D {
     const w = this.p(i) as tf.Tensor4D;
     const b = this.p(i + 1);
-    if (this.fused) return tf.fused.conv2d({ x, filter: w, strides: stride, pad: 'same', bias: b, activation: relu ? 'relu' : 'linear' });
-    const y = tf.add(tf.conv2d(x, w, stride, 'same'), b) as tf.Tensor4D;
-    return relu ? tf.relu(y) : y;
+    const y = this.fused
+      ? tf.fused.conv2d({ x, filter: w, strides: stride, pad: 'same', bias: b })
+      : (tf.add(tf.conv2d(x, w, stride, 'same'), b) as tf.Tensor4D);
+    return relu ? this.relu(y) : y;
   }
 
   private dense(x: tf.Tensor2D, i: number, relu: boolean): tf.Tensor2D {
     const w = this.p(i) as tf.Tensor2D;
     const b = this.p(i + 1);
-    if (this.fused) return tf.fused.matMul({ a: x, b: w, bias: b, activation: relu ? 'relu' : 'linear' }) as tf.Tensor2D;
-    const y = tf.add(tf.matMul(x, w), b) as tf.Tensor2D;
-    return relu ? (tf.relu(y) as tf.Tensor2D) : y;
+    const y = this.fused ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : (tf.add(tf.matMul(x, w), b) as tf.Tensor2D);
+    return relu ? this.relu(y) : y;
+  }
+
+  private relu<T extends Tensor>(x: T): T {
+    return (this.fused ? fastRelu(x) : tf.relu(x)) as T;
   }
 
   /** x: [B, H, W, C] in [0, 1] -> mean and log-variance, each [B, L]. */
@@ -172,7 +176,7 @@ export class ConvVae {
       side *= 2;
       h = tf.conv2dTranspose(h, w, [b, side, side, w.shape[2]], 2, 'same');
       h = tf.add(h, this.p(17 + 2 * i));
-      if (i < 3) h = tf.relu(h);
+      if (i < 3) h = this.relu(h);
     }
     return h;
   }
@@ -198,6 +202,20 @@ export class ConvVae {
     for (const v of this.params) v.dispose();
   }
 }
+
+/**
+ * ReLU whose gradient is dy * sign(y) (y = relu(x) >= 0, so sign(y) is the 0/1 derivative): two native ops.
+ * tfjs's own ReLU gradient is dy * step(x), and tfjs-node builds step() from six full-size ops (isNaN, greater,
+ * ones, fill, where, select); with tf.fused.* under a gradient tape tfjs also falls back to that unfused ReLU.
+ * bench/train.ts measures the difference (ours vs ours-unfused).
+ */
+export const fastRelu = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as Tensor;
+  const save = args[1] as tf.GradSaveFunc;
+  const y = tf.relu(x);
+  save([y]);
+  return { value: y, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.mul(dy, tf.sign(saved[0] as Tensor)) };
+}) as (x: Tensor) => Tensor;
 
 let idCounter = 0;
 function uniqueId(): number {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ConfigError, resolveModelConfig } from '../../src/model/config.js';
-import { ConvVae, paramCount, paramSpecs } from '../../src/model/architecture.js';
+import { ConvVae, fastRelu, paramCount, paramSpecs } from '../../src/model/architecture.js';
 import { tf } from '../../src/model/tf.js';
 
 const bad: [string, object, RegExp][] = [
@@ -51,4 +51,34 @@ test('initialisation is a pure function of the seed', (t) => {
   t.deepEqual(a.readFlat(), b.readFlat());
   t.notDeepEqual(a.readFlat(), c.readFlat());
   for (const n of [a, b, c]) n.dispose();
+});
+
+test('fastRelu has the value and gradient of tf.relu', (t) => {
+  const [y1, y2, g1, g2] = tf.tidy(() => {
+    const x = tf.tensor1d([-2, -0.5, 0.25, 3, -1e-3, 7]);
+    const w = tf.tensor1d([1, 2, 3, 4, 5, 6]);
+    return [
+      fastRelu(x).arraySync(),
+      tf.relu(x).arraySync(),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(fastRelu(v), w)))(x).arraySync(),
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), w)))(x).arraySync(),
+    ];
+  });
+  t.deepEqual(y1, y2);
+  t.deepEqual(g1, g2);
+});
+
+test('fused and unfused forward passes agree', (t) => {
+  const arch = { imageSize: 32, channels: 1, latentSize: 3, encoderKernels: 'higgins' } as const;
+  const a = new ConvVae(arch, 9, true);
+  const b = new ConvVae(arch, 9, false);
+  const [ya, yb] = tf.tidy(() => {
+    const x = tf.randomUniform([2, 32, 32, 1], 0, 1, 'float32', 3);
+    return [a.decode(a.encode(x).mu).dataSync(), b.decode(b.encode(x).mu).dataSync()];
+  });
+  a.dispose();
+  b.dispose();
+  let maxDiff = 0;
+  ya!.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - yb![i]!))));
+  t.true(maxDiff < 1e-4, `max diff ${maxDiff}`);
 });
