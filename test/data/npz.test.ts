@@ -100,6 +100,7 @@ test('images stored as 0..255 are scaled to [0, 1]', (t) => {
 const GRID = [0, 0, 0, 1, 1, 0, 1, 1];
 const REPEATED = [0, 0, 0, 1, 1, 0, 0, 1];
 const GAPPED = [0, 0, 0, 1, 1, 0, 2, 1];
+const NEGATIVE = [0, 0, 0, -1, 1, 0, 1, 1];
 /** Latent values where class 0 of latent 0 has two values. */
 const CLASH = [0, 0, 0.5, 1, 1, 0, 1, 1];
 
@@ -202,4 +203,22 @@ test('latents that do not form a complete grid', (t) => {
     () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<i8', [4, 2], int64Bytes(GAPPED)) })}`),
     { message: /do not form a complete grid: class counts 3 x 2 = 6 combinations, 4 rows/ },
   );
+});
+
+test('negative or fractional latent classes', (t) => {
+  t.throws(
+    () => openDataset(`npz:${fixtureWith({ latents_classes: npy('<i8', [4, 2], int64Bytes(NEGATIVE)) })}`),
+    { message: /latents_classes\[1, 1\] = -1; classes must be non-negative integers/ },
+  );
+});
+
+test('zip members compressed with an unsupported method', (t) => {
+  const bytes = Buffer.from(dspritesLikeNpz().bytes);
+  for (let i = 0; i + 4 <= bytes.length; i++) {
+    if (bytes.readUInt32LE(i) === 0x04034b50) bytes.writeUInt16LE(12, i + 8); // local header: bzip2
+    if (bytes.readUInt32LE(i) === 0x02014b50) bytes.writeUInt16LE(12, i + 10); // central directory entry
+  }
+  t.throws(() => openDataset(`npz:${file(bytes)}`), {
+    message: /uses zip method 12 \(only stored and deflated are supported\)/,
+  });
 });
