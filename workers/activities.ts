@@ -87,7 +87,7 @@ export function createActivities(deps: ActivityDeps) {
   async function setupSweep(req: { name: string; spec: SweepSpec; trialCount: number }): Promise<{
     experimentId?: string;
     parentRunId?: string;
-    searchAttributes: boolean;
+    searchAttributes: string[];
   }> {
     const searchAttributes = await hasSearchAttributes(deps.temporal, deps.namespace ?? 'default');
     if (!deps.mlflow) return { searchAttributes };
@@ -300,13 +300,14 @@ export function resultsCsv(p: SweepProgress): string {
   return `${rows.join('\n')}\n`;
 }
 
-async function hasSearchAttributes(client: Client, namespace: string): Promise<boolean> {
+/** Which of dcign's search attributes the server has registered (upserting an unknown one fails the workflow). */
+async function hasSearchAttributes(client: Client, namespace: string): Promise<string[]> {
   try {
     const res = await client.connection.operatorService.listSearchAttributes({ namespace });
     const custom = res.customAttributes ?? {};
-    return Object.keys(SEARCH_ATTRIBUTE_TYPES).every((k) => k in custom);
+    return Object.keys(SEARCH_ATTRIBUTE_TYPES).filter((k) => k in custom);
   } catch {
-    return false;
+    return [];
   }
 }
 

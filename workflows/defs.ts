@@ -13,13 +13,13 @@ export const SEARCH_ATTRIBUTE_TYPES = {
   DcignTrial: 'Keyword',
   DcignModel: 'Keyword',
   DcignBeta: 'Double',
-  DcignLatentSize: 'Int',
+  DcignLatent: 'Int',
 } as const;
 export const SA_SWEEP = defineSearchAttributeKey('DcignSweep', 'KEYWORD');
 export const SA_TRIAL = defineSearchAttributeKey('DcignTrial', 'KEYWORD');
 export const SA_MODEL = defineSearchAttributeKey('DcignModel', 'KEYWORD');
 export const SA_BETA = defineSearchAttributeKey('DcignBeta', 'DOUBLE');
-export const SA_LATENT = defineSearchAttributeKey('DcignLatentSize', 'INT');
+export const SA_LATENT = defineSearchAttributeKey('DcignLatent', 'INT');
 
 // ---- ids
 export const sweepWorkflowId = (name: string): string => `sweep/${name}`;
@@ -37,7 +37,7 @@ export interface SweepInput {
   /** How often a trial forwards its progress to the sweep, in ms of workflow time (default 5000). */
   readonly progressReportMs?: number;
   /** State carried over a continue-as-new. */
-  readonly carried?: { readonly progress: SweepProgress; readonly queue: readonly string[]; readonly searchAttributes: boolean };
+  readonly carried?: { readonly progress: SweepProgress; readonly queue: readonly string[]; readonly searchAttributes: readonly string[] };
 }
 
 export const pauseSignal = defineSignal('pause');
@@ -75,7 +75,8 @@ export interface TrialInput {
   readonly mlflow: { readonly experimentId?: string; readonly parentRunId?: string };
   /** Sweep workflow id to report to; none when the trial runs on its own. */
   readonly parentWorkflowId?: string;
-  readonly searchAttributes: boolean;
+  /** Names of dcign's search attributes registered on the server; only these are upserted. */
+  readonly searchAttributes: readonly string[];
   readonly progressReportMs?: number;
 }
 

@@ -48,7 +48,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   const maxHistoryEvents = input.maxHistoryEvents ?? 10000;
 
   // ---- state (carried across continue-as-new)
-  let searchAttributes = input.carried?.searchAttributes ?? false;
+  let searchAttributes: readonly string[] = input.carried?.searchAttributes ?? [];
   const progress: SweepProgress = input.carried?.progress ?? {
     name: spec.name,
     state: 'running',
@@ -122,7 +122,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       searchAttributes = setup.searchAttributes;
       if (setup.experimentId) progress.experimentId = setup.experimentId;
       if (setup.parentRunId) progress.parentRunId = setup.parentRunId;
-      if (searchAttributes) upsertSearchAttributes([{ key: SA_SWEEP, value: spec.name }]);
+      if (searchAttributes.includes(SA_SWEEP.name)) upsertSearchAttributes([{ key: SA_SWEEP, value: spec.name }]);
     }
 
     const startTrial = async (t: TrialStatus): Promise<void> => {

@@ -147,18 +147,18 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   });
 
   try {
-    if (input.searchAttributes) {
-      const pairs: SearchAttributeUpdatePair[] = [
-        { key: SA_SWEEP, value: input.sweepName },
-        { key: SA_TRIAL, value: trial.key },
-        { key: SA_MODEL, value: String(input.train.model.variant ?? '') },
-      ];
-      const beta = input.train.model.beta;
-      const latent = input.train.model.latentSize;
-      if (typeof beta === 'number') pairs.push({ key: SA_BETA, value: beta });
-      if (typeof latent === 'number') pairs.push({ key: SA_LATENT, value: latent });
-      upsertSearchAttributes(pairs);
-    }
+    // Only attributes the server has registered (an unknown one would fail the workflow task).
+    const pairs: SearchAttributeUpdatePair[] = [
+      { key: SA_SWEEP, value: input.sweepName },
+      { key: SA_TRIAL, value: trial.key },
+      { key: SA_MODEL, value: String(input.train.model.variant ?? '') },
+    ];
+    const beta = input.train.model.beta;
+    const latent = input.train.model.latentSize;
+    if (typeof beta === 'number') pairs.push({ key: SA_BETA, value: beta });
+    if (typeof latent === 'number' && Number.isInteger(latent)) pairs.push({ key: SA_LATENT, value: latent });
+    const usable = pairs.filter((p) => input.searchAttributes.includes(p.key.name));
+    if (usable.length > 0) upsertSearchAttributes(usable);
 
     const run = await control.createTrialRun({
       sweepName: input.sweepName,

@@ -6,7 +6,7 @@ import { Worker } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { SweepAlreadyRunningError, addTrials, cancelSweep, pauseSweep, resumeSweep, startSweep, sweepProgress } from '../../src/sweep/control.js';
-import { trialWorkflowId, trialCurveQuery, trialProgressQuery } from '../../workflows/defs.js';
+import { SA_BETA, SA_LATENT, SA_SWEEP, trialWorkflowId, trialCurveQuery, trialProgressQuery } from '../../workflows/defs.js';
 import type { TrialResult } from '../../workflows/defs.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
@@ -54,6 +54,12 @@ if (!temporalAvailable()) {
       t.deepEqual(tr.curve.map((p) => p.step), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
     }
     t.deepEqual(result.trials.map((x) => x.key).sort(), ['beta=1,seed=0', 'beta=1,seed=1', 'beta=4,seed=0', 'beta=4,seed=1']);
+
+    // Trials are filterable in the Temporal UI by sweep, beta and latent size.
+    const desc = await server.client.workflow.getHandle(trialWorkflowId('small', 'beta=4,seed=1')).describe();
+    t.is(desc.typedSearchAttributes.get(SA_SWEEP), 'small');
+    t.is(desc.typedSearchAttributes.get(SA_BETA), 4);
+    t.is(desc.typedSearchAttributes.get(SA_LATENT), 4);
 
     // Replay: the recorded histories of the sweep and of one trial run through the workflow code again.
     for (const id of ['sweep/small', trialWorkflowId('small', 'beta=4,seed=1')]) {
