@@ -239,6 +239,8 @@ export class MlflowClient {
   private readonly basePath: string;
   private readonly auth: string | undefined;
   private readonly agent: http.Agent | https.Agent;
+  /** For requests that must not be repeated: a new connection each, so none meets a keep-alive socket the server closed. */
+  private readonly freshAgent: http.Agent | https.Agent;
   private readonly maxRetries: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
@@ -288,13 +290,15 @@ export class MlflowClient {
           message: 'MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH cannot both be set',
         });
       }
-      this.agent = new https.Agent({
-        keepAlive: true,
+      const tls = {
         rejectUnauthorized: !opts.insecureTls,
         ...(opts.serverCertPath ? { ca: readFileSync(opts.serverCertPath) } : {}),
-      });
+      };
+      this.agent = new https.Agent({ keepAlive: true, ...tls });
+      this.freshAgent = new https.Agent({ keepAlive: false, ...tls });
     } else {
       this.agent = new http.Agent({ keepAlive: true });
+      this.freshAgent = new http.Agent({ keepAlive: false });
     }
     this.maxRetries = opts.maxRetries ?? 5;
     this.backoffMs = opts.backoffMs ?? 500;
@@ -306,6 +310,7 @@ export class MlflowClient {
   /** Closes idle keep-alive sockets so the process can exit promptly. */
   close(): void {
     this.agent.destroy();
+    this.freshAgent.destroy();
   }
 
   // ---------------------------------------------------------------- HTTP
@@ -330,7 +335,8 @@ export class MlflowClient {
         message: `the MLflow tracking server at ${this.trackingUri} did not answer ${endpoint} in time`,
       });
     }
-    const notMade = code !== undefined && CONNECTION_NOT_MADE.has(code);
+    // EPIPE: the request could not be written whole, so the server cannot have acted on it.
+    const notMade = code !== undefined && (CONNECTION_NOT_MADE.has(code) || code === 'EPIPE');
     const tls = /certificate|self[- ]signed|SSL|TLS/i.test(e.message ?? '') || /CERT|SSL/.test(code ?? '');
     let hint =
       'Start the dev stack with `dcign dev up`, or set MLFLOW_TRACKING_URI to a running MLflow server ' +
@@ -412,7 +418,7 @@ export class MlflowClient {
         const init: RequestInit = {
           method,
           headers,
-          agent: this.agent,
+          agent: o.retry === 'idempotent' ? this.agent : this.freshAgent,
           signal: AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs),
         };
         if (o.json !== undefined) {

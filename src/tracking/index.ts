@@ -19,3 +19,4 @@ export { RunLogger, defaultSpoolDir, type RunLoggerOptions, type RunLoggerStats 
 export { MlflowError, isMlflowError } from './errors.js';
 export { MLFLOW_LIMITS, splitBatches, type BatchLimits, type KeyValue, type LogBatchBody, type MetricPoint } from './batch.js';
 export * from './trial-logging.js';
+export { trackTraining, type TrackTrainingOptions, type TrainingTracker } from './train-tracking.js';

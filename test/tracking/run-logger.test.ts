@@ -2,11 +2,11 @@
 // detected by reading history back, a spool left behind is replayed, SIGTERM flushes. Serial: one test stops the server.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MlflowClient, RunLogger, type MetricPoint } from '../../src/tracking/index.js';
+import { MlflowClient, RunLogger, trackTraining, type MetricPoint } from '../../src/tracking/index.js';
 import { freePort, startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startProxy } from './proxy.js';
 
@@ -191,4 +191,27 @@ setInterval(() => {}, 1000); // a trainer that would run forever
   child.kill('SIGTERM');
   t.is(await exited, 'SIGTERM', 'the process still ends by the signal');
   await assertExactlyOnce(t, info.runId, ['loss'], range(1500));
+});
+
+test.serial('trackTraining: trainer hooks become metrics, the run ends with artifacts and a loss plot', async (t) => {
+  const ckpt = path.join(tmp, 'ckpt-100');
+  mkdirSync(ckpt, { recursive: true });
+  writeFileSync(path.join(ckpt, 'state.json'), '{"step":100}');
+  const tracker = await trackTraining(
+    { dataset: 'dsprites-small', seed: 2, steps: 100, runDir: '/tmp/run', model: { variant: 'beta-vae', beta: 4, latentSize: 10 } },
+    { client, experimentName: 'run-logger-test-train', backend: 'tensorflow', device: 'cpu', signals: false, logger: { spoolDir: tmp } },
+  );
+  for (let s = 0; s <= 100; s += 10) tracker.onLog(s, { 'loss/total': 100 - s / 2, 'loss/kl': 1 + s / 100, img_per_s: 600 });
+  tracker.onCheckpoint(100, ckpt);
+  const stats = await tracker.finish('FINISHED', { metrics: { mig: 0.3 } });
+  t.true(stats.complete);
+  const run = await client.getRun(tracker.runId);
+  t.is(run.info.status, 'FINISHED');
+  t.is(run.info.runName, 'beta=4 z=10 seed=2');
+  t.is(run.data.params['model.beta'], '4');
+  t.is(run.data.tags['dcign.checkpoint'], ckpt);
+  t.is((await client.getMetricHistory(tracker.runId, 'loss/total')).length, 11);
+  t.is(run.data.metrics['final/mig']?.value, 0.3);
+  const files = (await client.listArtifactsRecursive(tracker.runId)).map((f) => f.path).sort();
+  t.deepEqual(files, ['checkpoint/state.json', 'metrics.json', 'plots/loss_curves.png']);
 });
