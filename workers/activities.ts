@@ -8,6 +8,7 @@ import { ApplicationFailure, CancelledFailure, Context, activityInfo, heartbeat 
 import type { Client } from '@temporalio/client';
 
 import type { MlflowClient } from '../src/tracking/index.js';
+import { writeSweepSummary } from '../src/tracking/trial-logging.js';
 import { TemporalRendezvous } from '../src/parallel/temporal-rendezvous.js';
 import type { RendezvousResult } from '../src/parallel/types.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/sweep/types.js';
@@ -271,11 +272,25 @@ export function createActivities(deps: ActivityDeps) {
     await deps.mlflow.endRun(req.runId, req.status);
   }
 
-  async function summarizeSweep(req: { progress: SweepProgress }): Promise<void> {
+  /**
+   * The sweep's summary on its parent run: summary/summary.csv and .json, one plot per metric against beta per latent
+   * size, a markdown table as the run's description (src/tracking/trial-logging.ts), and every trial's full status.
+   */
+  async function summarizeSweep(req: { progress: SweepProgress; model?: { beta?: unknown; latentSize?: unknown } }): Promise<void> {
     const p = req.progress;
     if (!deps.mlflow || !p.parentRunId) return;
-    await deps.mlflow.logArtifactBytes(p.parentRunId, 'results.csv', resultsCsv(p));
-    await deps.mlflow.logArtifactBytes(p.parentRunId, 'results.json', JSON.stringify(p.trials, null, 2));
+    const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
+    const rows = p.trials.map((t) => ({
+      trialKey: t.key,
+      ...(t.mlflowRunId ? { runId: t.mlflowRunId } : {}),
+      beta: num(t.params.beta ?? req.model?.beta),
+      latentSize: num(t.params.latentSize ?? req.model?.latentSize),
+      seed: t.seed,
+      status: t.state,
+      metrics: t.metrics,
+    }));
+    await writeSweepSummary(deps.mlflow, p.parentRunId, rows, { sweepName: p.name });
+    await deps.mlflow.logArtifactBytes(p.parentRunId, 'summary/trials.json', JSON.stringify(p.trials, null, 2));
     const counts = { completed: 0, failed: 0, cancelled: 0 };
     for (const t of p.trials) if (t.state in counts) counts[t.state as keyof typeof counts] += 1;
     await deps.mlflow.logMetrics(p.parentRunId, { 'trials/completed': counts.completed, 'trials/failed': counts.failed, 'trials/cancelled': counts.cancelled });
@@ -283,21 +298,6 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return { setupSweep, createTrialRun, trainReplica, evaluate, finishTrialRun, summarizeSweep };
-}
-
-/** The sweep's results as CSV: one row per trial, parameters and metrics as columns. */
-export function resultsCsv(p: SweepProgress): string {
-  const paramKeys = [...new Set(p.trials.flatMap((t) => Object.keys(t.params)))];
-  const metricKeys = [...new Set(p.trials.flatMap((t) => Object.keys(t.metrics)))].sort();
-  const esc = (v: unknown): string => {
-    const s = v === undefined ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  const rows = [['trial', ...paramKeys, 'seed', 'state', 'step', ...metricKeys, 'error'].map(esc).join(',')];
-  for (const t of p.trials) {
-    rows.push([t.key, ...paramKeys.map((k) => t.params[k]), t.seed, t.state, t.step, ...metricKeys.map((k) => t.metrics[k]), t.error].map(esc).join(','));
-  }
-  return `${rows.join('\n')}\n`;
 }
 
 /** Which of dcign's search attributes the server has registered (upserting an unknown one fails the workflow). */

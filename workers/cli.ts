@@ -18,21 +18,16 @@ export interface WorkerCliArgs {
   readonly guard?: boolean;
 }
 
-/** The evaluator of src/metrics, when that module is built (loaded lazily: tfjs only where evaluation runs). */
-async function loadEvaluator(): Promise<ActivityDeps['evaluate'] | undefined> {
-  const specifier = '../src/metrics/evaluate.js';
-  try {
-    const mod = (await import(specifier)) as { evaluateCheckpoint?: ActivityDeps['evaluate'] };
-    return mod.evaluateCheckpoint;
-  } catch {
-    return undefined;
-  }
-}
+/** The evaluator (workers/evaluate.ts), imported at its first call so tfjs loads only where evaluation runs. */
+const lazyEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
+  const { evaluateCheckpoint } = await import('./evaluate.js');
+  return evaluateCheckpoint(req);
+};
 
 export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
   const gpus = a.gpus ? a.gpus.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined;
   const runRoot = path.resolve(a.runRoot ?? process.env.DCIGN_RUN_ROOT ?? path.join(homedir(), '.cache/dcign/runs'));
-  const evaluate = await loadEvaluator();
+  const evaluate = lazyEvaluator;
   const mlflowUri = a.mlflow ? (process.env.MLFLOW_TRACKING_URI ?? 'http://127.0.0.1:5000') : undefined;
   const worker = await createDcignWorker({
     taskQueue: a.taskQueue,

@@ -45,9 +45,12 @@ if (!temporalAvailable()) {
       t.is(parent.info.status, 'FINISHED');
       t.is(parent.data.params['model.variant'], 'beta-vae');
       const artifacts = (await client.listArtifacts(parent.info.runId)).map((a) => a.path);
-      t.true(artifacts.includes('results.csv') && artifacts.includes('sweep-spec.json'), artifacts.join(', '));
-      const csv = (await client.readArtifact(parent.info.runId, 'results.csv')).toString('utf8');
-      t.regex(csv, /^trial,beta,seed,state,step,mig,sap,error\n/);
+      t.true(artifacts.includes('sweep-spec.json') && artifacts.includes('summary'), artifacts.join(', '));
+      const summary = (await client.listArtifacts(parent.info.runId, 'summary')).map((a) => a.path).sort();
+      t.deepEqual(summary, ['summary/mig_vs_beta.png', 'summary/sap_vs_beta.png', 'summary/summary.csv', 'summary/summary.json', 'summary/trials.json']);
+      const csv = (await client.readArtifact(parent.info.runId, 'summary/summary.csv')).toString('utf8');
+      t.regex(csv, /^trial,run_id,beta,latent_size,seed,status,mig,sap\n/);
+      t.regex(csv, /beta=4,seed=0/);
 
       const children = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
       t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta=1,seed=0', 'beta=4,seed=0']);
