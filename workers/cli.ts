@@ -37,7 +37,7 @@ export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
     ...(a.advertiseHost ? { advertiseHost: a.advertiseHost } : {}),
     runRoot,
     ...(mlflowUri ? { mlflowUri } : {}),
-    ...(evaluate ? { evaluate } : {}),
+    evaluate,
     ...(a.replicaCommand ? { replicaCommand: a.replicaCommand.split(' ').filter((s) => s.length > 0) } : {}),
     ...(a.guard ? { guard: true } : {}),
   });
@@ -52,7 +52,7 @@ export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
       advertiseHost: worker.advertiseHost,
       runRoot,
       mlflow: mlflowUri ?? null,
-      evaluator: evaluate ? 'src/metrics' : null,
+      evaluator: 'workers/evaluate.ts',
     }),
   );
   const stop = (): void => {
