@@ -6,3 +6,6 @@ export { StaticRendezvous, pickFreePorts, localEndpoints, parseEndpoint } from '
 export type { StaticRendezvousConfig } from './rendezvous.js';
 export { loadCurveKeys, generateCurveKeyPair, parsePeerKeys } from './curve.js';
 export type { CurveKeys, CurveKeySources } from './curve.js';
+export { launchLocalReplicas, spawnReplicas, resultOf, ReplicaGroup, ReplicaGroupError, REPLICA_CHILD_SCRIPT } from './launch-local.js';
+export type { LaunchLocalOptions, SpawnReplicasOptions, ReplicaHandle, ReplicaOutcome } from './launch-local.js';
+export type { ReplicaConfig, ReplicaMessage, RendezvousConfig, ExerciseConfig } from './replica-child.js';

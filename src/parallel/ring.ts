@@ -377,19 +377,32 @@ export class RingReducer implements GradientReducer {
     this.fail(new RingError(`rank ${this.rank} (${this.endpoint}) stopped: ${reason}`, 'aborted', this.rank, this.lastStep, this.rank, this.endpoint));
   }
 
-  /** Says goodbye to both neighbours (so they do not mistake it for a crash), then closes the sockets. */
+  /**
+   * Leaves the group without losing frames: ZeroMQ may still hold this rank's last frames when the collective
+   * returns, so the sockets may only close once the right neighbour has them. Goodbyes go round the ring: every rank
+   * sends bye 1 to its right; on bye k from its left it sends bye k + 1; bye R from the left proves that every rank
+   * has received everything from its left (bye k certifies the k ranks before this one). Bounded by timeoutMs.
+   */
   async close(): Promise<void> {
     if (this.closed || this.closing) return;
     this.closing = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
     if (!this.failure && this.push) {
-      this.send(this.header(Kind.Bye, this.lastStep, 0, 0, 0, Buffer.alloc(0)), Buffer.alloc(0));
+      const R = this.worldSize;
+      const deadline = Date.now() + this.cfg.timeoutMs;
+      const ctx = { what: 'close', step: this.lastStep };
+      const bye = (k: number): void => this.send(this.header(Kind.Bye, this.lastStep, 0, k, 0, Buffer.alloc(0)), Buffer.alloc(0));
       try {
-        await this.awaitBye();
+        bye(1);
+        for (;;) {
+          const { header } = await this.nextFrame(ctx, deadline);
+          if (header.kind !== Kind.Bye) break; // an abort or a peer still in a collective: nothing to wait for
+          if (header.ringStep >= R) break;
+          bye(header.ringStep + 1);
+        }
       } catch {
-        // the neighbour is gone or still busy: nothing more to wait for
+        // the neighbour is gone: nothing more to wait for
       }
-      // let the bye and any last frames reach the right neighbour before the sockets go
+      // the last goodbye is tiny; give it a moment to leave
       await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, this.graceMs))]);
       this.push.linger = Math.min(this.cfg.timeoutMs, 2000);
     }
@@ -569,44 +582,49 @@ export class RingReducer implements GradientReducer {
     chunk: number,
     bytes: number,
   ): Promise<Buffer> {
+    const { header, payload } = await this.nextFrame(ctx);
+    if (header.kind === Kind.Abort) throw this.fail(this.abortFrom(header, payload, ctx));
+    if (header.kind === Kind.Bye) {
+      throw this.fail(
+        new RingError(
+          `rank ${this.rank}: ${this.peerName(header.sender)} left the group (closed its reducer) while this rank was in ${ctx.what} at step ${ctx.step}`,
+          'peer-lost',
+          this.rank,
+          ctx.step,
+          header.sender,
+          this.peers[header.sender],
+        ),
+      );
+    }
+    const want = { kind, op: kind === Kind.Hello ? 0 : this.op, step, bucket, ringStep, chunk };
+    const got = { kind: header.kind, op: header.op, step: header.step, bucket: header.bucket, ringStep: header.ringStep, chunk: header.chunk };
+    if (header.sender !== this.left) {
+      throw this.fail(this.badFrame(`sender is rank ${header.sender}, but only rank ${this.left} sends to this rank`, ctx));
+    }
+    if (JSON.stringify(want) !== JSON.stringify(got)) {
+      const show = (x: typeof want): string =>
+        `${KIND_NAMES[x.kind] ?? x.kind} (collective #${x.op}, step ${x.step}, bucket ${x.bucket}, ring step ${x.ringStep}, chunk ${x.chunk})`;
+      throw this.fail(this.badFrame(`expected ${show(want)}, got ${show(got)}`, ctx));
+    }
+    if (bytes >= 0 && payload.length !== bytes) {
+      throw this.fail(this.badFrame(`payload is ${payload.length} bytes, expected ${bytes}`, ctx));
+    }
+    return payload;
+    return payload;
+  }
+
+  /** Next frame from the left neighbour that is not a heartbeat, checked for everything but its schedule slot. */
+  private async nextFrame(ctx: WaitContext, deadline?: number): Promise<{ header: Header; payload: Buffer }> {
     for (;;) {
-      const frames = await this.nextRaw(ctx);
-      let header: Header;
-      let payload: Buffer;
+      const frames = await this.nextRaw(ctx, deadline);
+      let decoded: { header: Header; payload: Buffer };
       try {
-        ({ header, payload } = decodeFrame(frames, { groupHash: this.groupHash, generation: this.generation }));
+        decoded = decodeFrame(frames, { groupHash: this.groupHash, generation: this.generation });
       } catch (err) {
         if (err instanceof FrameError) throw this.fail(this.badFrame(err.message, ctx));
         throw err;
       }
-      if (header.kind === Kind.Heartbeat) continue;
-      if (header.kind === Kind.Abort) throw this.fail(this.abortFrom(header, payload, ctx));
-      if (header.kind === Kind.Bye) {
-        throw this.fail(
-          new RingError(
-            `rank ${this.rank}: ${this.peerName(header.sender)} left the group (closed its reducer) while this rank was in ${ctx.what} at step ${ctx.step}`,
-            'peer-lost',
-            this.rank,
-            ctx.step,
-            header.sender,
-            this.peers[header.sender],
-          ),
-        );
-      }
-      const want = { kind, op: kind === Kind.Hello ? 0 : this.op, step, bucket, ringStep, chunk };
-      const got = { kind: header.kind, op: header.op, step: header.step, bucket: header.bucket, ringStep: header.ringStep, chunk: header.chunk };
-      if (header.sender !== this.left) {
-        throw this.fail(this.badFrame(`sender is rank ${header.sender}, but only rank ${this.left} sends to this rank`, ctx));
-      }
-      if (JSON.stringify(want) !== JSON.stringify(got)) {
-        const show = (x: typeof want): string =>
-          `${KIND_NAMES[x.kind] ?? x.kind} (collective #${x.op}, step ${x.step}, bucket ${x.bucket}, ring step ${x.ringStep}, chunk ${x.chunk})`;
-        throw this.fail(this.badFrame(`expected ${show(want)}, got ${show(got)}`, ctx));
-      }
-      if (bytes >= 0 && payload.length !== bytes) {
-        throw this.fail(this.badFrame(`payload is ${payload.length} bytes, expected ${bytes}`, ctx));
-      }
-      return payload;
+      if (decoded.header.kind !== Kind.Heartbeat) return decoded;
     }
   }
 
@@ -637,23 +655,23 @@ export class RingReducer implements GradientReducer {
   }
 
   /** Next raw message from the left neighbour, failing on timeout, on a lost neighbour or when the group failed. */
-  private async nextRaw(ctx: WaitContext): Promise<Buffer[]> {
+  private async nextRaw(ctx: WaitContext, deadline?: number): Promise<Buffer[]> {
     const started = Date.now();
     for (;;) {
       if (this.failure) throw this.failure;
       this.pending ??= this.receiveOnce();
       const pending = this.pending;
       const now = Date.now();
-      const limits: [number, RingError | 'timeout'][] = [[started + this.cfg.timeoutMs, 'timeout']];
+      const limits: [number, RingError | 'timeout'][] = [[Math.min(started + this.cfg.timeoutMs, deadline ?? Infinity), 'timeout']];
       if (this.leftSuspectAt !== undefined) limits.push([this.leftSuspectAt + this.graceMs, this.lostError(this.left, ctx)]);
       if (this.rightLostAt !== undefined && !this.closing) {
         limits.push([this.rightLostAt + 2 * this.graceMs, this.lostError(this.right, ctx)]);
       }
       limits.sort((a, b) => a[0] - b[0]);
-      const [deadline, reason] = limits[0] as [number, RingError | 'timeout'];
-      if (deadline <= now) throw this.fail(reason === 'timeout' ? this.timeoutError(ctx) : reason);
+      const [until, reason] = limits[0] as [number, RingError | 'timeout'];
+      if (until <= now) throw this.fail(reason === 'timeout' ? this.timeoutError(ctx) : reason);
       const res = await new Promise<WaitResult>((resolve) => {
-        const timer = setTimeout(() => resolve({ kind: 'timeout' }), deadline - now);
+        const timer = setTimeout(() => resolve({ kind: 'timeout' }), until - now);
         this.waker = () => {
           clearTimeout(timer);
           resolve({ kind: 'wake' });
@@ -709,20 +727,6 @@ export class RingReducer implements GradientReducer {
     );
   }
 
-  private async awaitBye(): Promise<void> {
-    const limit = Math.min(this.cfg.timeoutMs, 10_000);
-    const deadline = Date.now() + limit;
-    while (Date.now() < deadline) {
-      this.pending ??= this.receiveOnce();
-      const pending = this.pending;
-      const frames = await Promise.race([pending, new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(1, deadline - Date.now())).unref())]);
-      if (!frames) return;
-      this.pending = undefined;
-      const { header } = decodeFrame(frames, { groupHash: this.groupHash, generation: this.generation });
-      if (header.kind === Kind.Bye || header.kind === Kind.Abort) return;
-    }
-  }
-
   // ---- events and failure -------------------------------------------------------------------------------------
 
   private watchEvents(push: zmq.Push): void {
@@ -733,6 +737,10 @@ export class RingReducer implements GradientReducer {
     pe.on('handshake:error:auth', failedHandshake);
     pe.on('handshake:error:protocol', failedHandshake);
     pe.on('handshake:error:other', failedHandshake);
+    pe.on('accept', () => {
+      // the left neighbour reconnected: back to plain timeouts (frames lost meanwhile fail the schedule check)
+      this.leftSuspectAt = undefined;
+    });
     pe.on('disconnect', () => {
       if (this.failedHandshakes > 0) {
         this.failedHandshakes--; // a stranger that never got in
@@ -758,6 +766,9 @@ export class RingReducer implements GradientReducer {
     };
     ev.on('handshake:error:auth', clientHandshakeFailed);
     ev.on('handshake:error:protocol', clientHandshakeFailed);
+    ev.on('connect', () => {
+      this.rightLostAt = undefined;
+    });
     ev.on('disconnect', () => {
       if (this.closing || this.closed) return;
       this.rightLostAt ??= Date.now();

@@ -40,7 +40,7 @@ for (const R of [2, 3, 4]) {
 }
 
 test('SIGKILL of one replica: every other replica exits with an error naming it, within the timeout', async (t) => {
-  const timeoutMs = 1500;
+  const timeoutMs = 4000; // short, but a loaded test machine can starve a process for a second or two
   let victimSteps = 0;
   let killedAt = 0;
   const group = await spawnReplicas({
@@ -58,7 +58,7 @@ test('SIGKILL of one replica: every other replica exits with an error naming it,
   const victim = group.endpoints[1] as string;
   const outcomes = await group.wait();
   const elapsed = Date.now() - killedAt;
-  t.is(outcomes[1]?.signal, 'SIGKILL');
+  t.is(outcomes[1]?.signal, 'SIGKILL', JSON.stringify(outcomes));
   for (const rank of [0, 2]) {
     const o = outcomes[rank];
     t.is(o?.code, 1, `rank ${rank} should fail`);
@@ -67,7 +67,7 @@ test('SIGKILL of one replica: every other replica exits with an error naming it,
     t.log(`rank ${rank}: ${errorOf(o)}`);
   }
   t.log(`all stopped ${elapsed} ms after the kill (timeout ${timeoutMs} ms)`);
-  t.true(elapsed < timeoutMs + 5000, 'replicas hung'); // generous hang guard for a loaded machine
+  t.true(elapsed < timeoutMs + 10_000, 'replicas hung'); // generous hang guard for a loaded machine
 });
 
 test('SIGTERM of one replica: it exits cleanly and the others stop naming it', async (t) => {
@@ -77,7 +77,7 @@ test('SIGTERM of one replica: it exits cleanly and the others stop naming it', a
     stderr: 'pipe',
     config: () => ({ exercise: { sizes: [100], iterations: 100_000, pauseMs: 20 }, timeoutMs: 30_000 }),
     onMessage: (rank, msg) => {
-      if (rank === 0 && msg.type === 'log' && msg.step === 3 && !sent) {
+      if (rank === 0 && msg.type === 'log' && msg.step >= 3 && !sent) {
         sent = true;
         group.processes[0]?.child.kill('SIGTERM');
       }
