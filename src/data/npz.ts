@@ -21,7 +21,7 @@ import type { FactorDataset, FactorSpec } from './types.js';
 export interface NpzOptions {
   /** Deflated members whose inflated size is at most this many bytes are inflated into memory (default 256 MiB). */
   readonly inMemoryLimitBytes?: number;
-  /** Where large deflated members are inflated to (default $DCIGN_CACHE_DIR/npz or ~/.cache/dcign/npz). */
+  /** Where large deflated members are inflated to (default $DCIGN_CACHE/npz or ~/.cache/dcign/npz). */
   readonly cacheDir?: string;
 }
 
@@ -220,7 +220,7 @@ pipeline(
 `;
 
 function cacheDirOf(options: NpzOptions): string {
-  return options.cacheDir ?? join(process.env['DCIGN_CACHE_DIR'] ?? join(homedir(), '.cache', 'dcign'), 'npz');
+  return options.cacheDir ?? join(process.env['DCIGN_CACHE'] ?? join(homedir(), '.cache', 'dcign'), 'npz');
 }
 
 function openMember(fd: number, path: string, m: ZipMember, options: NpzOptions, fds: number[]): ArraySource {
