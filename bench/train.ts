@@ -9,6 +9,7 @@
 //   ours-unfused       conv2d / matMul, then add, then relu as separate ops
 //   ours-tf-threads    TensorFlow's own thread defaults (no TF_NUM_*_THREADS)
 //   ours-flat          plus the data-parallel path: gradients read back to one Float32Array and uploaded again
+//   ours-no-onednn     TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's oneDNN CPU kernels off)
 // NCHW is not measured: TensorFlow's CPU conv kernels support NHWC only (tfjs-node's fused conv rejects NCHW).
 //
 // Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
@@ -66,9 +67,23 @@ async function worker(): Promise<void> {
   };
   for (let s = 0; s < warmup; s++) step(s);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let s = warmup; s < warmup + steps; s++) step(s); // the last step reads its loss back: a full sync
   const dt = (performance.now() - t0) / 1000 / steps;
-  console.log(JSON.stringify({ framework: 'tfjs-node', backend: tf.getBackend(), fused, flat, ms_per_step: +(dt * 1000).toFixed(2), img_per_s: +(batch / dt).toFixed(1), tensors: tf.memory().numTensors }));
+  const cpu = process.cpuUsage(c0);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / steps;
+  console.log(
+    JSON.stringify({
+      framework: 'tfjs-node',
+      backend: tf.getBackend(),
+      fused,
+      flat,
+      ms_per_step: +(dt * 1000).toFixed(2),
+      img_per_s: +(batch / dt).toFixed(1),
+      cpu_ms_per_step: +cpuMs.toFixed(1),
+      tensors: tf.memory().numTensors,
+    }),
+  );
 }
 
 interface Config {
@@ -78,15 +93,21 @@ interface Config {
   readonly env: NodeJS.ProcessEnv;
 }
 
-function runOnce(c: Config): number | undefined {
+interface Sample {
+  readonly imgPerS: number;
+  /** CPU time (all threads) per step, where the program reports it (ours, keras; the torch reference does not). */
+  readonly cpuMsPerStep?: number;
+}
+
+function runOnce(c: Config): Sample | undefined {
   const r = spawnSync(c.cmd, c.args, { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', ...c.env }, encoding: 'utf8', timeout: 15 * 60_000 });
   const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
   if (r.status !== 0 || line === undefined) {
     console.error(`${c.name}: failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
     return undefined;
   }
-  const v = (JSON.parse(line) as { img_per_s: number }).img_per_s;
-  return v;
+  const v = JSON.parse(line) as { img_per_s: number; cpu_ms_per_step?: number };
+  return v.cpu_ms_per_step === undefined ? { imgPerS: v.img_per_s } : { imgPerS: v.img_per_s, cpuMsPerStep: v.cpu_ms_per_step };
 }
 
 function median(xs: readonly number[]): number | undefined {
@@ -118,6 +139,7 @@ async function main(): Promise<void> {
     { name: 'ours-unfused', cmd: process.execPath, args: [self, '--worker', '--fused', '0', ...common], env: threadEnv },
     { name: 'ours-tf-threads', cmd: process.execPath, args: [self, '--worker', ...common], env: {} },
     { name: 'ours-flat', cmd: process.execPath, args: [self, '--worker', '--flat', '1', ...common], env: threadEnv },
+    { name: 'ours-no-onednn', cmd: process.execPath, args: [self, '--worker', ...common], env: { ...threadEnv, TF_ENABLE_ONEDNN_OPTS: '0' } },
   ];
   const missing: string[] = [];
   if (!process.argv.includes('--no-reference')) {
@@ -132,15 +154,20 @@ async function main(): Promise<void> {
   const chosen = only ? configs.filter((c) => only.includes(c.name)) : configs;
   console.error(`bench:train  batch ${batch}, latent ${latent}, 64x64x1, ${threads} threads, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds`);
   const results = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
+  const cpuMs = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const c of chosen) {
       const v = runOnce(c);
-      if (v !== undefined) results.get(c.name)!.push(v);
-      console.error(`round ${r + 1}/${rounds}  ${c.name.padEnd(16)} ${v === undefined ? 'failed' : `${v.toFixed(1)} img/s`}`);
+      if (v !== undefined) results.get(c.name)!.push(v.imgPerS);
+      if (v?.cpuMsPerStep !== undefined) cpuMs.get(c.name)!.push(v.cpuMsPerStep);
+      const cpuText = v?.cpuMsPerStep === undefined ? '' : `  (${v.cpuMsPerStep.toFixed(0)} CPU-ms/step)`;
+      console.error(`round ${r + 1}/${rounds}  ${c.name.padEnd(16)} ${v === undefined ? 'failed' : `${v.imgPerS.toFixed(1)} img/s${cpuText}`}`);
     }
   }
   const med = Object.fromEntries([...results].map(([k, v]) => [k, median(v)]));
+  const medCpu = Object.fromEntries([...cpuMs].filter(([, v]) => v.length > 0).map(([k, v]) => [k, median(v)]));
   console.error('\nmedian img/s: ' + Object.entries(med).map(([k, v]) => `${k} ${v?.toFixed(1) ?? '-'}`).join(', '));
+  console.error('median CPU-ms/step: ' + Object.entries(medCpu).map(([k, v]) => `${k} ${v?.toFixed(0) ?? '-'}`).join(', '));
   const ours = med.ours;
   const ref = med.torch;
   const ratio = ours !== undefined && ref !== undefined ? ours / ref : null;
@@ -155,6 +182,7 @@ async function main(): Promise<void> {
       keras: med.keras ?? null,
       ratio_vs_keras: ours !== undefined && med.keras !== undefined ? +(ours / med.keras).toFixed(3) : null,
       configs: med,
+      cpu_ms_per_step: medCpu,
       runs: Object.fromEntries(results),
       threads,
       batch,
