@@ -8,13 +8,14 @@ import { ApplicationFailure, CancelledFailure, Context, activityInfo, heartbeat 
 import type { Client } from '@temporalio/client';
 
 import type { MlflowClient } from '../src/tracking/index.js';
-import { writeSweepSummary } from '../src/tracking/trial-logging.js';
+import { standardTags, trialRunName, writeSweepSummary } from '../src/tracking/trial-logging.js';
 import { TemporalRendezvous } from '../src/parallel/temporal-rendezvous.js';
 import type { RendezvousResult } from '../src/parallel/types.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/sweep/types.js';
 import { SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../workflows/defs.js';
 import type { CurvePoint } from '../workflows/defs.js';
 import { spawnReplica } from './replica.js';
+import { CheckpointGatedMetrics } from './trial-metrics.js';
 import type { ReplicaMessage } from './replica.js';
 import type { SlotPool } from './slots.js';
 
@@ -125,11 +126,26 @@ export function createActivities(deps: ActivityDeps) {
     const filter = `tags.\`dcign.trial\` = '${req.trialKey.replace(/'/g, "\\'")}'${req.parentRunId ? ` and tags.mlflow.parentRunId = '${req.parentRunId}'` : ''}`;
     const existing = await deps.mlflow.searchRuns({ experimentIds: [req.experimentId], filter, maxResults: 1 });
     if (existing[0]) return { runId: existing[0].info.runId };
+    const info = activityInfo();
+    const model = req.train.model as { beta?: number; latentSize?: number };
+    const runName = trialRunName({ beta: model.beta, latentSize: model.latentSize, seed: req.seed });
     const run = await deps.mlflow.createRun({
       experimentId: req.experimentId,
-      runName: req.trialKey,
+      runName,
       ...(req.parentRunId ? { parentRunId: req.parentRunId } : {}),
-      tags: { 'dcign.sweep': req.sweepName, 'dcign.trial': req.trialKey, 'dcign.workflowId': activityInfo().workflowExecution?.workflowId ?? '' },
+      tags: {
+        ...standardTags({
+          runName,
+          sweepName: req.sweepName,
+          trialKey: req.trialKey,
+          workflowId: info.workflowExecution?.workflowId ?? '',
+          workflowRunId: info.workflowExecution?.runId ?? '',
+          replicas: req.replicas,
+          backend: deps.slots.devices.some((d) => d !== '') ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node',
+          device: deps.slots.devices.some((d) => d !== '') ? `GPU ${deps.slots.devices.join(',')}` : 'CPU',
+        }),
+        'dcign.workflowId': info.workflowExecution?.workflowId ?? '',
+      },
     });
     const params: Record<string, string | number | boolean> = { seed: req.seed, replicas: req.replicas };
     flatten('', req.train as unknown as Record<string, unknown>, params);
@@ -168,8 +184,9 @@ export function createActivities(deps: ActivityDeps) {
         rendezvous: { kind: 'static', endpoints: rendezvous.peers, rank, groupId: rendezvous.groupId, generation: rendezvous.generation },
         bind: deps.advertiseHost,
         timeoutMs: deps.ringTimeoutMs ?? 120_000,
-        ...(input.mlflowRunId && rank === 0 ? { tracking: { runId: input.mlflowRunId } } : {}),
       };
+      // Rank 0's losses go to the trial's MLflow run from here (the worker), so the training child never waits on HTTP.
+      const tracked = deps.mlflow && input.mlflowRunId && rank === 0 ? new CheckpointGatedMetrics(deps.mlflow, input.mlflowRunId) : undefined;
       const configPath = path.join(runDir, `replica-g${input.generation}-r${input.replicaIndex}.json`);
       await writeFile(configPath, JSON.stringify(config, null, 2));
 
@@ -200,11 +217,13 @@ export function createActivities(deps: ActivityDeps) {
           step = m.step;
           losses = m.scalars;
           pending.push({ step: m.step, scalars: m.scalars });
+          tracked?.add({ step: m.step, scalars: m.scalars });
           beat();
           send(false);
         } else if (m.type === 'checkpoint') {
           checkpoint = { step: m.step, path: m.path };
           step = Math.max(step, m.step);
+          tracked?.checkpointed(m.step);
           beat();
           send(true);
         }
@@ -226,6 +245,7 @@ export function createActivities(deps: ActivityDeps) {
       }
       send(true);
       await sending;
+      await tracked?.close(exit.done !== undefined && exit.code === 0 && !ctx.cancellationSignal.aborted);
       if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`replica ${rank} of ${input.trialKey} stopped: cancelled`);
       if (exit.done && exit.code === 0) {
         const r = exit.done;

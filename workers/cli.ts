@@ -1,9 +1,15 @@
 // `dcign worker`: runs a dcign worker until SIGINT/SIGTERM, then stops its replicas and exits.
-import { homedir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import path from 'node:path';
 
 import { createDcignWorker } from './worker.js';
 import type { ActivityDeps } from './activities.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface WorkerCliArgs {
   readonly taskQueue: string;
@@ -18,16 +24,27 @@ export interface WorkerCliArgs {
   readonly guard?: boolean;
 }
 
-/** The evaluator (workers/evaluate.ts), imported at its first call so tfjs loads only where evaluation runs. */
-const lazyEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
-  const { evaluateCheckpoint } = await import('./evaluate.js');
-  return evaluateCheckpoint(req);
+/** The evaluator (workers/evaluate.ts) in a child process, so tfjs never blocks this worker's heartbeats. */
+const childEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'dcign-eval-'));
+  try {
+    const file = path.join(dir, 'request.json');
+    await writeFile(file, JSON.stringify(req));
+    const child = fileURLToPath(new URL('./evaluate-child.js', import.meta.url));
+    const { stdout } = await execFileAsync(process.execPath, [child, file], { maxBuffer: 16 << 20 }).catch((err: { stderr?: string; message: string }) => {
+      throw new Error(`evaluation of ${req.trialKey} failed: ${(err.stderr ?? '').trim().split('\n').slice(-3).join(' | ') || err.message}`);
+    });
+    const line = stdout.trim().split('\n').pop() ?? '{}';
+    return (JSON.parse(line) as { metrics: Record<string, number> }).metrics;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 };
 
 export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
   const gpus = a.gpus ? a.gpus.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined;
   const runRoot = path.resolve(a.runRoot ?? process.env.DCIGN_RUN_ROOT ?? path.join(homedir(), '.cache/dcign/runs'));
-  const evaluate = lazyEvaluator;
+  const evaluate = childEvaluator;
   const mlflowUri = a.mlflow ? (process.env.MLFLOW_TRACKING_URI ?? 'http://127.0.0.1:5000') : undefined;
   const worker = await createDcignWorker({
     taskQueue: a.taskQueue,
