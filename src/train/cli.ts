@@ -9,6 +9,9 @@ import type { TrainResult } from './run.js';
 import type { ModelConfig } from '../model/config.js';
 
 export interface TrainFlags {
+  /** undefined: log when MLFLOW_TRACKING_URI is set or the embedded server answers; true: must log; false: never. */
+  readonly mlflow?: boolean;
+  readonly experiment?: string;
   readonly dataset?: string;
   readonly model?: string;
   readonly beta?: number;
@@ -144,8 +147,17 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
     ac.abort();
   };
   process.on('SIGINT', onSigint);
+  const { loadBackend } = await import('../backend.js');
+  const { info } = await loadBackend();
+  const { openTrainTracking } = await import('./tracking.js');
+  const mode = flags.mlflow === undefined ? 'auto' : flags.mlflow ? 'on' : 'off';
+  const tracking = await openTrainTracking(cfg, mode, flags.experiment ?? 'dcign-train', info);
+  if (tracking) progress.note({ type: 'mlflow', runId: tracking.runId, url: tracking.url }, `MLflow run: ${tracking.url}`);
   const hooks = {
-    onLog: (step: number, s: Record<string, number>) => progress.log(step, s),
+    onLog: (step: number, s: Record<string, number>) => {
+      progress.log(step, s);
+      tracking?.onLog(step, s);
+    },
     onCheckpoint: (step: number, path: string) => progress.note({ type: 'checkpoint', step, path }, `checkpoint: ${path}`),
     signal: ac.signal,
   };
@@ -164,11 +176,15 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
       const { runTraining } = await import('./run.js');
       result = await runTraining(cfg, hooks);
     }
+  } catch (err) {
+    await tracking?.finish(undefined, {});
+    throw err;
   } finally {
     process.off('SIGINT', onSigint);
     progress.end();
   }
   const summaryPath = join(cfg.runDir, 'summary.json');
+  await tracking?.finish(result, { ...(existsSync(summaryPath) ? { summary: summaryPath } : {}), ...(result.lastCheckpoint ? { checkpoint: result.lastCheckpoint } : {}) });
   const text =
     `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}: ` +
     `loss ${fmt(result.lastScalars?.loss)}, ${fmt(result.imagesPerSecond, 1)} img/s` +

@@ -21,6 +21,8 @@ interface TrainArgs {
   resume?: string;
   replicas: number;
   json: boolean;
+  mlflow?: boolean;
+  experiment: string;
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
@@ -44,6 +46,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('run-dir', { type: 'string', describe: 'run folder (default .dcign/runs/<dataset>-<model>-...)' })
       .option('checkpoint-every', { type: 'number', describe: 'steps between checkpoints (default 10000; 0 = end only)' })
       .option('resume', { type: 'string', describe: 'run folder or checkpoint to continue from (its config; flags override)' })
+      .option('mlflow', { type: 'boolean', describe: 'log to MLflow (default: when MLFLOW_TRACKING_URI is set or the local server is up; --no-mlflow: never)' })
+      .option('experiment', { type: 'string', default: 'dcign-train', describe: 'MLflow experiment name' })
       .option('replicas', { type: 'number', default: 1, describe: 'data-parallel replica processes on this machine' })
       .option('json', { type: 'boolean', default: false, describe: 'JSON lines even on a terminal' })
       .check((argv) => {
@@ -54,6 +58,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const { runTrainCommand } = await import('../../train/cli.js');
     await runTrainCommand({
       dataset: argv.dataset,
+      mlflow: argv.mlflow,
+      experiment: argv.experiment,
       model: argv.model,
       beta: argv.beta,
       latent: argv.latent,
