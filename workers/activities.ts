@@ -8,7 +8,7 @@ import { ApplicationFailure, CancelledFailure, Context, activityInfo, heartbeat 
 import type { Client } from '@temporalio/client';
 
 import type { MlflowClient } from '../src/tracking/index.js';
-import { standardTags, trialRunName, writeSweepSummary } from '../src/tracking/trial-logging.js';
+import { ensureExperiment, standardTags, trialRunName, writeSweepSummary } from '../src/tracking/trial-logging.js';
 import { TemporalRendezvous } from '../src/parallel/temporal-rendezvous.js';
 import type { RendezvousResult } from '../src/parallel/types.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/sweep/types.js';
@@ -93,7 +93,8 @@ export function createActivities(deps: ActivityDeps) {
   }> {
     const searchAttributes = await hasSearchAttributes(deps.temporal, deps.namespace ?? 'default');
     if (!deps.mlflow) return { searchAttributes };
-    const experimentId = await deps.mlflow.getOrCreateExperiment(req.name, { 'dcign.sweep': req.name });
+    const experimentId = await ensureExperiment(deps.mlflow, req.name); // opens on its runs table in MLflow 3's UI
+    await deps.mlflow.setExperimentTag(experimentId, 'dcign.sweep', req.name);
     const run = await deps.mlflow.createRun({
       experimentId,
       runName: `sweep ${req.name}`,
