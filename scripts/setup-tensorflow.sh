@@ -115,7 +115,7 @@ if [[ $variant == gpu ]] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi 
 fi
 
 # 4. Prove it loads natively and computes.
-(cd "$root" && node --input-type=module -e "
+(cd "$root" && TF_CPP_MIN_LOG_LEVEL=2 node --input-type=module -e "
 const tf = await import('$pkg');
 if (tf.getBackend() !== 'tensorflow') throw new Error('backend is ' + tf.getBackend());
 const s = tf.tensor1d([1, 2, 3]).square().sum().dataSync()[0];
