@@ -112,7 +112,12 @@ export async function startMlflowServer(o: StartOptions = {}): Promise<MlflowSer
     };
     process.once('exit', reap);
     proc.once('exit', () => process.off('exit', reap));
-    await waitReady(uri, proc, logFile, o.readyTimeoutMs ?? 300_000);
+    try {
+      await waitReady(uri, proc, logFile, o.readyTimeoutMs ?? 300_000);
+    } catch (err) {
+      reap(); // a server that never came up must not outlive the failed start
+      throw err;
+    }
   };
 
   const stop = async (): Promise<void> => {
