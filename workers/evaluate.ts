@@ -1,7 +1,7 @@
 // The sweep's evaluate step on a worker: scores a trial's final checkpoint with the disentanglement metrics
 // (src/metrics, through `dcign eval`'s implementation), adds reconstructions and loss curves, and uploads every
 // artifact plus the checkpoint itself to the trial's MLflow run. Imports TensorFlow, so the worker loads it lazily.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openDataset } from '../src/data/index.js';
 import { tf } from '../src/model/tf.js';
@@ -9,10 +9,9 @@ import { VaeModel } from '../src/model/vae.js';
 import { runEvalCheckpoint } from '../src/metrics/eval-checkpoint.js';
 import { loadCheckpoint, resolveCheckpointDir } from '../src/train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfigInput } from '../src/train/config.js';
-import { MlflowClient, trackingUriFromEnv } from '../src/tracking/index.js';
+import { MlflowClient, clientOptionsFromEnv, logTrialArtifacts } from '../src/tracking/index.js';
 import { tileGrid } from '../src/viz/grid.js';
-import { plotLossCurves } from '../src/viz/plot.js';
-import { writeFileAtomic, writePng } from '../src/viz/png.js';
+import { writePng } from '../src/viz/png.js';
 import type { EvaluateRequest } from './activities.js';
 
 /** Metrics that need the (expensive) sampling protocol of BetaVAE / FactorVAE. */
@@ -41,17 +40,23 @@ export async function evaluateCheckpoint(req: EvaluateRequest): Promise<Record<s
   const metrics = Object.fromEntries(Object.entries(report.metrics).filter(([, v]) => Number.isFinite(v)));
 
   if (req.mlflowRunId) {
-    const client = new MlflowClient({ trackingUri: trackingUriFromEnv() });
+    const client = new MlflowClient(clientOptionsFromEnv());
     try {
       const curves: Record<string, { step: number; value: number }[]> = {};
       for (const key of ['loss', 'recon', 'kl']) {
         const history = await client.getMetricHistory(req.mlflowRunId, key).catch(() => []);
         if (history.length) curves[key] = history.map((m) => ({ step: m.step, value: m.value })).sort((a, b) => a.step - b.step);
       }
-      if (Object.keys(curves).length) await writeFileAtomic(path.join(out, 'loss-curves.png'), plotLossCurves(curves));
-      await writeFile(path.join(out, 'checkpoint-source.txt'), `${checkpointDir}\n`);
-      await client.logArtifacts(req.mlflowRunId, out, 'eval');
-      await client.logArtifacts(req.mlflowRunId, checkpointDir, 'checkpoint');
+      // Images, the loss-curve plot and the checkpoint go where every trial run keeps them (images/, plots/,
+      // checkpoint/); the metrics report and the MI heatmap under eval/. The metrics themselves the activity logs.
+      await logTrialArtifacts(client, req.mlflowRunId, {
+        traversals: path.join(out, 'traversals.png'),
+        reconstructions: path.join(out, 'reconstructions.png'),
+        ...(Object.keys(curves).length ? { lossCurves: curves } : {}),
+        checkpointDir,
+      });
+      await client.logArtifact(req.mlflowRunId, path.join(out, 'metrics.json'), 'eval');
+      await client.logArtifact(req.mlflowRunId, path.join(out, 'mi-heatmap.png'), 'eval');
     } finally {
       client.close();
     }

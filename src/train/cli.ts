@@ -158,7 +158,10 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
       progress.log(step, s);
       tracking?.onLog(step, s);
     },
-    onCheckpoint: (step: number, path: string) => progress.note({ type: 'checkpoint', step, path }, `checkpoint: ${path}`),
+    onCheckpoint: (step: number, path: string) => {
+      progress.note({ type: 'checkpoint', step, path }, `checkpoint: ${path}`);
+      tracking?.onCheckpoint(step, path);
+    },
     signal: ac.signal,
   };
   let result: TrainResult;
@@ -184,7 +187,7 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
     progress.end();
   }
   const summaryPath = join(cfg.runDir, 'summary.json');
-  await tracking?.finish(result, { ...(existsSync(summaryPath) ? { summary: summaryPath } : {}), ...(result.lastCheckpoint ? { checkpoint: result.lastCheckpoint } : {}) });
+  await tracking?.finish(result, existsSync(summaryPath) ? { summary: summaryPath } : {});
   const text =
     `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}: ` +
     `loss ${fmt(result.lastScalars?.loss)}, ${fmt(result.imagesPerSecond, 1)} img/s` +
