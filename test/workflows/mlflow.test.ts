@@ -53,14 +53,18 @@ if (!temporalAvailable()) {
       t.regex(csv, /beta=4,seed=0/);
 
       const children = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
-      t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta=1,seed=0', 'beta=4,seed=0']);
+      // Readable run names in the UI; the trial key stays in the dcign.trial tag.
+      t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta=1 z=4 seed=0', 'beta=4 z=4 seed=0']);
       for (const run of children) {
         t.is(run.info.status, 'FINISHED');
         t.is(run.data.params['model.beta'], run.info.runName.startsWith('beta=4') ? '4' : '1');
         t.is(run.data.params.seed, '0');
         t.truthy(run.data.metrics['eval/mig'], JSON.stringify(run.data.metrics));
-        t.is(run.data.tags['dcign.trial'], run.info.runName);
-        t.is(result.trials.find((x) => x.key === run.info.runName)?.mlflowRunId, run.info.runId);
+        const trialKey = run.data.tags['dcign.trial'] as string;
+        t.is(trialKey, run.info.runName.startsWith('beta=4') ? 'beta=4,seed=0' : 'beta=1,seed=0');
+        t.is(run.data.tags['temporal.workflowId'], `sweep/tracked/${trialKey}`);
+        t.regex(run.data.tags['dcign.version'] ?? '', /^\d+\.\d+\.\d+/);
+        t.is(result.trials.find((x) => x.key === trialKey)?.mlflowRunId, run.info.runId);
       }
     } finally {
       client.close();
