@@ -6,7 +6,7 @@
 // machine. Shapes live in normalised image coordinates [0, 1]^2 (y down), so a 32x32 rendering is the same scene
 // sampled at half the resolution.
 import { dcos, dsin, linearGrid, turnGrid } from './detmath.js';
-import { FactorGrid } from './grid.js';
+import { FactorGrid, copyPixels } from './grid.js';
 import { LruCache } from './lru.js';
 import type { FactorDataset, FactorSpec } from './types.js';
 
@@ -81,11 +81,7 @@ export class DspritesDataset implements FactorDataset {
   }
 
   render(factorIndices: readonly number[], out: Float32Array, offset: number): void {
-    const pixels = this.pixels(factorIndices);
-    if (offset < 0 || offset + pixels.length > out.length) {
-      throw new RangeError(`render target too small: need ${pixels.length} values at offset ${offset}`);
-    }
-    for (let i = 0; i < pixels.length; i++) out[offset + i] = pixels[i] as number;
+    copyPixels(this.pixels(factorIndices), out, offset);
   }
 
   /** The binary image (0 or 1 per pixel, row-major) of one factor combination, from the cache when possible. */

@@ -71,3 +71,11 @@ export function resolveFactor(factors: readonly FactorSpec[], factor: number | s
 function factorNames(factors: readonly FactorSpec[]): string {
   return factors.map((f, i) => `${i}=${f.name}`).join(', ');
 }
+
+/** Copies one rendered image into a batch buffer, HWC, each value divided by `divisor` (255 for bytes). */
+export function copyPixels(pixels: ArrayLike<number>, out: Float32Array, offset: number, divisor = 1): void {
+  if (offset < 0 || offset + pixels.length > out.length) {
+    throw new RangeError(`render target too small: need ${pixels.length} values at offset ${offset}`);
+  }
+  for (let i = 0; i < pixels.length; i++) out[offset + i] = (pixels[i] as number) / divisor;
+}

@@ -8,7 +8,7 @@
 // SUPERSAMPLE times the resolution and is box-filtered down, then quantised to 8 bits. Only IEEE-exact operations and
 // detmath trigonometry are used, so every combination renders to the same bytes on every machine.
 import { dcos, dsin, linearGrid, turnGrid } from './detmath.js';
-import { FactorGrid } from './grid.js';
+import { FactorGrid, copyPixels } from './grid.js';
 import { LruCache } from './lru.js';
 import { chair, cubeMesh, cylinderMesh, head, sphereMesh, torusMesh, type Mesh } from './mesh.js';
 import type { FactorDataset, FactorSpec } from './types.js';
@@ -77,11 +77,7 @@ export class ScenesDataset implements FactorDataset {
   }
 
   render(factorIndices: readonly number[], out: Float32Array, offset: number): void {
-    const pixels = this.pixels(factorIndices);
-    if (offset < 0 || offset + pixels.length > out.length) {
-      throw new RangeError(`render target too small: need ${pixels.length} values at offset ${offset}`);
-    }
-    for (let i = 0; i < pixels.length; i++) out[offset + i] = (pixels[i] as number) / 255;
+    copyPixels(this.pixels(factorIndices), out, offset, 255);
   }
 
   /** The 8-bit grey image of one factor combination, from the cache when possible. */

@@ -12,6 +12,7 @@ import { modularityFromCodes } from './modularity.js';
 import { sapFromCodes } from './sap.js';
 import { uniformFactorSampler, type GroundTruthSource } from './source.js';
 import { MetricInputError } from './utils.js';
+import { CASE_METRICS } from './case-metrics.js';
 
 export interface CaseRepresentation {
   num_codes: number;
@@ -34,18 +35,7 @@ export interface ConformanceCase {
   fixed_sample: { num_train: number; num_test: number; factors: number[][]; codes: number[][] };
 }
 
-/** The metric keys a case may hold, as the README lists them. */
-export const CASE_METRICS = [
-  'mig',
-  'sap_score',
-  'sap_score_continuous_factors',
-  'modularity',
-  'explicitness',
-  'dci',
-  'irs',
-  'beta_vae',
-  'factor_vae',
-] as const;
+export { CASE_METRICS } from './case-metrics.js';
 
 export async function readCase(path: string): Promise<ConformanceCase> {
   let parsed: unknown;

@@ -2,6 +2,7 @@
 // format) defines and prints one JSON object keyed like the case's `metrics`, each with the output names of its
 // `expected` (a sampling metric gives the value of one run). The handler imports the implementation lazily.
 import type { Argv, CommandModule } from 'yargs';
+import { CASE_METRICS } from '../../metrics/case-metrics.js';
 
 export interface MetricsScoreArgs {
   case: string;
@@ -9,17 +10,7 @@ export interface MetricsScoreArgs {
   only?: string[];
 }
 
-const KNOWN = [
-  'mig',
-  'sap_score',
-  'sap_score_continuous_factors',
-  'modularity',
-  'explicitness',
-  'dci',
-  'irs',
-  'beta_vae',
-  'factor_vae',
-];
+const KNOWN: readonly string[] = CASE_METRICS;
 
 export const metricsScoreCommand: CommandModule<object, MetricsScoreArgs> = {
   command: 'score <case>',
