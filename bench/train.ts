@@ -9,7 +9,9 @@
 //   ours-unfused       conv2d / matMul, then add, then relu as separate ops
 //   ours-tf-threads    TensorFlow's own thread defaults (no TF_NUM_*_THREADS)
 //   ours-flat          plus the data-parallel path: gradients read back to one Float32Array and uploaded again
-//   ours-no-onednn     TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's oneDNN CPU kernels off)
+//   ours-no-onednn     TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's oneDNN CPU kernels off (src/backend.ts turns them on,
+//                      since TensorFlow enables them by default only on recent Intel CPUs)
+// Keras runs with the same oneDNN setting as ours (keras), and with it off (keras-no-onednn).
 // NCHW is not measured: TensorFlow's CPU conv kernels support NHWC only (tfjs-node's fused conv rejects NCHW).
 //
 // Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
@@ -147,7 +149,9 @@ async function main(): Promise<void> {
       configs.push({ name: 'torch', cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads)], env: {} });
     } else missing.push(`torch (${existsSync(torchScript) ? torchPy : torchScript} missing)`);
     if (existsSync(kerasPy)) {
-      configs.push({ name: 'keras', cmd: kerasPy, args: [kerasScript, ...common, '--threads', String(threads)], env: {} });
+      const kerasArgs = [kerasScript, ...common, '--threads', String(threads)];
+      configs.push({ name: 'keras', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
+      configs.push({ name: 'keras-no-onednn', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '0' } });
     } else missing.push(`keras (${kerasPy} missing)`);
     if (missing.length > 0) console.error(`reference not available: ${missing.join('; ')}; run scripts/setup-torch-bench.sh`);
   }

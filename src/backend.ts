@@ -19,6 +19,8 @@ export interface BackendInfo {
   readonly device: string;
   readonly tensorflowVersion: string;
   readonly tfjsVersion: string;
+  /** Whether TensorFlow's oneDNN CPU kernels are on (TF_ENABLE_ONEDNN_OPTS, default on). */
+  readonly onednn: boolean;
 }
 
 export interface LoadOptions {
@@ -38,6 +40,10 @@ export async function loadTf(options: LoadOptions = {}): Promise<TfModule> {
 export async function loadBackend(options: LoadOptions = {}): Promise<{ tf: TfModule; info: BackendInfo }> {
   if (loaded) return loaded;
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  // TensorFlow turns its oneDNN CPU kernels on by default only on Intel CPUs with AVX-512 VNNI or newer; elsewhere
+  // (e.g. AMD EPYC) eager Conv2DBackpropFilter runs about 3x slower without them (bench/train.ts: ours vs
+  // ours-no-onednn). Read once, when libtensorflow loads; TF_ENABLE_ONEDNN_OPTS=0 turns them off.
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
   const prefer = options.prefer ?? envPreference();
   const gpus = prefer === 'cpu' ? [] : visibleGpus();
   const failures: string[] = [];
@@ -80,6 +86,7 @@ function describe(tf: TfModule, variant: BackendVariant, device: string): Backen
     device,
     tensorflowVersion: binding?.TF_Version ?? 'unknown',
     tfjsVersion: tf.version.tfjs,
+    onednn: !['0', 'false', 'off'].includes((process.env.TF_ENABLE_ONEDNN_OPTS ?? '').toLowerCase()),
   };
 }
 
