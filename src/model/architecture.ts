@@ -16,6 +16,7 @@
 // the all-reduce, checkpointing (raw float32 in a fixed order) and deterministic initialisation from our Rng are
 // direct; and a step issues only the ops below (bench/train.ts measures it against PyTorch and Keras).
 import { Rng } from '../random.js';
+import { biasActivation } from './native-ops.js';
 import { tf, type Tensor, type Variable } from './tf.js';
 
 export type EncoderKernels = 'higgins' | 'dlib';
@@ -113,7 +114,7 @@ export class ConvVae {
   constructor(
     readonly arch: ArchitectureConfig,
     seed: number,
-    /** tf.fused.conv2d / tf.fused.matMul with bias, and fastRelu (default); false = plain tfjs ops (bench/train.ts). */
+    /** Bias + ReLU as one native kernel with native gradients (default); false = plain tfjs ops (bench/train.ts). */
     private readonly fused = true,
   ) {
     this.specs = paramSpecs(arch);
@@ -132,25 +133,21 @@ export class ConvVae {
     return this.params[i] as Variable;
   }
 
-  /** conv 'same' + bias (+ ReLU): tf.fused.conv2d (bias fused), or separate ops when fused ops are off (bench). */
+  /** conv 'same', then bias (+ ReLU) as one native kernel (native-ops.ts), or separate tfjs ops when fused is off. */
   private conv(x: tf.Tensor4D, i: number, stride: number, relu: boolean): tf.Tensor4D {
-    const w = this.p(i) as tf.Tensor4D;
-    const b = this.p(i + 1);
-    const y = this.fused
-      ? tf.fused.conv2d({ x, filter: w, strides: stride, pad: 'same', bias: b })
-      : (tf.add(tf.conv2d(x, w, stride, 'same'), b) as tf.Tensor4D);
-    return relu ? this.relu(y) : y;
+    return this.tail(tf.conv2d(x, this.p(i) as tf.Tensor4D, stride, 'same'), i + 1, relu);
   }
 
   private dense(x: tf.Tensor2D, i: number, relu: boolean): tf.Tensor2D {
-    const w = this.p(i) as tf.Tensor2D;
-    const b = this.p(i + 1);
-    const y = this.fused ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : (tf.add(tf.matMul(x, w), b) as tf.Tensor2D);
-    return relu ? this.relu(y) : y;
+    return this.tail(tf.matMul(x, this.p(i) as tf.Tensor2D), i + 1, relu);
   }
 
-  private relu<T extends Tensor>(x: T): T {
-    return (this.fused ? fastRelu(x) : tf.relu(x)) as T;
+  /** + bias of parameter i, then ReLU if asked. */
+  private tail<T extends Tensor>(y: T, i: number, relu: boolean): T {
+    const b = this.p(i);
+    if (this.fused) return biasActivation(y, b, relu);
+    const z = tf.add(y, b) as T;
+    return relu ? (tf.relu(z) as T) : z;
   }
 
   /** x: [B, H, W, C] in [0, 1] -> mean and log-variance, each [B, L]. */
@@ -171,12 +168,9 @@ export class ConvVae {
     let h = h1.reshape([b, this.side, this.side, 64]) as tf.Tensor4D;
     let side = this.side;
     for (let i = 0; i < 4; i++) {
-      // No fused transposed convolution in tfjs: conv2dTranspose, bias add, ReLU.
       const w = this.p(16 + 2 * i) as tf.Tensor4D;
       side *= 2;
-      h = tf.conv2dTranspose(h, w, [b, side, side, w.shape[2]], 2, 'same');
-      h = tf.add(h, this.p(17 + 2 * i));
-      if (i < 3) h = this.relu(h);
+      h = this.tail(tf.conv2dTranspose(h, w, [b, side, side, w.shape[2]], 2, 'same'), 17 + 2 * i, i < 3);
     }
     return h;
   }
@@ -202,20 +196,6 @@ export class ConvVae {
     for (const v of this.params) v.dispose();
   }
 }
-
-/**
- * ReLU whose gradient is dy * sign(y) (y = relu(x) >= 0, so sign(y) is the 0/1 derivative): two native ops.
- * tfjs's own ReLU gradient is dy * step(x), and tfjs-node builds step() from six full-size ops (isNaN, greater,
- * ones, fill, where, select); with tf.fused.* under a gradient tape tfjs also falls back to that unfused ReLU.
- * bench/train.ts measures the difference (ours vs ours-unfused).
- */
-export const fastRelu = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
-  const x = args[0] as Tensor;
-  const save = args[1] as tf.GradSaveFunc;
-  const y = tf.relu(x);
-  save([y]);
-  return { value: y, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.mul(dy, tf.sign(saved[0] as Tensor)) };
-}) as (x: Tensor) => Tensor;
 
 let idCounter = 0;
 function uniqueId(): number {

@@ -6,6 +6,7 @@
 // Higgins et al. 2017, "beta-VAE" (ICLR), Eq. 4: L = E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)).
 // We minimise the negative: total = recon + beta * KL, with recon = -log p(x|z) summed over pixels and both terms
 // averaged over the batch (as disentanglement_lib and the PyTorch reference do).
+import { sigmoidCrossEntropySum } from './native-ops.js';
 import { tf, type Tensor } from './tf.js';
 import type { DecoderKind } from './architecture.js';
 
@@ -16,19 +17,16 @@ export function reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor): Tensor 
 
 /**
  * -log p(x|z) summed over pixels, mean over the batch. `out` is the decoder output [B, H, W, C].
- *  - bernoulli: `out` are logits; sigmoid cross-entropy max(l, 0) - l x + log(1 + exp(-|l|)) (stable form).
+ *  - bernoulli: `out` are logits; sigmoid cross-entropy softplus(l) - l x (= max(l, 0) - l x + log(1 + exp(-|l|)),
+ *    the stable form), one native kernel with its own gradient (native-ops.ts).
  *  - gaussian: mean = sigmoid(out), fixed standard deviation `sigma`:
  *      1/2 ((x - mean) / sigma)^2 + log sigma + 1/2 log(2 pi) per pixel.
  */
 export function reconstructionLoss(x: Tensor, out: Tensor, decoder: DecoderKind, sigma = 1): Tensor {
   const b = x.shape[0] as number;
-  let perPixel: Tensor;
-  if (decoder === 'bernoulli') {
-    perPixel = tf.add(tf.sub(tf.relu(out), tf.mul(out, x)), tf.log1p(tf.exp(tf.neg(tf.abs(out)))));
-  } else {
-    const d = tf.div(tf.sub(x, tf.sigmoid(out)), sigma);
-    perPixel = tf.add(tf.mul(tf.square(d), 0.5), Math.log(sigma) + 0.5 * Math.log(2 * Math.PI));
-  }
+  if (decoder === 'bernoulli') return tf.div(sigmoidCrossEntropySum(out, x), b);
+  const d = tf.div(tf.sub(x, tf.sigmoid(out)), sigma);
+  const perPixel = tf.add(tf.mul(tf.square(d), 0.5), Math.log(sigma) + 0.5 * Math.log(2 * Math.PI));
   return tf.div(tf.sum(perPixel), b);
 }
 

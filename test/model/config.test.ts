@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ConfigError, resolveModelConfig } from '../../src/model/config.js';
-import { ConvVae, fastRelu, paramCount, paramSpecs } from '../../src/model/architecture.js';
+import { ConvVae, paramCount, paramSpecs } from '../../src/model/architecture.js';
 import { tf } from '../../src/model/tf.js';
 
 const bad: [string, object, RegExp][] = [
@@ -51,21 +51,6 @@ test('initialisation is a pure function of the seed', (t) => {
   t.deepEqual(a.readFlat(), b.readFlat());
   t.notDeepEqual(a.readFlat(), c.readFlat());
   for (const n of [a, b, c]) n.dispose();
-});
-
-test('fastRelu has the value and gradient of tf.relu', (t) => {
-  const [y1, y2, g1, g2] = tf.tidy(() => {
-    const x = tf.tensor1d([-2, -0.5, 0.25, 3, -1e-3, 7]);
-    const w = tf.tensor1d([1, 2, 3, 4, 5, 6]);
-    return [
-      fastRelu(x).arraySync(),
-      tf.relu(x).arraySync(),
-      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(fastRelu(v), w)))(x).arraySync(),
-      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), w)))(x).arraySync(),
-    ];
-  });
-  t.deepEqual(y1, y2);
-  t.deepEqual(g1, g2);
 });
 
 test('fused and unfused forward passes agree', (t) => {
