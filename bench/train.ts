@@ -5,8 +5,10 @@
 // settings once, at load), and the median per configuration is reported: on a shared machine single runs are noisy.
 //
 // Our configurations (what each changes, against `ours`):
-//   ours               the trainer's step: fused conv/matmul + bias + ReLU, NHWC, TF_NUM_INTRAOP_THREADS=T, INTEROP=1
-//   ours-unfused       conv2d / matMul, then add, then relu as separate ops
+//   ours               the trainer's step: conv2d / matMul, then bias + ReLU as one native kernel with TensorFlow's
+//                      ReluGrad / BiasAddGrad as its gradient (src/model/native-ops.ts), NHWC, oneDNN on,
+//                      TF_NUM_INTRAOP_THREADS=T, INTEROP=1
+//   ours-unfused       bias add and ReLU as plain tfjs ops with tfjs's own gradients
 //   ours-tf-threads    TensorFlow's own thread defaults (no TF_NUM_*_THREADS)
 //   ours-flat          plus the data-parallel path: gradients read back to one Float32Array and uploaded again
 //   ours-no-onednn     TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's oneDNN CPU kernels off (src/backend.ts turns them on,

@@ -63,7 +63,7 @@ export interface VaeModelOptions {
   readonly factors?: readonly { readonly name: string; readonly size: number }[];
   /** Image channels when the config leaves them out. */
   readonly channels?: number;
-  /** Fused conv/matmul + bias + ReLU ops (default true). */
+  /** Bias + ReLU as one native kernel (native-ops.ts; default true); false = plain tfjs ops (bench/train.ts). */
   readonly fused?: boolean;
 }
 
