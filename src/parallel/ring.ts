@@ -9,7 +9,10 @@
 // immediately triggers the next send of its bucket, so ZeroMQ's I/O thread sends one bucket while this thread adds
 // the next. Sends are zero-copy from the caller's buffer where the schedule guarantees the bytes are not changed
 // before the right neighbour consumed them (every reduce-scatter send is consumed before the all-gather overwrites
-// that chunk here); all-gather frames are forwarded as received; the rest is copied.
+// that chunk here); all-gather frames are forwarded as received. The chunk this rank finishes is sent from a staging
+// buffer that is reused from one all-reduce to the next: the caller may change its buffer as soon as allReduceMean
+// returns, but the staging area is only rewritten after the frame that proves the right neighbour finished the
+// previous collective has arrived (see stagingFor). Checksums and sums run in WebAssembly SIMD (kernels.ts).
 //
 // Failure: JSON-free heartbeats flow to the right every heartbeatMs, so a neighbour that is alive but waiting is
 // told apart from one that died or stalled. A receive that hears nothing for timeoutMs fails naming the peer; the
@@ -17,18 +20,18 @@
 import * as zmq from 'zeromq';
 
 import { registerZapDomain, type CurveKeys } from './curve.js';
+import { Kernels } from './kernels.js';
 import type { GradientReducer, Rendezvous, RendezvousResult } from './types.js';
 import {
   decodeFrame,
   encodeHeader,
   floatBytes,
-  floatView,
   FrameError,
   hashGroupId,
   HEADER_BYTES,
   Kind,
   KIND_NAMES,
-  payloadCrc,
+  payloadChecksum,
   type Header,
 } from './wire.js';
 
@@ -77,18 +80,6 @@ export function chunkRange(n: number, r: number, c: number): [number, number] {
   const rem = n % r;
   const start = c * base + Math.min(c, rem);
   return [start, start + base + (c < rem ? 1 : 0)];
-}
-
-/** dst[off + i] += src[i]; a small function so V8 optimises the loop on its own. */
-function addInto(dst: Float32Array, off: number, src: Float32Array): void {
-  const n = src.length;
-  for (let i = 0; i < n; i++) dst[off + i] = (dst[off + i] as number) + (src[i] as number);
-}
-
-/** dst[off + i] = (dst[off + i] + src[i]) / r: the last reduce-scatter step and the averaging in one pass. */
-function addDivideInto(dst: Float32Array, off: number, src: Float32Array, r: number): void {
-  const n = src.length;
-  for (let i = 0; i < n; i++) dst[off + i] = ((dst[off + i] as number) + (src[i] as number)) / r;
 }
 
 function mod(a: number, n: number): number {
@@ -234,6 +225,9 @@ export class RingReducer implements GradientReducer {
   private rightLostAt: number | undefined;
   private failedHandshakes = 0;
   private readonly graceMs: number;
+  private readonly kernels = new Kernels();
+  /** Outgoing copies of the chunks this rank finishes, one slot per bucket (see stagingFor). */
+  private staging = new Float32Array(0);
 
   /** @internal use joinRing */
   constructor(
@@ -289,7 +283,7 @@ export class RingReducer implements GradientReducer {
     this.send(this.header(Kind.Hello, 0, 0, 0, 0, hello), hello);
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.cfg.heartbeatMs);
     this.heartbeat.unref();
-    const payload = await this.expect({ what: 'join (hello)', step: 0 }, Kind.Hello, 0, 0, 0, 0, -1);
+    const { payload } = await this.expect({ what: 'join (hello)', step: 0 }, Kind.Hello, 0, 0, 0, 0, -1);
     let info: { rank?: unknown; worldSize?: unknown; bucketBytes?: unknown };
     try {
       info = JSON.parse(payload.toString('utf8')) as typeof info;
@@ -434,14 +428,16 @@ export class RingReducer implements GradientReducer {
       for (let b = 0; b < nb; b++) {
         const c = mod(r - t - 1, R);
         const [s, e] = chunk(b, c);
-        const payload = await this.expect(ctx(`reduce-scatter bucket ${b}`), Kind.ReduceScatter, step, b, t, c, (e - s) * 4);
+        const { payload } = await this.expect(ctx(`reduce-scatter bucket ${b}`), Kind.ReduceScatter, step, b, t, c, (e - s) * 4);
         if (t < R - 2) {
-          addInto(buf, s, floatView(payload));
-          this.sendData(Kind.ReduceScatter, step, b, t + 1, c, floatBytes(buf, s, e));
+          const sum = this.kernels.reduceInto(buf, s, payload, 1);
+          this.sendData(Kind.ReduceScatter, step, b, t + 1, c, floatBytes(buf, s, e), sum);
         } else {
           // this rank now owns the full sum of chunk c (= r + 1): average it and start the all-gather
-          addDivideInto(buf, s, floatView(payload), R);
-          this.sendData(Kind.AllGather, step, b, 0, c, Buffer.from(floatBytes(buf, s, e)));
+          const sum = this.kernels.reduceInto(buf, s, payload, R);
+          const out = this.stagingFor(b, e - s);
+          out.set(buf.subarray(s, e));
+          this.sendData(Kind.AllGather, step, b, 0, c, floatBytes(out, 0, e - s), sum);
         }
       }
     }
@@ -450,9 +446,9 @@ export class RingReducer implements GradientReducer {
       for (let b = 0; b < nb; b++) {
         const c = mod(r - t, R);
         const [s, e] = chunk(b, c);
-        const payload = await this.expect(ctx(`all-gather bucket ${b}`), Kind.AllGather, step, b, t, c, (e - s) * 4);
-        buf.set(floatView(payload), s);
-        if (t < R - 2) this.sendData(Kind.AllGather, step, b, t + 1, c, payload);
+        const { payload, checksum } = await this.expect(ctx(`all-gather bucket ${b}`), Kind.AllGather, step, b, t, c, (e - s) * 4);
+        buf.set(this.kernels.input(payload), s);
+        if (t < R - 2) this.sendData(Kind.AllGather, step, b, t + 1, c, payload, checksum);
       }
     }
   }
@@ -466,9 +462,9 @@ export class RingReducer implements GradientReducer {
       if (this.rank === 0) {
         this.sendData(Kind.Broadcast, step, b, 0, 0, Buffer.from(floatBytes(buf, s, e)));
       } else {
-        const payload = await this.expect({ what: `broadcast bucket ${b}`, step }, Kind.Broadcast, step, b, 0, 0, (e - s) * 4);
-        buf.set(floatView(payload), s);
-        if (this.right !== 0) this.sendData(Kind.Broadcast, step, b, 0, 0, payload);
+        const { payload, checksum } = await this.expect({ what: `broadcast bucket ${b}`, step }, Kind.Broadcast, step, b, 0, 0, (e - s) * 4);
+        buf.set(this.kernels.input(payload), s);
+        if (this.right !== 0) this.sendData(Kind.Broadcast, step, b, 0, 0, payload, checksum);
       }
     }
   }
@@ -486,7 +482,7 @@ export class RingReducer implements GradientReducer {
         out.writeUInt8(have[i] as number, R * 8 + i);
       }
       this.sendData(Kind.Checksum, step, 0, t, 0, out);
-      const got = await this.expect({ what: 'checkConsistent', step }, Kind.Checksum, step, 0, t, 0, R * 9);
+      const { payload: got } = await this.expect({ what: 'checkConsistent', step }, Kind.Checksum, step, 0, t, 0, R * 9);
       for (let i = 0; i < R; i++) {
         if (!have[i] && got.readUInt8(R * 8 + i)) {
           known[i] = got.readDoubleLE(i * 8);
@@ -499,7 +495,23 @@ export class RingReducer implements GradientReducer {
 
   // ---- sending ------------------------------------------------------------------------------------------------
 
-  private header(kind: Kind, step: number, bucket: number, ringStep: number, chunk: number, payload: Buffer, crc?: number): Buffer {
+  /**
+   * Slot for bucket b's outgoing all-gather chunk. Rewriting it is safe: this is called after this rank received
+   * the last reduce-scatter frame of bucket b in the current collective, and that frame carries data the right
+   * neighbour sent in this collective, which it started only after finishing the previous one, that is after it
+   * received every frame this rank sent from the staging area before.
+   */
+  private stagingFor(bucket: number, elems: number): Float32Array {
+    const slot = Math.ceil(this.bucketElems / this.worldSize);
+    if (this.staging.length < (bucket + 1) * slot) {
+      // frames still queued keep the old array alive (ZeroMQ holds a reference until they are sent)
+      const grown = new Float32Array(Math.max((bucket + 1) * slot, 2 * this.staging.length));
+      this.staging = grown;
+    }
+    return this.staging.subarray(bucket * slot, bucket * slot + elems);
+  }
+
+  private header(kind: Kind, step: number, bucket: number, ringStep: number, chunk: number, payload: Buffer, checksum?: number): Buffer {
     const h: Header = {
       kind,
       groupHash: this.groupHash,
@@ -511,13 +523,13 @@ export class RingReducer implements GradientReducer {
       ringStep,
       chunk,
       length: payload.length,
-      crc: crc ?? payloadCrc(payload),
+      checksum: checksum ?? payloadChecksum(payload, this.kernels),
     };
     return encodeHeader(h);
   }
 
-  private sendData(kind: Kind, step: number, bucket: number, ringStep: number, chunk: number, payload: Buffer): void {
-    this.send(this.header(kind, step, bucket, ringStep, chunk, payload), payload);
+  private sendData(kind: Kind, step: number, bucket: number, ringStep: number, chunk: number, payload: Buffer, checksum?: number): void {
+    this.send(this.header(kind, step, bucket, ringStep, chunk, payload, checksum), payload);
   }
 
   /** Queues a frame pair; ZeroMQ allows one send in flight per socket, so sends are chained. */
@@ -549,7 +561,7 @@ export class RingReducer implements GradientReducer {
   private sendHeartbeat(): void {
     if (this.failure || this.closed || this.queuedSends > 0) return;
     const empty = Buffer.alloc(0);
-    this.send(this.header(Kind.Heartbeat, this.lastStep, 0, 0, 0, empty, 0), empty);
+    this.send(this.header(Kind.Heartbeat, this.lastStep, 0, 0, 0, empty), empty);
   }
 
   // ---- receiving ----------------------------------------------------------------------------------------------
@@ -571,7 +583,8 @@ export class RingReducer implements GradientReducer {
 
   /**
    * Waits for the next data frame and checks it against the schedule; heartbeats are skipped, an abort frame stops
-   * this rank with the originator's diagnosis. Returns the payload only if every field is what the schedule says.
+   * this rank with the originator's diagnosis. Returns the payload (and its verified checksum, for forwarding) only
+   * if every field is what the schedule says.
    */
   private async expect(
     ctx: WaitContext,
@@ -581,7 +594,7 @@ export class RingReducer implements GradientReducer {
     ringStep: number,
     chunk: number,
     bytes: number,
-  ): Promise<Buffer> {
+  ): Promise<{ payload: Buffer; checksum: number }> {
     const { header, payload } = await this.nextFrame(ctx);
     if (header.kind === Kind.Abort) throw this.fail(this.abortFrom(header, payload, ctx));
     if (header.kind === Kind.Bye) {
@@ -597,11 +610,12 @@ export class RingReducer implements GradientReducer {
       );
     }
     const want = { kind, op: kind === Kind.Hello ? 0 : this.op, step, bucket, ringStep, chunk };
-    const got = { kind: header.kind, op: header.op, step: header.step, bucket: header.bucket, ringStep: header.ringStep, chunk: header.chunk };
     if (header.sender !== this.left) {
       throw this.fail(this.badFrame(`sender is rank ${header.sender}, but only rank ${this.left} sends to this rank`, ctx));
     }
-    if (JSON.stringify(want) !== JSON.stringify(got)) {
+    const h = header;
+    if (h.kind !== kind || h.op !== want.op || h.step !== step || h.bucket !== bucket || h.ringStep !== ringStep || h.chunk !== chunk) {
+      const got = { kind: h.kind, op: h.op, step: h.step, bucket: h.bucket, ringStep: h.ringStep, chunk: h.chunk };
       const show = (x: typeof want): string =>
         `${KIND_NAMES[x.kind] ?? x.kind} (collective #${x.op}, step ${x.step}, bucket ${x.bucket}, ring step ${x.ringStep}, chunk ${x.chunk})`;
       throw this.fail(this.badFrame(`expected ${show(want)}, got ${show(got)}`, ctx));
@@ -609,8 +623,7 @@ export class RingReducer implements GradientReducer {
     if (bytes >= 0 && payload.length !== bytes) {
       throw this.fail(this.badFrame(`payload is ${payload.length} bytes, expected ${bytes}`, ctx));
     }
-    return payload;
-    return payload;
+    return { payload, checksum: header.checksum };
   }
 
   /** Next frame from the left neighbour that is not a heartbeat, checked for everything but its schedule slot. */
@@ -619,7 +632,7 @@ export class RingReducer implements GradientReducer {
       const frames = await this.nextRaw(ctx, deadline);
       let decoded: { header: Header; payload: Buffer };
       try {
-        decoded = decodeFrame(frames, { groupHash: this.groupHash, generation: this.generation });
+        decoded = decodeFrame(frames, { groupHash: this.groupHash, generation: this.generation }, this.kernels);
       } catch (err) {
         if (err instanceof FrameError) throw this.fail(this.badFrame(err.message, ctx));
         throw err;

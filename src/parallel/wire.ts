@@ -1,13 +1,14 @@
 // Wire format of the ring all-reduce. Every message is two ZeroMQ frames: a fixed 48-byte header and a payload
 // (raw little-endian Float32 values for gradient chunks, UTF-8 JSON for control messages). The header names the trial
 // (hash of the group id), the rendezvous generation, the collective operation and the exact slot the payload fills,
-// plus a CRC32 of the payload, so a frame from another trial, an older generation, the wrong place in the schedule or
-// a corrupted payload is rejected before a single value is applied.
-import { crc32 } from 'node:zlib';
+// plus a checksum of the payload (kernels.ts), so a frame from another trial, an older generation, the wrong place in
+// the schedule or a corrupted payload is rejected before a single value is applied.
+import { Kernels } from './kernels.js';
 
 /** 'DCAR' read as a little-endian uint32. */
 export const MAGIC = 0x52414344;
-export const WIRE_VERSION = 1;
+/** 2: the payload checksum is kernels.ts's SIMD Fletcher sum instead of CRC32. */
+export const WIRE_VERSION = 2;
 export const HEADER_BYTES = 48;
 
 /** What a message carries. */
@@ -49,7 +50,8 @@ export interface Header {
   readonly chunk: number;
   /** Payload length in bytes. */
   readonly length: number;
-  readonly crc: number;
+  /** Kernels.checksum of the payload. */
+  readonly checksum: number;
 }
 
 /** FNV-1a over the UTF-8 bytes of the group id: a cheap tag, not a secret. */
@@ -62,8 +64,11 @@ export function hashGroupId(groupId: string): number {
   return h >>> 0;
 }
 
-export function payloadCrc(payload: Uint8Array): number {
-  return crc32(payload) >>> 0;
+let sharedKernels: Kernels | undefined;
+
+/** Checksum of a payload, as the header carries it; `kernels` keeps the payload staged for a reduction. */
+export function payloadChecksum(payload: Uint8Array, kernels?: Kernels): number {
+  return (kernels ?? (sharedKernels ??= new Kernels())).checksum(payload);
 }
 
 export function encodeHeader(h: Header): Buffer {
@@ -81,7 +86,7 @@ export function encodeHeader(h: Header): Buffer {
   b.writeUInt16LE(h.ringStep, 36);
   b.writeUInt16LE(h.chunk, 38);
   b.writeUInt32LE(h.length >>> 0, 40);
-  b.writeUInt32LE(h.crc >>> 0, 44);
+  b.writeUInt32LE(h.checksum >>> 0, 44);
   return b;
 }
 
@@ -98,11 +103,13 @@ export class FrameError extends Error {
 
 /**
  * Parses and checks the parts of a frame that do not depend on the schedule: frame count, header size, magic,
- * version, group, generation, payload length and CRC. Throws FrameError; never returns a partly valid frame.
+ * version, group, generation, payload length and checksum. Throws FrameError; never returns a partly valid frame.
+ * With `kernels`, the checked payload stays staged there, so reducing it needs no second copy.
  */
 export function decodeFrame(
   frames: readonly Buffer[],
   expect: { readonly groupHash: number; readonly generation: number },
+  kernels?: Kernels,
 ): { header: Header; payload: Buffer } {
   if (frames.length !== 2) throw new FrameError(`expected 2 frames (header, payload), got ${frames.length}`, 'malformed');
   const [hb, payload] = frames as [Buffer, Buffer];
@@ -128,7 +135,7 @@ export function decodeFrame(
     ringStep: hb.readUInt16LE(36),
     chunk: hb.readUInt16LE(38),
     length: hb.readUInt32LE(40),
-    crc: hb.readUInt32LE(44),
+    checksum: hb.readUInt32LE(44),
   };
   if (header.groupHash !== expect.groupHash) {
     throw new FrameError(
@@ -146,22 +153,14 @@ export function decodeFrame(
   if (payload.length !== header.length) {
     throw new FrameError(`payload is ${payload.length} bytes but the header says ${header.length}`, 'size');
   }
-  const crc = payloadCrc(payload);
-  if (crc !== header.crc) {
+  const sum = payloadChecksum(payload, kernels);
+  if (sum !== header.checksum) {
     throw new FrameError(
-      `payload checksum mismatch (crc32 0x${crc.toString(16)}, header 0x${header.crc.toString(16)}) in ${KIND_NAMES[kind]} frame from rank ${header.sender}`,
+      `payload checksum mismatch (0x${sum.toString(16)}, header 0x${header.checksum.toString(16)}) in ${KIND_NAMES[kind]} frame from rank ${header.sender}`,
       'checksum',
     );
   }
   return { header, payload };
-}
-
-/** Float32 view of a payload; copies when ZeroMQ handed out a buffer that is not 4-byte aligned. */
-export function floatView(payload: Buffer): Float32Array {
-  if (payload.byteOffset % 4 === 0) return new Float32Array(payload.buffer, payload.byteOffset, payload.length / 4);
-  const copy = new Float32Array(payload.length / 4);
-  new Uint8Array(copy.buffer).set(payload);
-  return copy;
 }
 
 /** Bytes of a Float32Array range, without copying. */

@@ -9,7 +9,7 @@ import * as zmq from 'zeromq';
 
 import { loadCurveKeys, z85Encode, type CurveKeys } from '../../src/parallel/curve.js';
 import { RingError } from '../../src/parallel/ring.js';
-import { encodeHeader, hashGroupId, Kind, payloadCrc } from '../../src/parallel/wire.js';
+import { encodeHeader, hashGroupId, Kind, payloadChecksum } from '../../src/parallel/wire.js';
 import { closeAll, maxAbsDiff, randomBuffers, referenceMean, ringGroup } from './helpers.js';
 
 function groupKeys(R: number): { pairs: { publicKey: string; secretKey: string }[]; keys: (rank: number) => CurveKeys } {
@@ -32,7 +32,7 @@ test('an encrypted R=3 group reduces correctly and a stranger cannot inject fram
   intruder.connect(group[0]?.peers[0] as string);
   try {
     const payload = Buffer.from(new Float32Array(100).fill(1e6).buffer);
-    const h = encodeHeader({ kind: Kind.ReduceScatter, groupHash: hashGroupId('curve-group'), generation: 0, sender: 2, step: 1, op: 1, bucket: 0, ringStep: 0, chunk: 2, length: payload.length, crc: payloadCrc(payload) });
+    const h = encodeHeader({ kind: Kind.ReduceScatter, groupHash: hashGroupId('curve-group'), generation: 0, sender: 2, step: 1, op: 1, bucket: 0, ringStep: 0, chunk: 2, length: payload.length, checksum: payloadChecksum(payload) });
     void intruder.send([h, payload]).catch(() => undefined);
     await authFailed;
     const bufs = randomBuffers(3, 1000, 5);

@@ -6,7 +6,7 @@ import * as zmq from 'zeromq';
 
 import { joinRing, RingError, type RingReducer } from '../../src/parallel/ring.js';
 import { localEndpoints, StaticRendezvous } from '../../src/parallel/rendezvous.js';
-import { decodeFrame, encodeHeader, FrameError, hashGroupId, HEADER_BYTES, Kind, payloadCrc, type Header } from '../../src/parallel/wire.js';
+import { decodeFrame, encodeHeader, FrameError, hashGroupId, HEADER_BYTES, Kind, payloadChecksum, type Header } from '../../src/parallel/wire.js';
 
 const GROUP = 'wire-test';
 const GEN = 3;
@@ -37,7 +37,7 @@ async function withFakePeer(timeoutMs = 5000): Promise<Fake> {
       ringStep: 0,
       chunk: 1,
       length: over.payload.length,
-      crc: payloadCrc(over.payload),
+      checksum: payloadChecksum(over.payload),
       ...over,
     });
   const hello = Buffer.from(JSON.stringify({ rank: 1, worldSize: 2, bucketBytes: 1 << 20 }));
@@ -135,7 +135,7 @@ test('wrong sizes and misplaced frames are rejected', async (t) => {
 
 test('decodeFrame checks magic and version', (t) => {
   const p = Buffer.alloc(0);
-  const good = encodeHeader({ kind: Kind.Heartbeat, groupHash: 1, generation: 0, sender: 0, step: 0, op: 0, bucket: 0, ringStep: 0, chunk: 0, length: 0, crc: payloadCrc(p) });
+  const good = encodeHeader({ kind: Kind.Heartbeat, groupHash: 1, generation: 0, sender: 0, step: 0, op: 0, bucket: 0, ringStep: 0, chunk: 0, length: 0, checksum: payloadChecksum(p) });
   t.notThrows(() => decodeFrame([good, p], { groupHash: 1, generation: 0 }));
   const badMagic = Buffer.from(good);
   badMagic.writeUInt32LE(0x12345678, 0);
