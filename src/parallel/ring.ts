@@ -221,6 +221,8 @@ export class RingReducer implements GradientReducer {
   private heartbeat: NodeJS.Timeout | undefined;
   private sendChain: Promise<void> = Promise.resolve();
   private queuedSends = 0;
+  /** Frames waiting in sendChain for the socket (not yet handed to ZeroMQ). */
+  private chained = 0;
   private leftSuspectAt: number | undefined;
   private rightLostAt: number | undefined;
   private failedHandshakes = 0;
@@ -532,13 +534,31 @@ export class RingReducer implements GradientReducer {
     this.send(this.header(kind, step, bucket, ringStep, chunk, payload, checksum), payload);
   }
 
-  /** Queues a frame pair; ZeroMQ allows one send in flight per socket, so sends are chained. */
+  /**
+   * Sends a frame pair in order. ZeroMQ allows one send in flight per socket: with nothing waiting, the frame is
+   * handed over now (with an unlimited high-water mark it is queued at once, so the I/O thread starts on it while this
+   * thread checksums the next one); while the socket is busy, frames wait in a chain.
+   */
   private send(header: Buffer, payload: Buffer): void {
     const push = this.push;
     if (!push) return;
     this.queuedSends++;
-    this.sendChain = this.sendChain
-      .then(() => (push.closed ? undefined : push.send([header, payload])))
+    let sent: Promise<void> | undefined;
+    if (this.chained === 0 && !push.closed) {
+      try {
+        sent = push.send([header, payload]);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EBUSY') sent = Promise.reject(err);
+      }
+    }
+    if (!sent) {
+      this.chained++;
+      sent = this.sendChain.then(() => {
+        this.chained--;
+        return push.closed ? undefined : push.send([header, payload]);
+      });
+    }
+    this.sendChain = sent
       .catch((err: unknown) => {
         if (!this.closed && !this.failure) {
           this.fail(
