@@ -4,7 +4,11 @@
 // and 64 MB; ranks are synchronised by a one-float all-reduce before each timed round, and a round's time is the
 // slowest rank's. Bus bandwidth = algorithm bandwidth (bytes / time) x 2(R-1)/R: the bytes each rank actually sends
 // per second, comparable across R and with one TCP stream (nccl-tests' definition).
-// Raw: one Node.js net socket, one direction, 1 MiB writes, sender and receiver in separate processes.
+// Raw: one Node.js net socket, one direction, 1 MiB writes, sender and receiver in separate processes. For context
+// also raw bidirectional: two processes each sending to the other at once (what a ring of R = 2 does: both ranks
+// send at the same time, so the kernel copies twice the bytes), reported per direction; on a machine with few cores
+// that, not the one-direction figure, is the ceiling of the ring. And the same with ZeroMQ PUSH/PULL sockets and
+// 512 KiB frames (a 1 MiB bucket's chunk at R = 2), no checks and no arithmetic: what the transport itself moves.
 // Then the standard model (Higgins et al. 2017, 64x64, global batch 64) trains for a few steps with R = 1 and R = 2
 // replicas, and the time each R = 2 replica spends in allReduceMean is set against its step time.
 //
@@ -14,6 +18,7 @@
 // (bytes, default the library default), BENCH_ALLREDUCE_TRAIN_STEPS (default 12; 0 skips the training part).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,11 +33,14 @@ const RANKS = (process.env.BENCH_ALLREDUCE_RANKS ?? '2,3,4').split(',').map(Numb
 const BUCKET = Number(process.env.BENCH_ALLREDUCE_BUCKET ?? DEFAULT_BUCKET_BYTES);
 const TRAIN_STEPS = Number(process.env.BENCH_ALLREDUCE_TRAIN_STEPS ?? 12);
 
+// Warm-up rounds are not timed: the first two or three all-reduces of a fresh group run at half speed (V8 compiles
+// the ring code; the allocator maps fresh pages for ZeroMQ's receive buffers; loopback TCP windows grow), while a
+// training run does thousands. Every timed round counts, outliers included (the mean, not the best).
 function iterationsFor(mb: number): { iterations: number; warmup: number } {
-  if (mb <= 1) return { iterations: 30, warmup: 3 };
-  if (mb <= 4) return { iterations: 15, warmup: 2 };
-  if (mb <= 16) return { iterations: 8, warmup: 1 };
-  return { iterations: 3, warmup: 1 };
+  if (mb <= 1) return { iterations: 40, warmup: 5 };
+  if (mb <= 4) return { iterations: 25, warmup: 5 };
+  if (mb <= 16) return { iterations: 16, warmup: 4 };
+  return { iterations: 5, warmup: 3 };
 }
 
 const RECEIVER = `
@@ -53,27 +61,57 @@ const srv = net.createServer((s) => {
 srv.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: srv.address().port }) + '\\n'));
 `;
 
+const ZMQ_BIDI = `
+const zmq = require(process.argv[1]);
+const total = Number(process.argv[2]), frameBytes = Number(process.argv[3]);
+(async () => {
+  const pull = new zmq.Pull({ receiveHighWaterMark: 0 });
+  await pull.bind('tcp://127.0.0.1:*');
+  const port = Number(pull.lastEndpoint.split(':').pop());
+  process.stdout.write(JSON.stringify({ port }) + '\\n');
+  const peer = await new Promise((r) => process.stdin.once('data', (l) => r(JSON.parse(String(l)).peer)));
+  const push = new zmq.Push({ sendHighWaterMark: 0 });
+  push.connect('tcp://127.0.0.1:' + peer);
+  await push.send([Buffer.alloc(48), Buffer.alloc(0)]);
+  await pull.receive();
+  const frame = Buffer.alloc(frameBytes, 7), header = Buffer.alloc(48);
+  const t0 = process.hrtime.bigint();
+  let chain = Promise.resolve(), got = 0;
+  for (let sent = 0; sent < total; sent += frameBytes) chain = chain.then(() => push.send([header, frame]));
+  while (got < total) got += (await pull.receive())[1].length;
+  await chain;
+  process.stdout.write(JSON.stringify({ bytes: got, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }) + '\\n');
+  await new Promise((r) => process.stdin.once('data', r));
+  push.close(); pull.close();
+})();
+`;
+
+/** Reads JSON lines from a child's stdout. */
+function lineReader(child: ReturnType<typeof spawn>): () => Promise<string> {
+  const lines: string[] = [];
+  let wake: (() => void) | undefined;
+  let buf = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+      wake?.();
+    }
+  });
+  return async () => {
+    while (lines.length === 0) await new Promise<void>((r) => (wake = r));
+    return lines.shift() as string;
+  };
+}
+
 /** One-direction loopback TCP throughput in GB/s (best of `repeats`). */
 async function rawTcp(totalBytes: number, repeats: number): Promise<number> {
   let best = 0;
   for (let k = 0; k < repeats; k++) {
     const child = spawn(process.execPath, ['-e', RECEIVER, String(totalBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const lines: string[] = [];
-    let wake: (() => void) | undefined;
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-        wake?.();
-      }
-    });
-    const nextLine = async (): Promise<string> => {
-      while (lines.length === 0) await new Promise<void>((r) => (wake = r));
-      return lines.shift() as string;
-    };
+    const nextLine = lineReader(child);
     const { port } = JSON.parse(await nextLine()) as { port: number };
     const sock = connect(port, '127.0.0.1');
     await new Promise<void>((r) => sock.once('connect', () => r()));
@@ -86,6 +124,52 @@ async function rawTcp(totalBytes: number, repeats: number): Promise<number> {
     const { bytes, seconds } = JSON.parse(await nextLine()) as { bytes: number; seconds: number };
     sock.destroy();
     best = Math.max(best, bytes / seconds / 1e9);
+  }
+  return best;
+}
+
+const BIDI = `
+const net = require('node:net');
+const total = Number(process.argv[1]);
+let got = 0, t0 = 0, sendDone = false, reported = false;
+const report = () => {
+  if (reported || got < total || !sendDone) return;
+  reported = true;
+  process.stdout.write(JSON.stringify({ bytes: got, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }) + '\\n');
+};
+const srv = net.createServer((s) => s.on('data', (d) => { got += d.length; report(); }));
+srv.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: srv.address().port }) + '\\n'));
+process.stdin.once('data', (line) => {
+  const { peer } = JSON.parse(String(line));
+  const sock = net.connect(peer, '127.0.0.1', async () => {
+    const chunk = Buffer.alloc(1 << 20, 7);
+    t0 = process.hrtime.bigint();
+    for (let sent = 0; sent < total; sent += chunk.length) {
+      if (!sock.write(chunk)) await new Promise((r) => sock.once('drain', r));
+    }
+    sendDone = true;
+    report();
+  });
+  process.stdin.once('data', () => { sock.destroy(); srv.close(); process.exit(0); });
+});
+`;
+
+/**
+ * Two processes each send `totalBytes` to the other at the same time, over node net (`BIDI`) or ZeroMQ
+ * (`ZMQ_BIDI`); GB/s per direction, from the slower of the two (each times its own send start to its last received
+ * byte); best of `repeats`.
+ */
+async function bidirectional(script: string, args: string[], totalBytes: number, repeats: number): Promise<number> {
+  let best = 0;
+  for (let k = 0; k < repeats; k++) {
+    const kids = [0, 1].map(() => spawn(process.execPath, ['-e', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const next = kids.map(lineReader);
+    const ports = await Promise.all(next.map(async (n) => (JSON.parse(await n()) as { port: number }).port));
+    kids.forEach((c, i) => c.stdin?.write(JSON.stringify({ peer: ports[1 - i] }) + '\n'));
+    const done = await Promise.all(next.map(async (n) => JSON.parse(await n()) as { bytes: number; seconds: number }));
+    kids.forEach((c) => c.stdin?.end('bye\n'));
+    await Promise.all(kids.map((c) => new Promise((r) => c.once('close', r))));
+    best = Math.max(best, Math.min(...done.map((d) => d.bytes / d.seconds / 1e9)));
   }
   return best;
 }
@@ -175,8 +259,13 @@ async function trainingOverhead(): Promise<Record<string, number> | undefined> {
 async function main(): Promise<void> {
   const raw = await rawTcp(512 * MB, 3);
   console.log(`raw loopback TCP (node net, one direction, 1 MiB writes): ${raw.toFixed(2)} GB/s`);
+  const bidi = await bidirectional(BIDI, [String(256 * MB)], 256 * MB, 3);
+  console.log(`raw loopback TCP both directions at once (two processes, 1 MiB writes): ${bidi.toFixed(2)} GB/s per direction`);
+  const zmqPath = createRequire(import.meta.url).resolve('zeromq');
+  const zmqBidi = await bidirectional(ZMQ_BIDI, [zmqPath, String(256 * MB), String(MB / 2)], 256 * MB, 3);
+  console.log(`ZeroMQ PUSH/PULL both directions at once (512 KiB frames, no checks): ${zmqBidi.toFixed(2)} GB/s per direction`);
   console.log(`bucket size ${BUCKET / MB} MiB`);
-  console.log('R  size_MB  ms/allreduce  alg_GB/s  bus_GB/s  bus/raw');
+  console.log('R  size_MB  ms/allreduce  alg_GB/s  bus_GB/s  bus/raw  bus/raw_bidir');
   const bus = new Map<string, number>();
   for (const R of RANKS) {
     const times = await ringTimes(R);
@@ -186,7 +275,7 @@ async function main(): Promise<void> {
       const b = (alg * 2 * (R - 1)) / R;
       bus.set(`${R}:${mb}`, b);
       console.log(
-        `${R}  ${String(mb).padStart(7)}  ${(t * 1000).toFixed(1).padStart(12)}  ${alg.toFixed(2).padStart(8)}  ${b.toFixed(2).padStart(8)}  ${(b / raw).toFixed(2).padStart(7)}`,
+        `${R}  ${String(mb).padStart(7)}  ${(t * 1000).toFixed(1).padStart(12)}  ${alg.toFixed(2).padStart(8)}  ${b.toFixed(2).padStart(8)}  ${(b / raw).toFixed(2).padStart(7)}  ${(b / bidi).toFixed(2).padStart(13)}`,
       );
     }
   }
