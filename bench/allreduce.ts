@@ -15,7 +15,7 @@
 // Final JSON line: ours = bus bandwidth at 16 MB with R = 2, reference = raw loopback TCP, both GB/s; higher is
 // better; the target is ratio >= 0.7.
 // Environment: BENCH_ALLREDUCE_SIZES_MB (default 1,4,16,64), BENCH_ALLREDUCE_RANKS (2,3,4), BENCH_ALLREDUCE_BUCKET
-// (bytes, default the library default), BENCH_ALLREDUCE_TRAIN_STEPS (default 12; 0 skips the training part).
+// (bytes, default the library default), BENCH_ALLREDUCE_TRAIN_STEPS (default 24; 0 skips the training part).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -31,7 +31,7 @@ const MB = 1 << 20;
 const SIZES_MB = (process.env.BENCH_ALLREDUCE_SIZES_MB ?? '1,4,16,64').split(',').map(Number);
 const RANKS = (process.env.BENCH_ALLREDUCE_RANKS ?? '2,3,4').split(',').map(Number);
 const BUCKET = Number(process.env.BENCH_ALLREDUCE_BUCKET ?? DEFAULT_BUCKET_BYTES);
-const TRAIN_STEPS = Number(process.env.BENCH_ALLREDUCE_TRAIN_STEPS ?? 12);
+const TRAIN_STEPS = Number(process.env.BENCH_ALLREDUCE_TRAIN_STEPS ?? 24);
 
 // Warm-up rounds are not timed: the first two or three all-reduces of a fresh group run at half speed (V8 compiles
 // the ring code; the allocator maps fresh pages for ZeroMQ's receive buffers; loopback TCP windows grow), while a
@@ -222,34 +222,47 @@ async function trainingOverhead(): Promise<Record<string, number> | undefined> {
         runDir: join(dir, name),
       }) as unknown as Parameters<typeof launchLocalReplicas>[0];
     const stepSeconds: Record<number, number> = {};
-    const exchange: Record<number, { calls: number; seconds: number; floats: number }> = {};
+    const exchange: Record<number, { calls: number; seconds: number; waitSeconds: number; floats: number }> = {};
     for (const R of [1, 2]) {
-      // steps/s after the first log interval (graph warm-up excluded), from rank 0's log lines
+      // steps/s and exchange time after the first log interval (graph and ring warm-up excluded), from rank 0's logs
       const rates: number[] = [];
+      const counters: NonNullable<Extract<ReplicaMessage, { type: 'log' }>['exchange']>[] = [];
       const group = await spawnReplicas({
         replicas: R,
         stderr: 'ignore',
         config: () => ({ train: config(`r${R}`) as never, timeoutMs: 120_000 }),
         onMessage: (rank, msg: ReplicaMessage) => {
-          if (rank === 0 && msg.type === 'log') rates.push(msg.scalars.steps_per_s ?? NaN);
+          if (rank !== 0 || msg.type !== 'log') return;
+          rates.push(msg.scalars.steps_per_s ?? NaN);
+          if (msg.exchange) counters.push(msg.exchange);
         },
       });
       const outcomes = await group.wait();
       for (const o of outcomes) if (o.code !== 0) throw new Error(`training R=${R}: ${o.error?.message ?? o.code}`);
       const steady = rates.slice(1);
       stepSeconds[R] = steady.length ? steady.length / steady.reduce((a, b) => a + b, 0) : NaN;
-      const done = group.processes[0]?.messages.find((m) => m.type === 'done') as Extract<ReplicaMessage, { type: 'done' }> | undefined;
-      const ex = done?.exchange;
-      if (ex) exchange[R] = { calls: ex.allReduceCalls, seconds: ex.allReduceSeconds, floats: ex.allReduceFloats };
+      const first = counters[0];
+      const last = counters[counters.length - 1];
+      if (first && last && last !== first) {
+        exchange[R] = {
+          calls: last.allReduceCalls - first.allReduceCalls,
+          seconds: last.allReduceSeconds - first.allReduceSeconds,
+          waitSeconds: last.allReduceWaitSeconds - first.allReduceWaitSeconds,
+          floats: last.allReduceFloats - first.allReduceFloats,
+        };
+      }
     }
     const ex2 = exchange[2];
     const perCall = ex2 && ex2.calls > 0 ? ex2.seconds / ex2.calls : NaN;
+    const waitPerCall = ex2 && ex2.calls > 0 ? ex2.waitSeconds / ex2.calls : NaN;
     return {
       step_ms_r1: (stepSeconds[1] ?? NaN) * 1000,
       step_ms_r2: (stepSeconds[2] ?? NaN) * 1000,
       allreduce_ms_per_step_r2: perCall * 1000,
+      allreduce_wait_ms_per_step_r2: waitPerCall * 1000,
       gradient_mb: ex2 && ex2.calls > 0 ? (ex2.floats / ex2.calls) * 4 / MB : NaN,
       exchange_share_of_step_r2: perCall / (stepSeconds[2] ?? NaN),
+      transfer_share_of_step_r2: (perCall - waitPerCall) / (stepSeconds[2] ?? NaN),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -287,7 +300,10 @@ async function main(): Promise<void> {
     console.log(
       `standard model, global batch 64: R=1 ${overhead.step_ms_r1?.toFixed(0)} ms/step; R=2 ${overhead.step_ms_r2?.toFixed(0)} ms/step, ` +
         `of which all-reduce of ${overhead.gradient_mb?.toFixed(2)} MB ${overhead.allreduce_ms_per_step_r2?.toFixed(1)} ms ` +
-        `(${((overhead.exchange_share_of_step_r2 ?? NaN) * 100).toFixed(1)}% of the step, target < 5%)`,
+        `(${((overhead.exchange_share_of_step_r2 ?? NaN) * 100).toFixed(1)}% of the step, target < 5%); ` +
+        `of those ${overhead.allreduce_wait_ms_per_step_r2?.toFixed(1)} ms waiting for the other rank's first frame ` +
+        `(it was still computing), ${((overhead.allreduce_ms_per_step_r2 ?? NaN) - (overhead.allreduce_wait_ms_per_step_r2 ?? NaN)).toFixed(1)} ms ` +
+        `moving and reducing (${((overhead.transfer_share_of_step_r2 ?? NaN) * 100).toFixed(1)}% of the step)`,
     );
   }
   const ours = bus.get('2:16') ?? NaN;

@@ -50,7 +50,7 @@ export interface ReplicaConfig {
 
 /** A line this process prints. */
 export type ReplicaMessage =
-  | { type: 'log'; step: number; scalars: Record<string, number>; rank?: number }
+  | { type: 'log'; step: number; scalars: Record<string, number>; rank?: number; exchange?: ReturnType<RingReducer['stats']> }
   | { type: 'checkpoint'; step: number; path: string; rank?: number }
   | { type: 'ready'; rank: number; worldSize: number; endpoint: string }
   | { type: 'done'; result: unknown; rank?: number; exchange?: ReturnType<RingReducer['stats']> }
@@ -202,11 +202,13 @@ async function main(): Promise<number> {
     } else {
       // loaded only here, so the exercise workload starts without TensorFlow
       const { runTraining } = await import('../train/run.js');
+      const ring = reducer;
       result = await runTraining(cfg.train as TrainConfig, {
         // alone, train exactly as without data parallelism
         ...(reducer.worldSize > 1 ? { reducer } : {}),
         signal: controller.signal,
-        onLog: (step, scalars) => log({ type: 'log', step, scalars }),
+        // the exchange counters so far, so a reader can take the same window as steps_per_s
+        onLog: (step, scalars) => log({ type: 'log', step, scalars, exchange: ring.stats() }),
         onCheckpoint: (step, path) => log({ type: 'checkpoint', step, path }),
       });
     }

@@ -210,7 +210,9 @@ export class RingReducer implements GradientReducer {
   private readonly bucketElems: number;
   private push: zmq.Push | undefined;
   private op = 0;
-  private readonly counters = { allReduceCalls: 0, allReduceSeconds: 0, allReduceFloats: 0 };
+  private readonly counters = { allReduceCalls: 0, allReduceSeconds: 0, allReduceWaitSeconds: 0, allReduceFloats: 0 };
+  /** When the current allReduceMean started (for allReduceWaitSeconds). */
+  private allReduceStart = 0;
   private lastStep = -1;
   private busy: string | undefined;
   private failure: RingError | undefined;
@@ -317,6 +319,7 @@ export class RingReducer implements GradientReducer {
   async allReduceMean(buf: Float32Array, step: number): Promise<void> {
     this.begin('allReduceMean', step);
     const t0 = performance.now();
+    this.allReduceStart = t0;
     try {
       if (this.worldSize > 1) await this.ringAllReduce(buf, step);
       this.counters.allReduceCalls++;
@@ -327,8 +330,13 @@ export class RingReducer implements GradientReducer {
     }
   }
 
-  /** Time spent in allReduceMean (including waiting for slower peers) and what went through it. */
-  stats(): { allReduceCalls: number; allReduceSeconds: number; allReduceFloats: number; bytesSent: number } {
+  /**
+   * Time spent in allReduceMean and what went through it. allReduceSeconds includes waiting for slower peers;
+   * allReduceWaitSeconds is the part before the left neighbour's first frame arrived: mostly the time until the
+   * neighbour reached the same collective (in training, the difference of the ranks' step times), plus one frame's
+   * transit.
+   */
+  stats(): { allReduceCalls: number; allReduceSeconds: number; allReduceWaitSeconds: number; allReduceFloats: number; bytesSent: number } {
     return { ...this.counters, bytesSent: RingReducer.bytesSentPerAllReduce(this.counters.allReduceFloats, this.worldSize) };
   }
 
@@ -431,6 +439,7 @@ export class RingReducer implements GradientReducer {
         const c = mod(r - t - 1, R);
         const [s, e] = chunk(b, c);
         const { payload } = await this.expect(ctx(`reduce-scatter bucket ${b}`), Kind.ReduceScatter, step, b, t, c, (e - s) * 4);
+        if (t === 0 && b === 0) this.counters.allReduceWaitSeconds += (performance.now() - this.allReduceStart) / 1000;
         if (t < R - 2) {
           const sum = this.kernels.reduceInto(buf, s, payload, 1);
           this.sendData(Kind.ReduceScatter, step, b, t + 1, c, floatBytes(buf, s, e), sum);
