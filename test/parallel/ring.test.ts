@@ -45,6 +45,39 @@ for (const R of [2, 3, 4]) {
   });
 }
 
+for (const [R, bucketBytes, n] of [
+  [2, 64, 1001],
+  [2, 1 << 20, 600_001],
+  [3, 1 << 20, 600_001],
+] as const) {
+  test(`R=${R}, ${n} floats in ${bucketBytes}-byte buckets: a rank may overwrite its buffer as soon as allReduceMean returns`, async (t) => {
+    // Sends are zero-copy from the caller's buffer and from a staging area reused across collectives; each rank
+    // refills the same buffer the moment its call returns, while slower ranks may still be receiving. The window in
+    // which an unsafe send would go wrong is short (ZeroMQ's I/O thread copies a frame into the socket quickly), so
+    // this guards the schedule rather than proving it; a frame torn that way would fail its checksum, not be applied.
+    const group = await ringGroup(R, { bucketBytes });
+    const value = (rank: number, i: number, k: number): number => ((rank + 1) * ((i % 61) - 30) + k) / 64;
+    const mean = (i: number, k: number): number => (((R + 1) / 2) * ((i % 61) - 30) + k) / 64;
+    try {
+      const worst = await Promise.all(
+        group.map(async (r) => {
+          const buf = new Float32Array(n);
+          let err = 0;
+          for (let k = 0; k < 6; k++) {
+            for (let i = 0; i < n; i++) buf[i] = value(r.rank, i, k);
+            await r.allReduceMean(buf, k);
+            for (let i = 0; i < n; i++) err = Math.max(err, Math.abs((buf[i] as number) - mean(i, k)));
+          }
+          return err;
+        }),
+      );
+      t.true(Math.max(...worst) < 1e-5, `max error ${Math.max(...worst)}`);
+    } finally {
+      await closeAll(group);
+    }
+  });
+}
+
 test('default bucket size: a 3 MB buffer (several buckets) reduces correctly with R=3', async (t) => {
   const group = await ringGroup(3);
   try {
