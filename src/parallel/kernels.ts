@@ -5,11 +5,11 @@
 // output in the same pass, so the frame that forwards a partial sum costs no extra read.
 //
 // Checksum: four 32-bit lanes, each a Fletcher-style pair (a += word, b += a, mod 2^32), folded to 32 bits. It is
-// position dependent, catches every changed word, truncation and reordering of the payload, and a frame built from
-// a buffer that changed before it was sent; it is not a MAC (CURVE authenticates traffic between hosts).
+// position dependent and covers the length: it catches any single changed word, truncation, reordered words, and a
+// frame whose buffer changed between checksum and send; it is not a MAC (CURVE authenticates traffic between hosts).
 //
 // WebAssembly cannot read JavaScript's buffers, so a payload is first copied into the module's memory (memcpy speed,
-// an order of magnitude faster than the loops it replaces). The module is assembled here from its opcodes; it is
+// several times faster than the loops it replaces). The module is assembled here from its opcodes; it is
 // small enough to read, and needs no build step or binary file.
 
 interface WasmMemory {
@@ -229,12 +229,11 @@ export class Kernels {
     const n = src.length;
     const padded = pad16(n * 4);
     const out = this.outAt;
-    let mem = new Float32Array(this.memory.buffer);
+    const mem = new Float32Array(this.memory.buffer); // the kernels never grow the memory
     mem.set(dst.subarray(off, off + n), out / 4);
     mem.fill(0, out / 4 + n, (out + padded) / 4);
     if (divisor === 1) this.fns.add(out, this.inAt, padded);
     else this.fns.addDiv(out, this.inAt, padded, divisor);
-    mem = new Float32Array(this.memory.buffer);
     dst.set(mem.subarray(out / 4, out / 4 + n), off);
     return this.fold(n * 4);
   }

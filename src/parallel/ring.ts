@@ -516,8 +516,7 @@ export class RingReducer implements GradientReducer {
     const slot = Math.ceil(this.bucketElems / this.worldSize);
     if (this.staging.length < (bucket + 1) * slot) {
       // frames still queued keep the old array alive (ZeroMQ holds a reference until they are sent)
-      const grown = new Float32Array(Math.max((bucket + 1) * slot, 2 * this.staging.length));
-      this.staging = grown;
+      this.staging = new Float32Array(Math.max((bucket + 1) * slot, 2 * this.staging.length));
     }
     return this.staging.subarray(bucket * slot, bucket * slot + elems);
   }
