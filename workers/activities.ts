@@ -10,6 +10,7 @@ import type { Client } from '@temporalio/client';
 import type { MlflowClient } from '../src/tracking/index.js';
 import { ensureExperiment, standardTags, trialRunName, writeSweepSummary } from '../src/tracking/trial-logging.js';
 import { TemporalRendezvous } from '../src/parallel/temporal-rendezvous.js';
+import { threadShareEnv } from '../src/parallel/threads.js';
 import type { RendezvousResult } from '../src/parallel/types.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/sweep/types.js';
 import { SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../workflows/defs.js';
@@ -232,7 +233,14 @@ export function createActivities(deps: ActivityDeps) {
       const child = spawnReplica({
         guard: deps.guardCommand,
         command: [...deps.replicaCommand, configPath],
-        env: { ...process.env, ...deps.replicaEnv, CUDA_VISIBLE_DEVICES: device, DCIGN_REPLICA_RANK: String(rank) },
+        env: {
+          // CPU slots share the machine's cores; a GPU replica keeps TensorFlow's defaults for its host-side work
+          ...(device === '' ? threadShareEnv(deps.slots.size, { ...process.env, ...deps.replicaEnv }) : {}),
+          ...process.env,
+          ...deps.replicaEnv,
+          CUDA_VISIBLE_DEVICES: device,
+          DCIGN_REPLICA_RANK: String(rank),
+        },
         cwd: process.cwd(),
         onMessage,
       });

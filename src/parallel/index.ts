@@ -9,3 +9,4 @@ export type { CurveKeys, CurveKeySources } from './curve.js';
 export { launchLocalReplicas, spawnReplicas, resultOf, ReplicaGroup, ReplicaGroupError, REPLICA_CHILD_SCRIPT } from './launch-local.js';
 export type { LaunchLocalOptions, SpawnReplicasOptions, ReplicaHandle, ReplicaOutcome } from './launch-local.js';
 export type { ReplicaConfig, ReplicaMessage, RendezvousConfig, ExerciseConfig } from './replica-child.js';
+export { threadShareEnv } from './threads.js';

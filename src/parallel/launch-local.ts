@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { TrainConfig } from '../train/config.js';
 import { localEndpoints } from './rendezvous.js';
+import { threadShareEnv } from './threads.js';
 import type { ReplicaConfig, ReplicaMessage } from './replica-child.js';
 
 export const REPLICA_CHILD_SCRIPT = fileURLToPath(new URL('./replica-child.js', import.meta.url));
@@ -123,7 +124,7 @@ export async function spawnReplicas(opts: SpawnReplicasOptions): Promise<Replica
       rendezvous: { kind: 'static', endpoints, rank, groupId, generation: opts.generation ?? 0 },
     };
     const child = spawn(process.execPath, [...(opts.execArgv ?? []), opts.script ?? REPLICA_CHILD_SCRIPT], {
-      env: { ...process.env, ...opts.env, DCIGN_REPLICA_CONFIG: JSON.stringify(cfg), DCIGN_WATCH_STDIN: '1' },
+      env: { ...threadShareEnv(R, { ...process.env, ...opts.env }), ...process.env, ...opts.env, DCIGN_REPLICA_CONFIG: JSON.stringify(cfg), DCIGN_WATCH_STDIN: '1' },
       stdio: ['pipe', 'pipe', opts.stderr ?? 'inherit'],
     });
     const handle: ReplicaHandle = {
