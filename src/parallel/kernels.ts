@@ -115,18 +115,16 @@ const storeSums = (a: number, b: number): number[][] => [
   ...[op.i32Const(0), op.get(b), op.v128Store(16)],
 ];
 
+/** dst address (for the store that follows), then dst[i..i+4] + src[i..i+4]; dst and src are locals 0 and 1. */
+const loadSum: number[][] = [op.get(0), op.get(0), op.v128Load(0), op.get(1), op.v128Load(0), op.f32x4Add];
+
 function assemble(): Uint8Array {
   // checksum(ptr, n): locals a=2, b=3
   const checksum = body(2, [...loop16(1, [0], [op.get(0), op.v128Load(0), ...fletcher(2, 3)]), ...storeSums(2, 3)]);
   // add(dst, src, n): dst += src, checksum of the result; locals a=3, b=4, v=5
   const add = body(3, [
     ...loop16(2, [0, 1], [
-      op.get(0),
-      op.get(0),
-      op.v128Load(0),
-      op.get(1),
-      op.v128Load(0),
-      op.f32x4Add,
+      ...loadSum,
       op.tee(5),
       op.v128Store(0),
       op.get(5),
@@ -140,12 +138,7 @@ function assemble(): Uint8Array {
     op.f32x4Splat,
     op.set(7),
     ...loop16(2, [0, 1], [
-      op.get(0),
-      op.get(0),
-      op.v128Load(0),
-      op.get(1),
-      op.v128Load(0),
-      op.f32x4Add,
+      ...loadSum,
       op.get(7),
       op.f32x4Div,
       op.tee(6),
