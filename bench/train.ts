@@ -161,14 +161,22 @@ async function main(): Promise<void> {
   console.error(`bench:train  batch ${batch}, latent ${latent}, 64x64x1, ${threads} threads, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds`);
   const results = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
   const cpuMs = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
+  // ours / torch within each round: the two ran back to back, so a paired ratio is less exposed to the machine's
+  // drifting load than the ratio of medians
+  const paired: number[] = [];
   for (let r = 0; r < rounds; r++) {
+    const round: Record<string, number> = {};
     for (const c of chosen) {
       const v = runOnce(c);
-      if (v !== undefined) results.get(c.name)!.push(v.imgPerS);
+      if (v !== undefined) {
+        results.get(c.name)!.push(v.imgPerS);
+        round[c.name] = v.imgPerS;
+      }
       if (v?.cpuMsPerStep !== undefined) cpuMs.get(c.name)!.push(v.cpuMsPerStep);
       const cpuText = v?.cpuMsPerStep === undefined ? '' : `  (${v.cpuMsPerStep.toFixed(0)} CPU-ms/step)`;
       console.error(`round ${r + 1}/${rounds}  ${c.name.padEnd(16)} ${v === undefined ? 'failed' : `${v.imgPerS.toFixed(1)} img/s${cpuText}`}`);
     }
+    if (round.ours !== undefined && round.torch !== undefined) paired.push(+(round.ours / round.torch).toFixed(3));
   }
   const med = Object.fromEntries([...results].map(([k, v]) => [k, median(v)]));
   const medCpu = Object.fromEntries([...cpuMs].filter(([, v]) => v.length > 0).map(([k, v]) => [k, median(v)]));
@@ -177,6 +185,7 @@ async function main(): Promise<void> {
   const ours = med.ours;
   const ref = med.torch;
   const ratio = ours !== undefined && ref !== undefined ? ours / ref : null;
+  if (paired.length > 0) console.error(`ours / torch per round: ${paired.join(', ')} (median ${median(paired)})`);
   console.log(
     JSON.stringify({
       bench: 'train',
@@ -187,6 +196,8 @@ async function main(): Promise<void> {
       higher_is_better: true,
       keras: med.keras ?? null,
       ratio_vs_keras: ours !== undefined && med.keras !== undefined ? +(ours / med.keras).toFixed(3) : null,
+      ratio_per_round: paired,
+      ratio_per_round_median: median(paired) ?? null,
       configs: med,
       cpu_ms_per_step: medCpu,
       runs: Object.fromEntries(results),
