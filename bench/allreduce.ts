@@ -227,12 +227,16 @@ async function trainingOverhead(): Promise<Record<string, number> | undefined> {
       // steps/s and exchange time after the first log interval (graph and ring warm-up excluded), from rank 0's logs
       const rates: number[] = [];
       const counters: NonNullable<Extract<ReplicaMessage, { type: 'log' }>['exchange']>[] = [];
+      // every rank's wait: with equal work it alternates between the ranks; one rank always waiting means one is slower
+      const waits: number[][] = Array.from({ length: R }, () => []);
       const group = await spawnReplicas({
         replicas: R,
         stderr: 'ignore',
-        config: () => ({ train: config(`r${R}`) as never, timeoutMs: 120_000 }),
+        config: () => ({ train: config(`r${R}`) as never, timeoutMs: 120_000, logAllRanks: true }),
         onMessage: (rank, msg: ReplicaMessage) => {
-          if (rank !== 0 || msg.type !== 'log') return;
+          if (msg.type !== 'log') return;
+          if (msg.exchange) waits[rank]?.push(msg.exchange.allReduceWaitSeconds);
+          if (rank !== 0) return;
           rates.push(msg.scalars.steps_per_s ?? NaN);
           if (msg.exchange) counters.push(msg.exchange);
         },
@@ -241,6 +245,10 @@ async function trainingOverhead(): Promise<Record<string, number> | undefined> {
       for (const o of outcomes) if (o.code !== 0) throw new Error(`training R=${R}: ${o.error?.message ?? o.code}`);
       const steady = rates.slice(1);
       stepSeconds[R] = steady.length ? steady.length / steady.reduce((a, b) => a + b, 0) : NaN;
+      if (R > 1) {
+        const perInterval = waits.map((w) => w.slice(1).map((v, i) => (((v - (w[i] as number)) / logEvery) * 1000).toFixed(1)));
+        console.log(`R=${R} wait for the other rank per step, each log interval (ms): ${perInterval.map((w, r) => `rank ${r} [${w.join(', ')}]`).join('; ')}`);
+      }
       const first = counters[0];
       const last = counters[counters.length - 1];
       if (first && last && last !== first) {
