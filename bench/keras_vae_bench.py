@@ -22,6 +22,7 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="0 = TensorFlow default")
+    p.add_argument("--eager", action="store_true", help="run the step op by op (as tfjs does) instead of as a tf.function graph")
     a = p.parse_args()
     import tensorflow as tf
     import keras
@@ -51,7 +52,6 @@ def main():
     variables = enc.trainable_variables + dec.trainable_variables
     x = tf.cast(tf.random.uniform((a.batch, 64, 64, C)) > 0.5, tf.float32)
 
-    @tf.function
     def step(x):
         with tf.GradientTape() as tape:
             h = enc(x, training=True)
@@ -65,6 +65,8 @@ def main():
         opt.apply_gradients(zip(grads, variables))
         return loss
 
+    if not a.eager:
+        step = tf.function(step)
     for _ in range(a.warmup):
         step(x).numpy()
     t0 = time.perf_counter()
@@ -74,7 +76,7 @@ def main():
     loss.numpy()
     dt = (time.perf_counter() - t0) / a.steps
     cpu = (time.process_time() - c0) / a.steps
-    print(json.dumps({"framework": "keras", "tensorflow": tf.__version__, "keras": keras.__version__,
+    print(json.dumps({"framework": "keras", "eager": a.eager, "tensorflow": tf.__version__, "keras": keras.__version__,
                       "threads": a.threads or None, "batch": a.batch, "latent": a.latent,
                       "ms_per_step": round(dt * 1000, 2), "img_per_s": round(a.batch / dt, 1),
                       "cpu_ms_per_step": round(cpu * 1000, 1)}))

@@ -13,7 +13,8 @@
 //   ours-flat          plus the data-parallel path: gradients read back to one Float32Array and uploaded again
 //   ours-no-onednn     TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's oneDNN CPU kernels off (src/backend.ts turns them on,
 //                      since TensorFlow enables them by default only on recent Intel CPUs)
-// Keras runs with the same oneDNN setting as ours (keras), and with it off (keras-no-onednn).
+// Keras runs with the same oneDNN setting as ours (keras), with it off (keras-no-onednn), and op by op without
+// tf.function (keras-eager: the execution model tfjs has).
 // NCHW is not measured: TensorFlow's CPU conv kernels support NHWC only (tfjs-node's fused conv rejects NCHW).
 //
 // Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
       const kerasArgs = [kerasScript, ...common, '--threads', String(threads)];
       configs.push({ name: 'keras', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
       configs.push({ name: 'keras-no-onednn', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '0' } });
+      configs.push({ name: 'keras-eager', cmd: kerasPy, args: [...kerasArgs, '--eager'], env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
     } else missing.push(`keras (${kerasPy} missing)`);
     if (missing.length > 0) console.error(`reference not available: ${missing.join('; ')}; run scripts/setup-torch-bench.sh`);
   }
