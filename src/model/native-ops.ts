@@ -61,7 +61,9 @@ function register(): void {
       return {
         // reshape: a fresh handle on the same buffer, so the tape never sees one tensor as two gradients
         x: () => tf.reshape(dPre, dPre.shape),
-        bias: () => op('BiasAddGrad', [dPre], true),
+        // BiasAddGrad vectorises over channels: with one channel (the decoder's last layer) it took 4.3 ms where a
+        // Sum over the other axes takes 0.2 ms; from 32 channels on it is the faster one (0.3 vs 0.8 ms)
+        bias: () => ((dPre.shape.at(-1) ?? 0) < 4 ? tf.sum(dPre, [...dPre.shape.keys()].slice(0, -1)) : op('BiasAddGrad', [dPre], true)),
       };
     },
   });

@@ -13,9 +13,11 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 for (const shape of [
   [3, 5],
   [2, 4, 4, 3],
+  [2, 4, 4, 1],
+  [2, 4, 4, 8],
 ]) {
   for (const relu of [true, false]) {
-    test(`biasActivation (rank ${shape.length}, relu ${relu}) has the value and gradients of relu(x + b) in plain tfjs ops`, (t) => {
+    test(`biasActivation ([${shape.join(", ")}], relu ${relu}) has the value and gradients of relu(x + b) in plain tfjs ops`, (t) => {
       const before = tf.memory().numTensors;
       const [ours, plain] = tf.tidy(() => {
         const x = tf.randomNormal(shape, 0, 1, 'float32', 7);
