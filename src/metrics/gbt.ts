@@ -110,8 +110,8 @@ function growTree(
   const constantFeatures = new Int32Array(d);
   let nodeCount = 0;
 
-  const segmentStats = (start: number, end: number): { w: number; s: number; imp: number } => {
-    const seg = idx[0] as Int32Array;
+  /** Weight, sum and variance of the residuals of rows seg[start..end). */
+  const segmentStats = (start: number, end: number, seg = idx[0] as Int32Array): { w: number; s: number; imp: number } => {
     let s = 0;
     let ss = 0;
     for (let p = start; p < end; p++) {
@@ -228,20 +228,8 @@ function growTree(
     const segB = idx[bestFeature] as Int32Array;
     const mid = bestPos;
     // In the best feature's order the left child is exactly [start, mid).
-    const childStats = (a: number, b: number): { w: number; s: number; imp: number } => {
-      let s = 0;
-      let ss = 0;
-      for (let p = a; p < b; p++) {
-        const v = r[segB[p] as number] as number;
-        s += v;
-        ss += v * v;
-      }
-      const w = b - a;
-      const m = s / w;
-      return { w, s, imp: ss / w - m * m };
-    };
-    const ls = childStats(start, mid);
-    const rs = childStats(mid, end);
+    const ls = segmentStats(start, mid, segB);
+    const rs = segmentStats(mid, end, segB);
     importance[bestFeature]! += nNode * rec.impurity - ls.w * ls.imp - rs.w * rs.imp;
     if (depth + 1 >= maxDepth) {
       // Both children are leaves at the depth limit: label their samples, no need to partition the other features.
