@@ -23,8 +23,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { launchLocalReplicas, spawnReplicas } from '../src/parallel/launch-local.js';
-import type { ReplicaMessage } from '../src/parallel/replica-child.js';
+import { launchLocalReplicas, spawnReplicas } from '../src/train/launch-local.js';
+import type { ReplicaMessage } from '../src/train/replica-protocol.js';
 import { DEFAULT_BUCKET_BYTES } from '../src/parallel/ring.js';
 
 const MB = 1 << 20;
@@ -195,7 +195,8 @@ async function ringTimes(R: number): Promise<Map<number, number>> {
     let worst = 0;
     for (const o of outcomes) {
       if (o.code !== 0) throw new Error(`R=${R}, ${mb} MB: rank ${o.rank} failed: ${o.error?.message ?? o.signal ?? o.code}`);
-      const r = (o.done as { results: SizeResult[] }).results[0] as SizeResult;
+      if (o.done?.kind !== 'exercise') throw new Error(`R=${R}, ${mb} MB: rank ${o.rank} reported no exercise result`);
+      const r = o.done.exercise.results[0] as SizeResult;
       if (r.maxErr > 1e-4) throw new Error(`R=${R}, ${mb} MB: wrong result on rank ${o.rank} (max error ${r.maxErr})`);
       worst = Math.max(worst, r.seconds / r.iterations);
     }

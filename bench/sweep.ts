@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 
 import { startSweep } from '../src/sweep/control.js';
 import { loadSweepSpec, validateSweepSpec } from '../src/sweep/spec.js';
-import { trialProgressQuery, trialWorkflowId } from '../workflows/defs.js';
+import { trialProgressQuery, trialWorkflowId } from '../src/contract/index.js';
 import { REPLICA_CHILD_PATH } from '../workers/worker.js';
 import { startTemporal } from '../test/helpers/temporal.js';
 import { bundle, smallSpec, startWorker, tempDir } from '../test/helpers/sweep-fixture.js';

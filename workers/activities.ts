@@ -1,23 +1,29 @@
 // Activities of the sweep and trial workflows, built by a factory over injected dependencies (STYLE.md), so the
 // workflows, the worker and the tests are all typed from `ReturnType<typeof createActivities>`.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 
 import { ApplicationFailure, CancelledFailure, Context, activityInfo, heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 
 import type { MlflowClient } from '../src/tracking/index.js';
-import { ensureExperiment, standardTags, trialRunName, writeSweepSummary } from '../src/tracking/trial-logging.js';
-import { TemporalRendezvous } from '../src/parallel/temporal-rendezvous.js';
+import {
+  ensureExperiment,
+  findOrStartTrialRun,
+  startSweepParentRun,
+  trialRunName,
+  writeSweepSummary,
+  type TrialConfigLike,
+} from '../src/tracking/trial-logging.js';
 import { threadShareEnv } from '../src/parallel/threads.js';
-import type { RendezvousResult } from '../src/parallel/types.js';
-import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/sweep/types.js';
-import { SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../workflows/defs.js';
-import type { CurvePoint } from '../workflows/defs.js';
+import type { TrainConfigInput } from '../src/train/config.js';
+import { REPLICA_EXIT, trainedTo, type ReplicaConfig, type ReplicaMessage } from '../src/train/replica-protocol.js';
+import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/contract/types.js';
+import { SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../src/contract/index.js';
+import type { CurvePoint } from '../src/contract/index.js';
+import { TemporalRendezvous } from './rendezvous.js';
 import { spawnReplica } from './replica.js';
 import { CheckpointGatedMetrics } from './trial-metrics.js';
-import type { ReplicaMessage } from './replica.js';
 import type { SlotPool } from './slots.js';
 
 export interface EvaluateRequest {
@@ -39,7 +45,7 @@ export interface ActivityDeps {
   readonly runRoot: string;
   /** Address other workers reach this one at, for the replicas' ZeroMQ ring. */
   readonly advertiseHost: string;
-  /** The replica process: [node, dist/src/parallel/replica-child.js]; the config file path is appended. */
+  /** The replica process: [node, dist/src/train/replica-child.js]; the config file path is appended. */
   readonly replicaCommand: readonly string[];
   /** [node, dist/workers/replica-guard.js] for replica commands that do not stop when their stdin closes; else []. */
   readonly guardCommand: readonly string[];
@@ -72,7 +78,6 @@ export interface ReplicaResult {
   readonly checkpointPath?: string;
   readonly checkpointStep?: number;
   readonly losses?: Record<string, number>;
-  readonly result?: Record<string, unknown>;
 }
 
 /** What a trainReplica heartbeat carries (and what a retried attempt resumes from). */
@@ -82,6 +87,9 @@ export interface ReplicaHeartbeat {
   readonly checkpointPath?: string;
   readonly checkpointStep?: number;
 }
+
+/** The activity interface the workflows schedule, typed from the factory itself (STYLE.md: declared once). */
+export type Activities = ReturnType<typeof createActivities>;
 
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types
 export function createActivities(deps: ActivityDeps) {
@@ -96,20 +104,21 @@ export function createActivities(deps: ActivityDeps) {
     if (!deps.mlflow) return { searchAttributes };
     const experimentId = await ensureExperiment(deps.mlflow, req.name); // opens on its runs table in MLflow 3's UI
     await deps.mlflow.setExperimentTag(experimentId, 'dcign.sweep', req.name);
-    const run = await deps.mlflow.createRun({
+    const wf = activityInfo().workflowExecution;
+    const run = await startSweepParentRun(deps.mlflow, {
       experimentId,
-      runName: `sweep ${req.name}`,
-      tags: { 'dcign.sweep': req.name, 'dcign.role': 'sweep', 'dcign.workflowId': activityInfo().workflowExecution?.workflowId ?? '' },
+      sweepName: req.name,
+      spec: req.spec,
+      ...(wf ? { workflowId: wf.workflowId, workflowRunId: wf.runId } : {}),
+      params: {
+        dataset: req.spec.dataset,
+        'model.variant': req.spec.model.variant,
+        replicas: req.spec.replicas,
+        trials: req.trialCount,
+        steps: req.spec.train.steps,
+        batchSize: req.spec.train.batchSize,
+      },
     });
-    await deps.mlflow.logParams(run.info.runId, {
-      dataset: req.spec.dataset,
-      'model.variant': req.spec.model.variant,
-      replicas: req.spec.replicas,
-      trials: req.trialCount,
-      steps: req.spec.train.steps,
-      batchSize: req.spec.train.batchSize,
-    });
-    await deps.mlflow.logArtifactBytes(run.info.runId, 'sweep-spec.json', JSON.stringify(req.spec, null, 2));
     return { experimentId, parentRunId: run.info.runId, searchAttributes };
   }
 
@@ -124,35 +133,22 @@ export function createActivities(deps: ActivityDeps) {
     parentRunId?: string;
   }): Promise<{ runId?: string }> {
     if (!deps.mlflow || !req.experimentId) return {};
-    // Idempotent across activity retries: an existing run of this trial under the same parent is reused.
-    const filter = `tags.\`dcign.trial\` = '${req.trialKey.replace(/'/g, "\\'")}'${req.parentRunId ? ` and tags.mlflow.parentRunId = '${req.parentRunId}'` : ''}`;
-    const existing = await deps.mlflow.searchRuns({ experimentIds: [req.experimentId], filter, maxResults: 1 });
-    if (existing[0]) return { runId: existing[0].info.runId };
-    const info = activityInfo();
+    const wf = activityInfo().workflowExecution;
     const model = req.train.model as { beta?: number; latentSize?: number };
-    const runName = trialRunName({ beta: model.beta, latentSize: model.latentSize, seed: req.seed });
-    const run = await deps.mlflow.createRun({
+    const gpu = deps.slots.devices.some((d) => d !== '');
+    // Idempotent across activity retries: an existing run of this trial under the same parent is reused.
+    const run = await findOrStartTrialRun(deps.mlflow, {
       experimentId: req.experimentId,
-      runName,
       ...(req.parentRunId ? { parentRunId: req.parentRunId } : {}),
-      tags: {
-        ...standardTags({
-          runName,
-          sweepName: req.sweepName,
-          trialKey: req.trialKey,
-          workflowId: info.workflowExecution?.workflowId ?? '',
-          workflowRunId: info.workflowExecution?.runId ?? '',
-          replicas: req.replicas,
-          backend: deps.slots.devices.some((d) => d !== '') ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node',
-          device: deps.slots.devices.some((d) => d !== '') ? `GPU ${deps.slots.devices.join(',')}` : 'CPU',
-        }),
-        'dcign.workflowId': info.workflowExecution?.workflowId ?? '',
-      },
+      runName: trialRunName({ beta: model.beta, latentSize: model.latentSize, seed: req.seed }),
+      sweepName: req.sweepName,
+      trialKey: req.trialKey,
+      ...(wf ? { workflowId: wf.workflowId, workflowRunId: wf.runId } : {}),
+      replicas: req.replicas,
+      backend: gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node',
+      device: gpu ? `GPU ${deps.slots.devices.join(',')}` : 'CPU',
+      config: { ...req.train, seed: req.seed } as unknown as TrialConfigLike,
     });
-    const params: Record<string, string | number | boolean> = { seed: req.seed, replicas: req.replicas };
-    flatten('', req.train as unknown as Record<string, unknown>, params);
-    delete params.runDir;
-    await deps.mlflow.logParams(run.info.runId, params);
     return { runId: run.info.runId };
   }
 
@@ -172,28 +168,24 @@ export function createActivities(deps: ActivityDeps) {
     const ticker = setInterval(beat, 1000);
     beat();
 
-    let rendezvous: RendezvousResult;
     const device = deps.slots.acquire();
     try {
-      const port = await freePort(deps.advertiseHost);
-      const endpoint = `tcp://${deps.advertiseHost.includes(':') ? `[${deps.advertiseHost}]` : deps.advertiseHost}:${port}`;
-      const rdzv = new TemporalRendezvous(deps.temporal, { workflowId: input.trialWorkflowId, generation: input.generation, replicaIndex: input.replicaIndex });
-      rendezvous = await abortable(rdzv.join(endpoint), ctx.cancellationSignal);
-      const rank = rendezvous.rank;
-
-      const config = {
-        train: { ...input.train, runDir, ...(resumeFrom ? { resumeFrom } : {}) },
-        rendezvous: { kind: 'static', endpoints: rendezvous.peers, rank, groupId: rendezvous.groupId, generation: rendezvous.generation },
+      // The replica binds its all-reduce socket itself (port 0) and announces it; we join the trial workflow's
+      // rendezvous with that endpoint and hand the group back. No port is picked here and bound later elsewhere.
+      const config: ReplicaConfig = {
+        train: { ...input.train, runDir, ...(resumeFrom ? { resumeFrom } : {}) } as TrainConfigInput,
+        rendezvous: { kind: 'supervisor' },
         bind: deps.advertiseHost,
         timeoutMs: deps.ringTimeoutMs ?? 120_000,
       };
-      // Rank 0's losses go to the trial's MLflow run from here (the worker), so the training child never waits on HTTP.
-      const tracked = deps.mlflow && input.mlflowRunId && rank === 0 ? new CheckpointGatedMetrics(deps.mlflow, input.mlflowRunId) : undefined;
       const configPath = path.join(runDir, `replica-g${input.generation}-r${input.replicaIndex}.json`);
       await writeFile(configPath, JSON.stringify(config, null, 2));
 
-      // Rank 0 forwards every log point (batched) and each checkpoint to the trial workflow.
+      // Rank 0 forwards every log point (batched) and each checkpoint to the trial workflow, and its losses to the
+      // trial's MLflow run from here (the worker), so the training child never waits on HTTP.
       const handle = deps.temporal.workflow.getHandle(input.trialWorkflowId);
+      let rank: number | undefined;
+      let tracked: CheckpointGatedMetrics | undefined;
       let pending: CurvePoint[] = [];
       let lastSent = 0;
       let sending: Promise<void> = Promise.resolve();
@@ -214,8 +206,23 @@ export function createActivities(deps: ActivityDeps) {
         };
         sending = sending.then(() => handle.signal(replicaProgressSignal, msg)).catch(() => undefined);
       };
+      let joinFailure: Error | undefined;
+      const rdzv = new TemporalRendezvous(deps.temporal, { workflowId: input.trialWorkflowId, generation: input.generation, replicaIndex: input.replicaIndex });
+      const join = async (endpoint: string): Promise<void> => {
+        try {
+          const group = await abortable(rdzv.join(endpoint), ctx.cancellationSignal);
+          rank = group.rank;
+          if (deps.mlflow && input.mlflowRunId && rank === 0) tracked = new CheckpointGatedMetrics(deps.mlflow, input.mlflowRunId);
+          child.answerRendezvous(group);
+        } catch (err) {
+          joinFailure = err instanceof Error ? err : new Error(String(err));
+          child.kill();
+        }
+      };
       const onMessage = (m: ReplicaMessage): void => {
-        if (m.type === 'log') {
+        if (m.type === 'bound') {
+          void join(m.endpoint);
+        } else if (m.type === 'log') {
           step = m.step;
           losses = m.scalars;
           pending.push({ step: m.step, scalars: m.scalars });
@@ -228,6 +235,8 @@ export function createActivities(deps: ActivityDeps) {
           tracked?.checkpointed(m.step);
           beat();
           send(true);
+        } else if (m.type === 'error' && m.step !== undefined) {
+          step = Math.max(step, m.step);
         }
       };
       const child = spawnReplica({
@@ -239,7 +248,6 @@ export function createActivities(deps: ActivityDeps) {
           ...process.env,
           ...deps.replicaEnv,
           CUDA_VISIBLE_DEVICES: device,
-          DCIGN_REPLICA_RANK: String(rank),
         },
         cwd: process.cwd(),
         onMessage,
@@ -254,29 +262,27 @@ export function createActivities(deps: ActivityDeps) {
       }
       send(true);
       await sending;
-      await tracked?.close(exit.done !== undefined && exit.code === 0 && !ctx.cancellationSignal.aborted);
-      if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`replica ${rank} of ${input.trialKey} stopped: cancelled`);
-      if (exit.done && exit.code === 0) {
-        const r = exit.done;
-        const finalStep = typeof r.step === 'number' ? r.step : step;
-        // The trainer's TrainResult names its last checkpoint `lastCheckpoint` and its losses `lastScalars`.
-        const ckptPath = typeof r.lastCheckpoint === 'string' ? r.lastCheckpoint : typeof r.checkpointPath === 'string' ? r.checkpointPath : undefined;
-        const ckpt = ckptPath ? { step: finalStep, path: ckptPath } : checkpoint;
-        if (r.lastScalars && typeof r.lastScalars === 'object') losses = r.lastScalars as Record<string, number>;
+      await tracked?.close(exit.done !== undefined && exit.code === REPLICA_EXIT.ok && !ctx.cancellationSignal.aborted);
+      if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`replica ${input.replicaIndex} of ${input.trialKey} stopped: cancelled`);
+      if (joinFailure) throw joinFailure;
+      const who = `replica ${rank ?? `#${input.replicaIndex}`} of ${input.trialKey} (generation ${input.generation})`;
+      if (exit.done && exit.code === REPLICA_EXIT.ok) {
+        const trained = trainedTo(exit.done);
+        if (exit.done.kind !== 'train') throw ApplicationFailure.nonRetryable(`${who} ran a ${exit.done.kind} workload, not training`, 'BadConfig');
+        if (trained.scalars) losses = trained.scalars;
+        const ckpt = trained.checkpoint ?? checkpoint;
         return {
-          rank,
-          step: finalStep,
+          rank: rank ?? input.replicaIndex,
+          step: trained.step,
           ...(ckpt ? { checkpointPath: ckpt.path, checkpointStep: ckpt.step } : {}),
           ...(losses ? { losses } : {}),
-          result: r,
         };
       }
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
       const why = exit.error?.message ?? (exit.stderrTail.trim() || 'no error message');
-      const message = `replica ${rank} of ${input.trialKey} (generation ${input.generation}) ${how} at step ${step}: ${why}`;
-      // Bad configuration never gets better by retrying: the child says so with exit code 2, an error of kind/code
-      // 'config', or the trainer's ConfigError text ('invalid config: <field> ...').
-      if (exit.code === 2 || exit.error?.kind === 'config' || exit.error?.kind === 'spawn' || /^invalid config:/.test(exit.error?.message ?? '')) {
+      const message = `${who} ${how} after step ${step}: ${why}`;
+      // Bad configuration never gets better by retrying: the replica says so with kind 'config' (and exit code 2).
+      if (exit.error?.kind === 'config' || exit.code === REPLICA_EXIT.config) {
         throw ApplicationFailure.nonRetryable(message, 'BadConfig', { step, checkpointPath: checkpoint?.path });
       }
       throw ApplicationFailure.retryable(message, 'ReplicaFailed', { step, checkpointPath: checkpoint?.path });
@@ -340,28 +346,8 @@ async function hasSearchAttributes(client: Client, namespace: string): Promise<s
   }
 }
 
-function flatten(prefix: string, obj: Record<string, unknown>, out: Record<string, string | number | boolean>): void {
-  for (const [k, v] of Object.entries(obj)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (v === undefined || v === null) continue;
-    if (typeof v === 'object' && !Array.isArray(v)) flatten(key, v as Record<string, unknown>, out);
-    else out[key] = typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string' ? v : JSON.stringify(v);
-  }
-}
-
 function prefixed(prefix: string, m: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [`${prefix}${k}`, v]));
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const a = srv.address();
-      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -1,15 +1,18 @@
 // Runs one evaluation in its own process: metrics are CPU-bound for seconds to minutes, and on the worker's event
 // loop they would starve the heartbeats of the training replicas it supervises. Reads the EvaluateRequest as JSON
-// from argv[2], prints the metrics as one JSON line on stdout.
+// from argv[2], writes progress as JSON lines on stderr and the metrics as one JSON line on stdout.
 import { readFileSync } from 'node:fs';
+
 import type { EvaluateRequest } from './activities.js';
-import { evaluateCheckpoint } from './evaluate.js';
+import { evaluateTrial } from './evaluate.js';
 
 async function run(): Promise<void> {
   const file = process.argv[2];
   if (!file) throw new Error('usage: evaluate-child.js <request.json>');
   const req = JSON.parse(readFileSync(file, 'utf8')) as EvaluateRequest;
-  const metrics = await evaluateCheckpoint(req);
+  const metrics = await evaluateTrial(req, (e) => {
+    if (e.type !== 'images') process.stderr.write(`${JSON.stringify({ progress: e.type, trial: req.trialKey, ...e })}\n`);
+  });
   process.stdout.write(`${JSON.stringify({ metrics })}\n`);
 }
 

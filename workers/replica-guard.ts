@@ -2,8 +2,9 @@
 //   node dist/workers/replica-guard.js <command> [args...]
 // The worker starts this guard as the leader of a new process group; the replica (and anything it starts) joins that
 // group. The worker holds the guard's stdin open; when the worker dies (even by SIGKILL) the pipe closes and the guard
-// kills the whole group. SIGTERM/SIGINT to the guard do the same; the worker can also signal the group directly. The replica's stdout and stderr pass
-// through unchanged; the guard exits with the replica's status.
+// kills the whole group. SIGTERM/SIGINT to the guard do the same; the worker can also signal the group directly. The
+// replica's stdin (the supervisor's rendezvous answer), stdout and stderr pass through unchanged; the guard exits with
+// the replica's status.
 import { spawn } from 'node:child_process';
 
 const [command, ...args] = process.argv.slice(2);
@@ -14,7 +15,8 @@ if (!command) {
 
 const env = { ...process.env };
 delete env.DCIGN_WATCH_STDIN; // the replica's stdin is not ours to watch: we watch for it
-const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'], detached: false, env });
+const child = spawn(command, args, { stdio: ['pipe', 'inherit', 'inherit'], detached: false, env });
+child.stdin.on('error', () => undefined); // the replica may be gone already
 let stopping = false;
 
 function killGroup(signal: NodeJS.Signals): void {
@@ -33,6 +35,7 @@ function stop(): void {
   setTimeout(() => killGroup('SIGKILL'), 3000).unref();
 }
 
+process.stdin.on('data', (chunk: Buffer) => child.stdin.write(chunk));
 process.stdin.on('end', stop);
 process.stdin.on('close', stop);
 process.stdin.on('error', stop);
@@ -42,7 +45,8 @@ process.on('SIGINT', stop);
 process.on('SIGHUP', stop);
 
 child.on('error', (err) => {
-  console.error(JSON.stringify({ type: 'error', kind: 'spawn', message: `cannot start ${command}: ${err.message}` }));
+  // on stdout, in the replica protocol, so the worker reports it (a command that cannot start is a configuration error)
+  console.log(JSON.stringify({ type: 'error', kind: 'config', message: `cannot start ${command}: ${err.message}` }));
   process.exit(127);
 });
 child.on('exit', (code, signal) => {

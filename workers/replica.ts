@@ -1,20 +1,23 @@
-// Supervises one replica child process: spawns it (through the guard) with its device set, parses its JSON-lines
-// protocol, and kills its process group on cancellation. Knows nothing about Temporal.
+// Supervises one replica child process: spawns it (through the guard) with its device set, speaks its protocol
+// (src/train/replica-protocol.ts), and kills its process group on cancellation. Knows nothing about Temporal.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** A line the replica child writes on stdout (src/parallel/replica-child.ts). */
-export type ReplicaMessage =
-  | { type: 'log'; step: number; scalars: Record<string, number> }
-  | { type: 'checkpoint'; step: number; path: string }
-  | { type: 'done'; result: Record<string, unknown> }
-  | { type: 'error'; message: string; kind?: string; code?: string };
+import type { RendezvousResult } from '../src/parallel/types.js';
+import {
+  encodeMessage,
+  parseReplicaMessage,
+  type ReplicaMessage,
+  type ReplicaOutput,
+} from '../src/train/replica-protocol.js';
+
+export type ReplicaError = Extract<ReplicaMessage, { type: 'error' }>;
 
 export interface ReplicaExit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
-  readonly done?: Record<string, unknown>;
-  readonly error?: { message: string; kind?: string };
+  readonly done?: ReplicaOutput;
+  readonly error?: ReplicaError;
   /** Last lines of stderr, for the failure message. */
   readonly stderrTail: string;
 }
@@ -22,6 +25,8 @@ export interface ReplicaExit {
 export interface ReplicaProcess {
   readonly pid: number | undefined;
   readonly exited: Promise<ReplicaExit>;
+  /** Answers the replica's `bound` line with its group (the supervisor rendezvous). */
+  answerRendezvous(result: RendezvousResult): void;
   /** Stops the replica and its group (SIGTERM, then SIGKILL after a grace period). */
   kill(): void;
 }
@@ -29,10 +34,10 @@ export interface ReplicaProcess {
 export interface SpawnReplicaOptions {
   /**
    * `node <guard.js>` for replica commands that do not watch their stdin; empty for ones that do (replica-child.ts
-   * stops when stdin closes under DCIGN_WATCH_STDIN=1), which saves a process start per replica.
+   * stops when stdin closes), which saves a process start per replica. The guard passes stdin through.
    */
   readonly guard: readonly string[];
-  /** The replica command, e.g. [node, dist/src/parallel/replica-child.js, config.json]. */
+  /** The replica command, e.g. [node, dist/src/train/replica-child.js, config.json]. */
   readonly command: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly cwd?: string;
@@ -46,8 +51,8 @@ export function spawnReplica(o: SpawnReplicaOptions): ReplicaProcess {
   const [exe, ...args] = [...o.guard, ...o.command];
   const env = o.guard.length > 0 ? o.env : { ...o.env, DCIGN_WATCH_STDIN: '1' };
   const child = spawn(exe as string, args, { stdio: ['pipe', 'pipe', 'pipe'], env, cwd: o.cwd, detached: true });
-  let done: Record<string, unknown> | undefined;
-  let error: { message: string; kind?: string } | undefined;
+  let done: ReplicaOutput | undefined;
+  let error: ReplicaError | undefined;
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
@@ -55,20 +60,18 @@ export function spawnReplica(o: SpawnReplicaOptions): ReplicaProcess {
   });
   const lines = createInterface({ input: child.stdout });
   lines.on('line', (line) => {
-    let m: ReplicaMessage;
-    try {
-      m = JSON.parse(line) as ReplicaMessage;
-    } catch {
-      return; // not protocol: a stray print of a library
-    }
-    if (m.type === 'done') done = m.result;
-    else if (m.type === 'error') error = { message: m.message, ...(m.kind ?? m.code ? { kind: m.kind ?? m.code } : {}) };
+    const m = parseReplicaMessage(line);
+    if (m === undefined) return; // not protocol: a stray print of a library
+    if (m.type === 'done') done = m.output;
+    else if (m.type === 'error') error = m;
     o.onMessage(m);
   });
+  child.stdin.on('error', () => undefined); // the replica may be gone already
   const exited = new Promise<ReplicaExit>((resolve) => {
     const closed = new Promise<void>((r) => lines.once('close', () => r()));
     child.once('error', (err) => {
-      error = { message: `cannot start the replica: ${err.message}`, kind: 'spawn' };
+      // a command that cannot start never will: treated as a bad configuration
+      error = { type: 'error', kind: 'config', message: `cannot start the replica (${exe}): ${err.message}` };
     });
     child.once('close', (code, signal) => {
       void closed.then(() =>
@@ -80,6 +83,9 @@ export function spawnReplica(o: SpawnReplicaOptions): ReplicaProcess {
   return {
     pid: child.pid,
     exited,
+    answerRendezvous: (result) => {
+      child.stdin.write(encodeMessage({ type: 'rendezvous', result }));
+    },
     kill: () => {
       if (killed || child.exitCode !== null || child.signalCode !== null) return;
       killed = true;

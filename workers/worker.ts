@@ -11,7 +11,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkflowBundleOption } from '@temporalio/worker';
 
 import { MlflowClient } from '../src/tracking/index.js';
-import { controlQueue } from '../workflows/defs.js';
+import { controlQueue } from '../src/contract/index.js';
 import { createActivities } from './activities.js';
 import type { ActivityDeps } from './activities.js';
 import { SlotPool } from './slots.js';
@@ -19,7 +19,7 @@ import { SlotPool } from './slots.js';
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/workers
 /** The compiled workflow entry the worker bundles (we compile with tsc to dist/). */
 export const WORKFLOWS_PATH = path.resolve(here, '../workflows/index.js');
-export const REPLICA_CHILD_PATH = path.resolve(here, '../src/parallel/replica-child.js');
+export const REPLICA_CHILD_PATH = path.resolve(here, '../src/train/replica-child.js');
 export const GUARD_PATH = path.resolve(here, 'replica-guard.js');
 
 export interface DcignWorkerOptions {
@@ -34,11 +34,11 @@ export interface DcignWorkerOptions {
   readonly runRoot: string;
   /** MLflow tracking URI; none: untracked. */
   readonly mlflowUri?: string;
-  /** Replica command (default: node dist/src/parallel/replica-child.js). */
+  /** Replica command (default: node dist/src/train/replica-child.js). */
   readonly replicaCommand?: readonly string[];
   /**
    * Run each replica under workers/replica-guard.js (one more process per replica), for replica commands that do not
-   * stop when their stdin closes. replica-child.ts does (DCIGN_WATCH_STDIN=1), so the default is off.
+   * stop when their stdin closes. replica-child.ts does, so the default is off.
    */
   readonly guard?: boolean;
   /** A prebuilt workflow bundle (tests build one and reuse it); default: bundle WORKFLOWS_PATH at start. */

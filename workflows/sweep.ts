@@ -18,9 +18,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 
-import type { Activities } from '../src/sweep/activity-types.js';
 import { expandTrials, trainConfigFor } from '../src/sweep/expand.js';
-import type { SweepProgress, TrialPlan, TrialStatus } from '../src/sweep/types.js';
+import type { Activities } from '../workers/activities.js';
+import type { SweepProgress, TrialPlan, TrialStatus } from '../src/contract/types.js';
 import {
   SA_SWEEP,
   addTrialsUpdate,
@@ -32,8 +32,8 @@ import {
   specQuery,
   trialReportSignal,
   trialWorkflowId,
-} from './defs.js';
-import type { SweepInput, TrialInput } from './defs.js';
+} from '../src/contract/index.js';
+import type { SweepInput, SweepWorkflow, TrialInput } from '../src/contract/index.js';
 import { failureMessage, trialWorkflow } from './trial.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -233,3 +233,6 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
 function newStatus(p: TrialPlan): TrialStatus {
   return { key: p.key, params: p.params, seed: p.seed, state: 'pending', step: 0, generation: 0, losses: {}, metrics: {} };
 }
+
+// The signature the contract promises to clients that start this workflow by name.
+const _conforms: SweepWorkflow = sweepWorkflow;

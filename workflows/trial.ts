@@ -14,9 +14,8 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 
-import type { Activities } from '../src/sweep/activity-types.js';
-import type { RendezvousResult } from '../src/sweep/activity-types.js';
-import type { TrialState } from '../src/sweep/types.js';
+import type { Activities } from '../workers/activities.js';
+import type { TrialState } from '../src/contract/types.js';
 import {
   SA_BETA,
   SA_LATENT,
@@ -29,8 +28,8 @@ import {
   trialCurveQuery,
   trialProgressQuery,
   trialReportSignal,
-} from './defs.js';
-import type { CurvePoint, TrialInput, TrialProgress, TrialReport, TrialResult } from './defs.js';
+} from '../src/contract/index.js';
+import type { CurvePoint, RendezvousResult, TrialInput, TrialProgress, TrialReport, TrialResult, TrialWorkflow } from '../src/contract/index.js';
 
 /** Longest curve kept in workflow state (payloads stay far below the 2 MB limit); older points are thinned. */
 const MAX_CURVE_POINTS = 2000;
@@ -291,3 +290,6 @@ export function failureMessage(err: unknown): string {
   }
   return msg;
 }
+
+// The signature the contract promises to clients that start this workflow by name.
+const _conforms: TrialWorkflow = trialWorkflow;

@@ -21,7 +21,7 @@ import * as zmq from 'zeromq';
 
 import { registerZapDomain, type CurveKeys } from './curve.js';
 import { Kernels } from './kernels.js';
-import type { GradientReducer, Rendezvous, RendezvousResult } from './types.js';
+import type { Rendezvous, RendezvousResult } from './types.js';
 import {
   decodeFrame,
   encodeHeader,
@@ -67,6 +67,15 @@ export class RingError extends Error {
     super(message);
     this.name = 'RingError';
   }
+}
+
+/** Counters of a reducer's exchanges so far (a reader takes differences over the window it measures). */
+export interface ExchangeStats {
+  readonly allReduceCalls: number;
+  readonly allReduceSeconds: number;
+  readonly allReduceWaitSeconds: number;
+  readonly allReduceFloats: number;
+  readonly bytesSent: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -195,7 +204,8 @@ interface Internals {
   readonly endpoint: string;
 }
 
-export class RingReducer implements GradientReducer {
+// Satisfies src/train's GradientReducer structurally (checked where the replica process hands it to the trainer).
+export class RingReducer {
   readonly rank: number;
   readonly worldSize: number;
   readonly generation: number;
@@ -336,7 +346,7 @@ export class RingReducer implements GradientReducer {
    * neighbour reached the same collective (in training, the difference of the ranks' step times), plus one frame's
    * transit.
    */
-  stats(): { allReduceCalls: number; allReduceSeconds: number; allReduceWaitSeconds: number; allReduceFloats: number; bytesSent: number } {
+  stats(): ExchangeStats {
     return { ...this.counters, bytesSent: RingReducer.bytesSentPerAllReduce(this.counters.allReduceFloats, this.worldSize) };
   }
 

@@ -1,7 +1,7 @@
 // The two servers of the embedded local stack: how each is started, where it logs, and how we know it is healthy.
 import { Connection } from '@temporalio/client';
 import { join } from 'node:path';
-import { SEARCH_ATTRIBUTE_TYPES } from '../../workflows/defs.js';
+import { SEARCH_ATTRIBUTE_TYPES } from '../contract/index.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
 
 export type ServiceName = 'temporal' | 'mlflow';

@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 
 import { trackingUriFromEnv } from '../tracking/index.js';
-import { sweepWorkflowId } from '../../workflows/defs.js';
+import { SWEEP_WORKFLOW, sweepWorkflowId } from '../contract/index.js';
 import {
   addTrials,
   cancelSweep,
@@ -17,7 +17,7 @@ import {
 } from './control.js';
 import { expandTrials } from './expand.js';
 import { loadSweepSpec } from './spec.js';
-import type { SweepProgress } from './types.js';
+import type { SweepProgress } from '../contract/types.js';
 
 export interface ConnectionArgs {
   readonly address: string;
@@ -115,7 +115,7 @@ export async function sweepStatus(a: ConnectionArgs & { name: string; format: st
 export async function sweepList(a: ConnectionArgs): Promise<void> {
   await withClient(a, async (client) => {
     const rows: Record<string, string>[] = [];
-    for await (const wf of client.workflow.list({ query: `WorkflowType = 'sweepWorkflow'` })) {
+    for await (const wf of client.workflow.list({ query: `WorkflowType = '${SWEEP_WORKFLOW}'` })) {
       rows.push({ sweep: wf.workflowId.replace(/^sweep\//, ''), status: wf.status.name, started: wf.startTime.toISOString(), workflow: wf.workflowId });
       if (rows.length >= 200) break;
     }

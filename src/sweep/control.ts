@@ -11,14 +11,14 @@ import {
   progressQuery,
   resumeSignal,
   specQuery,
+  SWEEP_WORKFLOW,
   sweepWorkflowId,
   trialProgressQuery,
   trialWorkflowId,
-} from '../../workflows/defs.js';
-import type { SweepInput, TrialProgress } from '../../workflows/defs.js';
-import type { sweepWorkflow } from '../../workflows/sweep.js';
+} from '../contract/index.js';
+import type { SweepInput, SweepWorkflow, TrialProgress } from '../contract/index.js';
 import { parsePoint } from './expand.js';
-import type { SweepProgress, SweepSpec } from './types.js';
+import type { SweepProgress, SweepSpec } from '../contract/types.js';
 
 export class SweepAlreadyRunningError extends Error {
   constructor(
@@ -46,7 +46,7 @@ export interface StartOptions {
 }
 
 /** Starts the sweep workflow for a validated spec; a second start of a running sweep throws SweepAlreadyRunningError. */
-export async function startSweep(client: Client, spec: SweepSpec, o: StartOptions = {}): Promise<WorkflowHandle<typeof sweepWorkflow>> {
+export async function startSweep(client: Client, spec: SweepSpec, o: StartOptions = {}): Promise<WorkflowHandle<SweepWorkflow>> {
   const workflowId = sweepWorkflowId(spec.name);
   const input: SweepInput = {
     spec,
@@ -54,7 +54,7 @@ export async function startSweep(client: Client, spec: SweepSpec, o: StartOption
     ...(o.progressReportMs !== undefined ? { progressReportMs: o.progressReportMs } : {}),
   };
   try {
-    return await client.workflow.start<typeof sweepWorkflow>('sweepWorkflow', {
+    return await client.workflow.start<SweepWorkflow>(SWEEP_WORKFLOW, {
       workflowId,
       taskQueue: spec.taskQueue,
       args: [input],
@@ -80,8 +80,8 @@ export async function ensureSearchAttributes(client: Client, namespace = 'defaul
   return missing.map(([k]) => k);
 }
 
-function handleOf(client: Client, name: string): WorkflowHandle<typeof sweepWorkflow> {
-  return client.workflow.getHandle<typeof sweepWorkflow>(sweepWorkflowId(name));
+function handleOf(client: Client, name: string): WorkflowHandle<SweepWorkflow> {
+  return client.workflow.getHandle<SweepWorkflow>(sweepWorkflowId(name));
 }
 
 async function notFound<T>(name: string, p: Promise<T>): Promise<T> {

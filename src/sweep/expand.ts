@@ -1,8 +1,8 @@
 // Expands a sweep spec's search space into trials with stable keys, and builds each trial's trainer config.
 // Pure and deterministic (no I/O, no Math.random): the sweep workflow calls it, so it must replay identically.
 import { Rng } from '../random.js';
-import { PARAMS, paramPath } from './types.js';
-import type { Distribution, ParamValue, SweepSpec, TrainConfigJson, TrialPlan } from './types.js';
+import { PARAMS, paramPath } from '../contract/types.js';
+import type { Distribution, ParamValue, SweepSpec, TrainConfigJson, TrialPlan } from '../contract/types.js';
 
 /** Short display name of a parameter in trial keys (beta, latent, lr, ...). */
 export function shortName(key: string): string {

@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
-import { MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from './types.js';
-import type { Distribution, ModelVariant, ParamValue, SearchSpace, SweepSpec } from './types.js';
+import { MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
+import type { Distribution, ModelVariant, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 
-export * from './types.js';
+export * from '../contract/types.js';
 
 export interface SpecIssue {
   readonly field: string;

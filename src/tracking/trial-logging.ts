@@ -159,6 +159,17 @@ export async function startTrialRun(client: MlflowClient, i: StartTrialRunInput)
   return run;
 }
 
+/**
+ * A sweep trial's run: the one already made for this trial under the same parent if there is one (an activity retried
+ * after it created the run but before Temporal heard back), else a new one through startTrialRun.
+ */
+export async function findOrStartTrialRun(client: MlflowClient, i: StartTrialRunInput & { trialKey: string }): Promise<Run> {
+  const quoted = i.trialKey.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  const filter = `tags.\`dcign.trial\` = '${quoted}'${i.parentRunId ? ` and tags.mlflow.parentRunId = '${i.parentRunId}'` : ''}`;
+  const [existing] = await client.searchRuns({ experimentIds: [i.experimentId], filter, maxResults: 1 });
+  return existing ?? startTrialRun(client, i);
+}
+
 export interface TrialArtifacts {
   /** PNG bytes or file paths. */
   traversals?: Buffer | string;
@@ -192,9 +203,10 @@ export async function logTrialArtifacts(client: MlflowClient, runId: string, a: 
 export interface SweepParentInput {
   experimentId: string;
   sweepName: string;
+  /** The spec as the user wrote it (uploaded under `spec/` with its file name)... */
   specPath?: string;
-  /** The spec's text when there is no file (uploaded as `sweep.yaml`). */
-  specText?: string;
+  /** ...or as the sweep runs it, resolved (uploaded as `spec/<sweep name>.json`). */
+  spec?: unknown;
   workflowId?: string;
   workflowRunId?: string;
   params?: Record<string, string | number>;
@@ -212,7 +224,7 @@ export async function startSweepParentRun(client: MlflowClient, i: SweepParentIn
   const run = await client.createRun({ experimentId: i.experimentId, runName: `sweep ${i.sweepName}`, tags });
   if (i.params) await client.logParams(run.info.runId, i.params);
   if (i.specPath) await client.logArtifact(run.info.runId, i.specPath, 'spec');
-  else if (i.specText !== undefined) await client.logArtifactBytes(run.info.runId, 'spec/sweep.yaml', i.specText);
+  else if (i.spec !== undefined) await client.logArtifactBytes(run.info.runId, `spec/${i.sweepName}.json`, `${JSON.stringify(i.spec, null, 2)}\n`);
   return run;
 }
 

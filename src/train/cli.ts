@@ -167,14 +167,8 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   let result: TrainResult;
   try {
     if (replicas > 1) {
-      const launcher = join(dirname(new URL(import.meta.url).pathname), '..', 'parallel', 'launch-local.js');
-      if (!existsSync(launcher)) {
-        throw new Error('--replicas > 1 needs the data-parallel launcher (src/parallel/launch-local.ts), which is not built yet');
-      }
-      const { launchLocalReplicas } = (await import('../parallel/launch-local.js')) as {
-        launchLocalReplicas: (c: TrainConfig, r: number, o: object) => Promise<unknown>;
-      };
-      result = (await launchLocalReplicas(cfg, replicas, hooks)) as TrainResult;
+      const { launchLocalReplicas } = await import('./launch-local.js');
+      result = await launchLocalReplicas(cfg, replicas, hooks);
     } else {
       const { runTraining } = await import('./run.js');
       result = await runTraining(cfg, hooks);

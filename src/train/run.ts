@@ -9,7 +9,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createSampler, openDataset } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
-import type { GradientReducer } from '../parallel/types.js';
+import type { GradientReducer } from './gradient-reducer.js';
 import { mixSeed } from '../random.js';
 import { readFlat } from '../model/architecture.js';
 import { VaeModel } from '../model/vae.js';

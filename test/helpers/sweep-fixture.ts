@@ -9,7 +9,7 @@ import { DefaultLogger, Runtime, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { validateSweepSpec } from '../../src/sweep/spec.js';
-import type { SweepSpec } from '../../src/sweep/types.js';
+import type { SweepSpec } from '../../src/contract/types.js';
 import { WORKFLOWS_PATH, createDcignWorker } from '../../workers/worker.js';
 import type { DcignWorker, DcignWorkerOptions } from '../../workers/worker.js';
 

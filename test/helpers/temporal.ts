@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 
 import { pickFreePorts } from '../../src/parallel/rendezvous.js';
-import { SEARCH_ATTRIBUTE_TYPES } from '../../workflows/defs.js';
+import { SEARCH_ATTRIBUTE_TYPES } from '../../src/contract/index.js';
 
 export const TEMPORAL_BIN = process.env.TEMPORAL_BIN ?? path.join(homedir(), '.cache/dcign/bin/temporal');
 

@@ -5,12 +5,13 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
-import { spawnReplicas, type ReplicaOutcome } from '../../src/parallel/launch-local.js';
-import type { ReplicaMessage } from '../../src/parallel/replica-child.js';
+import type { ExerciseResult } from '../../src/parallel/exercise.js';
+import { spawnReplicas, type ReplicaOutcome } from '../../src/train/launch-local.js';
+import type { ReplicaMessage } from '../../src/train/replica-protocol.js';
 
-interface ExerciseResult {
-  rank: number;
-  results: { elements: number; maxErr: number; crc: number }[];
+function exerciseOf(o: ReplicaOutcome): ExerciseResult {
+  if (o.done?.kind !== 'exercise') throw new Error(`rank ${o.rank} reported no exercise result`);
+  return o.done.exercise;
 }
 
 function errorOf(o: ReplicaOutcome | undefined): string {
@@ -27,7 +28,7 @@ for (const R of [2, 3, 4]) {
     });
     const outcomes = await group.wait();
     for (const o of outcomes) t.is(o.code, 0, `rank ${o.rank}: ${errorOf(o)} ${group.processes[o.rank]?.stderr ?? ''}`);
-    const results = outcomes.map((o) => o.done as ExerciseResult);
+    const results = outcomes.map(exerciseOf);
     for (const r of results) {
       for (const s of r.results) t.true(s.maxErr < 1e-5, `rank ${r.rank}, ${s.elements} elements: max error ${s.maxErr}`);
       t.deepEqual(

@@ -2,7 +2,7 @@ import test from 'ava';
 
 import { formatTable, toCsv } from '../../src/sweep/cli.js';
 import { resultRows, temporalUiLink } from '../../src/sweep/control.js';
-import type { SweepProgress } from '../../src/sweep/types.js';
+import type { SweepProgress } from '../../src/contract/types.js';
 
 const progress: SweepProgress = {
   name: 's',

@@ -14,7 +14,7 @@ import { applyFlatGradients, applyGradients, computeGradients, flattenGradients,
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { createSampler } from '../../src/data/index.js';
 import type { FactorDataset } from '../../src/data/types.js';
-import type { GradientReducer } from '../../src/parallel/types.js';
+import type { GradientReducer } from '../../src/train/gradient-reducer.js';
 import { createBars } from '../helpers/bars.js';
 
 let root = '';

@@ -13,7 +13,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { startSweep } from '../../src/sweep/control.js';
-import { trialCurveQuery, trialProgressQuery, trialWorkflowId } from '../../workflows/defs.js';
+import { trialCurveQuery, trialProgressQuery, trialWorkflowId } from '../../src/contract/index.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
 import { FAKE_REPLICA, alive, bundle, replicaPids, smallSpec, startWorker, tempDir, trainedSteps, waitFor } from '../helpers/sweep-fixture.js';

@@ -45,7 +45,10 @@ if (!temporalAvailable()) {
       t.is(parent.info.status, 'FINISHED');
       t.is(parent.data.params['model.variant'], 'beta-vae');
       const artifacts = (await client.listArtifacts(parent.info.runId)).map((a) => a.path);
-      t.true(artifacts.includes('sweep-spec.json') && artifacts.includes('summary'), artifacts.join(', '));
+      t.true(artifacts.includes('spec') && artifacts.includes('summary'), artifacts.join(', '));
+      const spec = JSON.parse((await client.readArtifact(parent.info.runId, 'spec/tracked.json')).toString('utf8')) as { name: string };
+      t.is(spec.name, 'tracked');
+      t.is(parent.data.tags['temporal.workflowId'], 'sweep/tracked');
       const summary = (await client.listArtifacts(parent.info.runId, 'summary')).map((a) => a.path).sort();
       t.deepEqual(summary, ['summary/mig_vs_beta.png', 'summary/sap_vs_beta.png', 'summary/summary.csv', 'summary/summary.json', 'summary/trials.json']);
       const csv = (await client.readArtifact(parent.info.runId, 'summary/summary.csv')).toString('utf8');

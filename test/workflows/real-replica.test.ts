@@ -5,7 +5,7 @@ import anyTest from 'ava';
 import type { TestFn } from 'ava';
 
 import { startSweep } from '../../src/sweep/control.js';
-import { trialCurveQuery, trialWorkflowId } from '../../workflows/defs.js';
+import { trialCurveQuery, trialWorkflowId } from '../../src/contract/index.js';
 import { REPLICA_CHILD_PATH } from '../../workers/worker.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';

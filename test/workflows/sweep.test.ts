@@ -6,8 +6,8 @@ import { Worker } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { SweepAlreadyRunningError, addTrials, cancelSweep, pauseSweep, resumeSweep, startSweep, sweepProgress } from '../../src/sweep/control.js';
-import { SA_BETA, SA_LATENT, SA_SWEEP, trialWorkflowId, trialCurveQuery, trialProgressQuery } from '../../workflows/defs.js';
-import type { TrialResult } from '../../workflows/defs.js';
+import { SA_BETA, SA_LATENT, SA_SWEEP, trialWorkflowId, trialCurveQuery, trialProgressQuery } from '../../src/contract/index.js';
+import type { TrialResult } from '../../src/contract/index.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
 import { alive, bundle, replicaPids, smallSpec, startWorker, tempDir, trainedSteps, waitFor } from '../helpers/sweep-fixture.js';

@@ -23,8 +23,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('dataset', { type: 'string', describe: 'dataset to score on (default: the one the model was trained on)' })
       .option('out', { type: 'string', demandOption: true, describe: 'directory for metrics.json, mi-heatmap.png, traversals.png' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the evaluation samples (results are deterministic for it)' })
-      .option('num-train', { type: 'number', default: 10000, describe: 'points to fit the fixed-sample metrics' })
-      .option('num-test', { type: 'number', default: 5000, describe: 'points to score them' })
+      .option('num-train', { type: 'number', default: 10000, describe: 'training points of every metric (BetaVAE and FactorVAE included)' })
+      .option('num-test', { type: 'number', default: 5000, describe: 'test points of every metric (BetaVAE and FactorVAE included)' })
       .option('skip-sampling', { type: 'boolean', default: false, describe: 'skip the BetaVAE and FactorVAE scores' })
       .option('traversal-steps', { type: 'number', default: 9, describe: 'images per latent in the traversal grid' })
       .check((argv) => {
@@ -40,8 +40,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         return true;
       }) as Argv<EvalArgs>,
   handler: async (argv) => {
-    const { runEvalCheckpoint } = await import('../../metrics/eval-checkpoint.js');
-    await runEvalCheckpoint(argv.checkpoint, {
+    const { runEvalCommand } = await import('../../eval/cli.js');
+    await runEvalCommand(argv.checkpoint, {
       dataset: argv.dataset,
       out: argv.out,
       seed: argv.seed,

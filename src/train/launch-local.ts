@@ -1,22 +1,29 @@
-// Starts R replica child processes on one machine (loopback, free ports, static rendezvous) and supervises them:
-// returns when all finish; if one fails, the others are stopped (SIGTERM, then SIGKILL) and the first error is
-// thrown. Children watch their parent's pid and their stdin, so they never outlive this process.
+// Starts R replica child processes on one machine and supervises them: each binds its all-reduce socket on a port of
+// its own choosing and announces it (./replica-protocol.ts); once all R have, this launcher is their rendezvous and
+// answers each with the group. Returns when all finish; if one fails, the others are stopped (SIGTERM, then SIGKILL)
+// and the first error is thrown. Children watch their parent's pid and their stdin, so they never outlive this process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import type { TrainConfig } from '../train/config.js';
-import { localEndpoints } from './rendezvous.js';
-import { threadShareEnv } from './threads.js';
-import type { ReplicaConfig, ReplicaMessage } from './replica-child.js';
+import { threadShareEnv } from '../parallel/threads.js';
+import type { TrainConfig } from './config.js';
+import {
+  encodeMessage,
+  parseReplicaMessage,
+  type ReplicaConfig,
+  type ReplicaMessage,
+  type ReplicaOutput,
+} from './replica-protocol.js';
+import type { TrainResult } from './run.js';
 
 export const REPLICA_CHILD_SCRIPT = fileURLToPath(new URL('./replica-child.js', import.meta.url));
 
 export interface SpawnReplicasOptions {
   readonly replicas: number;
-  /** Builds one rank's configuration (its rendezvous entry is filled in by the launcher). */
-  readonly config: (rank: number, endpoints: readonly string[], groupId: string) => Omit<ReplicaConfig, 'rendezvous'>;
+  /** Builds one rank's configuration (the launcher is its rendezvous). */
+  readonly config: (rank: number) => Omit<ReplicaConfig, 'rendezvous'>;
   readonly bindHost?: string;
   readonly groupId?: string;
   readonly generation?: number;
@@ -51,7 +58,7 @@ export interface ReplicaOutcome {
   readonly rank: number;
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
-  readonly done?: unknown;
+  readonly done?: ReplicaOutput;
   readonly error?: Extract<ReplicaMessage, { type: 'error' }>;
 }
 
@@ -101,7 +108,7 @@ export class ReplicaGroup {
         const error = p.messages.find((m): m is Extract<ReplicaMessage, { type: 'error' }> => m.type === 'error');
         const done = p.messages.find((m): m is Extract<ReplicaMessage, { type: 'done' }> => m.type === 'done');
         if (code !== 0) setTimeout(() => this.stop(), this.failureGraceMs).unref();
-        return { rank: p.rank, code, signal, ...(done ? { done: done.result } : {}), ...(error ? { error } : {}) };
+        return { rank: p.rank, code, signal, ...(done ? { done: done.output } : {}), ...(error ? { error } : {}) };
       }),
     );
     process.off('exit', this.onExit);
@@ -109,22 +116,28 @@ export class ReplicaGroup {
   }
 }
 
-/** Spawns R children of `script` (default replica-child.js) on free loopback ports with a static rendezvous. */
+/**
+ * Spawns R children of `script` (default replica-child.js) bound to `bindHost` (default loopback) and completes their
+ * rendezvous: resolves once every child has bound its socket and been told the group; rejects, stopping the others,
+ * if one exits before that.
+ */
 export async function spawnReplicas(opts: SpawnReplicasOptions): Promise<ReplicaGroup> {
   const R = opts.replicas;
   if (!Number.isInteger(R) || R < 1) throw new Error(`replicas must be a positive integer, got ${R}`);
   const host = opts.bindHost ?? '127.0.0.1';
-  const endpoints = await localEndpoints(R, host);
   const groupId = opts.groupId ?? `local-${randomUUID()}`;
   const handles: ReplicaHandle[] = [];
-  for (let rank = 0; rank < R; rank++) {
-    const cfg: ReplicaConfig = {
-      bind: host,
-      ...opts.config(rank, endpoints, groupId),
-      rendezvous: { kind: 'static', endpoints, rank, groupId, generation: opts.generation ?? 0 },
+  const endpoints: (string | undefined)[] = new Array<string | undefined>(R).fill(undefined);
+  let onBound: () => void = () => undefined;
+  const allBound = new Promise<void>((resolve) => {
+    onBound = () => {
+      if (endpoints.every((e) => e !== undefined)) resolve();
     };
+  });
+  for (let rank = 0; rank < R; rank++) {
+    const cfg: ReplicaConfig = { bind: host, ...opts.config(rank), rendezvous: { kind: 'supervisor' } };
     const child = spawn(process.execPath, [...(opts.execArgv ?? []), opts.script ?? REPLICA_CHILD_SCRIPT], {
-      env: { ...threadShareEnv(R, { ...process.env, ...opts.env }), ...process.env, ...opts.env, DCIGN_REPLICA_CONFIG: JSON.stringify(cfg), DCIGN_WATCH_STDIN: '1' },
+      env: { ...threadShareEnv(R, { ...process.env, ...opts.env }), ...process.env, ...opts.env, DCIGN_REPLICA_CONFIG: JSON.stringify(cfg) },
       stdio: ['pipe', 'pipe', opts.stderr ?? 'inherit'],
     });
     const handle: ReplicaHandle = {
@@ -134,7 +147,7 @@ export async function spawnReplicas(opts: SpawnReplicasOptions): Promise<Replica
       stderr: '',
       exited: new Promise((resolve) => {
         child.on('error', (err) => {
-          handle.messages.push({ type: 'error', message: `could not start replica ${rank}: ${err.message}` });
+          handle.messages.push({ type: 'error', kind: 'failed', message: `could not start replica ${rank}: ${err.message}` });
           resolve({ code: -1, signal: null });
         });
         child.on('close', (code, signal) => resolve({ code, signal }));
@@ -146,21 +159,36 @@ export async function spawnReplicas(opts: SpawnReplicasOptions): Promise<Replica
     });
     if (child.stdout) {
       createInterface({ input: child.stdout }).on('line', (line) => {
-        let msg: ReplicaMessage;
-        try {
-          msg = JSON.parse(line) as ReplicaMessage;
-        } catch {
+        const msg = parseReplicaMessage(line);
+        if (msg === undefined) {
           process.stderr.write(`[replica ${rank}] ${line}\n`);
           return;
         }
         handle.messages.push(msg);
+        if (msg.type === 'bound') {
+          endpoints[rank] = msg.endpoint;
+          onBound();
+        }
         opts.onMessage?.(rank, msg);
       });
     }
     handles.push(handle);
   }
-  const group = new ReplicaGroup(handles, endpoints, opts.killGraceMs ?? 5000, opts.failureGraceMs ?? 3000);
+  const group = new ReplicaGroup(handles, endpoints as string[], opts.killGraceMs ?? 5000, opts.failureGraceMs ?? 3000);
   opts.signal?.addEventListener('abort', () => group.stop(), { once: true });
+  const early = Promise.race(handles.map((h) => h.exited.then(() => h)));
+  const first = await Promise.race([allBound.then(() => undefined), early]);
+  if (first !== undefined) {
+    group.stop();
+    const outcomes = await group.wait();
+    resultOf(outcomes, opts.signal); // throws, naming the child that failed
+    throw new ReplicaGroupError(`replica ${first.rank} exited before its rendezvous`, outcomes);
+  }
+  const generation = opts.generation ?? 0;
+  for (const h of handles) {
+    const result = { rank: h.rank, worldSize: R, generation, peers: endpoints as string[], groupId };
+    h.child.stdin?.write(encodeMessage({ type: 'rendezvous', result }));
+  }
   return group;
 }
 
@@ -180,7 +208,7 @@ export interface LaunchLocalOptions {
  * Rank 0's log and checkpoint lines go to the hooks; resolves with rank 0's TrainResult; throws a ReplicaGroupError
  * carrying the first failure (the others are stopped) otherwise.
  */
-export async function launchLocalReplicas(config: TrainConfig, replicas: number, opts: LaunchLocalOptions = {}): Promise<unknown> {
+export async function launchLocalReplicas(config: TrainConfig, replicas: number, opts: LaunchLocalOptions = {}): Promise<TrainResult> {
   const group = await spawnReplicas({
     replicas,
     ...(opts.bindHost === undefined ? {} : { bindHost: opts.bindHost }),
@@ -199,15 +227,17 @@ export async function launchLocalReplicas(config: TrainConfig, replicas: number,
     },
   });
   const outcomes = await group.wait();
-  return resultOf(outcomes, opts.signal);
+  const done = resultOf(outcomes, opts.signal);
+  if (done?.kind !== 'train') throw new ReplicaGroupError('rank 0 finished without a training result', outcomes);
+  return done.train;
 }
 
 /** Rank 0's result if every replica finished; otherwise a ReplicaGroupError naming the first failure. */
-export function resultOf(outcomes: readonly ReplicaOutcome[], signal?: AbortSignal): unknown {
+export function resultOf(outcomes: readonly ReplicaOutcome[], signal?: AbortSignal): ReplicaOutput | undefined {
   const failed = outcomes.filter((o) => o.code !== 0);
   if (failed.length === 0) return outcomes[0]?.done;
   // the root cause: a rank that failed on its own (not an abort relayed from a peer) if there is one
-  const root = failed.find((o) => o.error && o.error.code !== 'aborted' && !/group aborted/.test(o.error.message)) ?? failed.find((o) => o.error) ?? failed[0];
+  const root = failed.find((o) => o.error && o.error.kind !== 'stopped' && o.error.code !== 'aborted' && !/group aborted/.test(o.error.message)) ?? failed.find((o) => o.error) ?? failed[0];
   const why = root?.error?.message ?? `replica ${root?.rank} exited with ${root?.signal ?? `code ${root?.code}`}`;
   const summary = outcomes.map((o) => `rank ${o.rank}: ${o.code === 0 ? 'ok' : (o.signal ?? `exit ${o.code}`)}`).join(', ');
   throw new ReplicaGroupError(`${signal?.aborted ? 'stopped' : 'data-parallel training failed'}: ${why} (${summary})`, outcomes);

@@ -1,4 +1,5 @@
-// Sweep spec types and the parameter table: pure (no I/O), so workflow code may import them.
+// Sweep spec types and the parameter table: the data that crosses the Temporal boundary (the sweep workflow's input
+// and progress). Pure (no I/O), so workflow code may import them.
 
 /** Model variants the trainer knows (src/train/config.ts). */
 export const MODEL_VARIANTS = ['beta-vae', 'annealed-vae', 'dcign', 'info-vae'] as const;

@@ -1,0 +1,42 @@
+// The sweep workflow's messages and input: what the CLI sends it and what its trials report to it.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+import type { SweepProgress, SweepSpec, TrialPlan, TrialState } from './types.js';
+
+/** The sweep workflow's type name and signature: clients start it by name, typed without importing workflow code. */
+export const SWEEP_WORKFLOW = 'sweepWorkflow';
+export type SweepWorkflow = (input: SweepInput) => Promise<SweepProgress>;
+
+export interface SweepInput {
+  readonly spec: SweepSpec;
+  /** Trials to run; expanded from the spec when absent. */
+  readonly trials?: readonly TrialPlan[];
+  /** Continue as new once the history holds this many events (default 10000; the server limit is 51200). */
+  readonly maxHistoryEvents?: number;
+  /** How often a trial forwards its progress to the sweep, in ms of workflow time (default 5000). */
+  readonly progressReportMs?: number;
+  /** State carried over a continue-as-new. */
+  readonly carried?: { readonly progress: SweepProgress; readonly queue: readonly string[]; readonly searchAttributes: readonly string[] };
+}
+
+/** A trial's latest status as it reports it to its sweep (state changes always, progress throttled). */
+export interface TrialReport {
+  readonly key: string;
+  readonly state: TrialState;
+  readonly step: number;
+  readonly generation: number;
+  readonly losses: Record<string, number>;
+  readonly metrics: Record<string, number>;
+  readonly checkpointPath?: string;
+  readonly mlflowRunId?: string;
+  readonly error?: string;
+}
+
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+export const cancelSignal = defineSignal<[reason?: string]>('cancel');
+export const trialReportSignal = defineSignal<[TrialReport]>('trialReport');
+export const progressQuery = defineQuery<SweepProgress>('progress');
+export const specQuery = defineQuery<SweepSpec>('spec');
+/** Adds trials to a running sweep; returns the keys actually added (known keys are skipped). */
+export const addTrialsUpdate = defineUpdate<string[], [readonly TrialPlan[]]>('addTrials');

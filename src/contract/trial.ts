@@ -1,0 +1,85 @@
+// The trial workflow's messages and input: the rendezvous its replicas join, the progress they report, and what the
+// CLI and the sweep read back.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+import type { RendezvousResult } from '../parallel/types.js';
+import type { ParamValue, SweepSpec, TrainConfigJson, TrialPlan, TrialState } from './types.js';
+
+export type { RendezvousResult };
+
+/** The trial workflow's type name and signature (a child of the sweep, or started on its own). */
+export const TRIAL_WORKFLOW = 'trialWorkflow';
+export type TrialWorkflow = (input: TrialInput) => Promise<TrialResult>;
+
+export interface TrialInput {
+  readonly sweepName: string;
+  readonly trial: TrialPlan;
+  /** Trainer config; its runDir is relative to each worker's run root (a shared file system for cross-node resume). */
+  readonly train: TrainConfigJson;
+  readonly replicas: number;
+  readonly taskQueue: string;
+  readonly evaluation: SweepSpec['evaluation'];
+  readonly retry: SweepSpec['retry'];
+  readonly mlflow: { readonly experimentId?: string; readonly parentRunId?: string };
+  /** Sweep workflow id to report to; none when the trial runs on its own. */
+  readonly parentWorkflowId?: string;
+  /** Names of dcign's search attributes registered on the server; only these are upserted. */
+  readonly searchAttributes: readonly string[];
+  readonly progressReportMs?: number;
+}
+
+export interface CurvePoint {
+  readonly step: number;
+  readonly scalars: Record<string, number>;
+}
+
+export interface TrialResult {
+  readonly key: string;
+  readonly params: Readonly<Record<string, ParamValue>>;
+  readonly seed: number;
+  readonly state: 'completed';
+  readonly step: number;
+  readonly generations: number;
+  readonly metrics: Record<string, number>;
+  readonly losses: Record<string, number>;
+  readonly checkpointPath?: string;
+  readonly mlflowRunId?: string;
+  /** Loss curve as the final model trained it: steps after a restart's checkpoint are replaced, never repeated. */
+  readonly curve: readonly CurvePoint[];
+}
+
+export interface JoinRequest {
+  readonly generation: number;
+  readonly replicaIndex: number;
+  /** tcp://host:port the replica has bound for the all-reduce ring. */
+  readonly endpoint: string;
+}
+
+/** Replica -> trial progress (rank 0 reports losses and checkpoints; throttled by the activity). */
+export interface ReplicaProgress {
+  readonly generation: number;
+  readonly replicaIndex: number;
+  readonly step: number;
+  readonly scalars?: Record<string, number>;
+  readonly checkpoint?: { readonly step: number; readonly path: string };
+  /** Every log point since the last report (so the curve has no gaps). */
+  readonly points?: readonly CurvePoint[];
+}
+
+export interface TrialProgress {
+  readonly key: string;
+  readonly state: TrialState;
+  readonly generation: number;
+  readonly step: number;
+  readonly losses: Record<string, number>;
+  readonly lastCheckpoint?: { readonly step: number; readonly path: string };
+  readonly joined: number;
+  readonly replicas: number;
+  readonly restarts: readonly { readonly generation: number; readonly reason: string; readonly resumeStep: number }[];
+}
+
+/** The rendezvous: a replica joins with the endpoint it bound and gets its rank and every peer once all R joined. */
+export const joinUpdate = defineUpdate<RendezvousResult, [JoinRequest]>('join');
+export const replicaProgressSignal = defineSignal<[ReplicaProgress]>('replicaProgress');
+export const trialProgressQuery = defineQuery<TrialProgress>('trialProgress');
+export const trialCurveQuery = defineQuery<readonly CurvePoint[]>('trialCurve');

@@ -1,0 +1,192 @@
+// Evaluation of a trained checkpoint as one function, for `dcign eval` and the sweep's evaluate step alike: loads the
+// checkpoint once, scores the encoder means with every disentanglement metric (src/metrics, pure numerics), and writes
+// what a person looks at: metrics.json, the factor x latent mutual-information heatmap (each row divided by the
+// factor's entropy, so 1 = the latent determines the factor), latent traversals (one row per latent, swept over
+// [-2, 2] with the others at the encoder mean of one image) and reconstructions. Returns the metrics and the files;
+// progress goes to the caller's logger. Imports TensorFlow, so callers load it lazily.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { openDataset } from '../data/index.js';
+import type { FactorDataset } from '../data/types.js';
+import { evaluateRepresentation } from '../metrics/evaluate.js';
+import { tf } from '../model/tf.js';
+import { VaeModel } from '../model/vae.js';
+import { loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint.js';
+import { resolveTrainConfig, type TrainConfigInput } from '../train/config.js';
+import { tileGrid } from '../viz/grid.js';
+import { writeHeatmapPng } from '../viz/heatmap.js';
+import { writePng } from '../viz/png.js';
+
+export interface EvaluateCheckpointOptions {
+  /** Dataset name (default: the one the checkpoint was trained on). */
+  readonly dataset?: string;
+  readonly out: string;
+  readonly seed: number;
+  /** Points of every metric's training sample, BetaVAE / FactorVAE included (disentanglement_lib: 10000). */
+  readonly numTrain: number;
+  /** Points of every metric's test sample, BetaVAE / FactorVAE included (disentanglement_lib: 5000). */
+  readonly numTest: number;
+  readonly skipSampling: boolean;
+  readonly traversalSteps: number;
+}
+
+/** What the evaluation tells its caller as it goes. */
+export type EvaluationEvent =
+  | { readonly type: 'metric-start'; readonly metric: string; readonly index: number; readonly total: number }
+  | { readonly type: 'metric-done'; readonly metric: string; readonly index: number; readonly total: number; readonly elapsedMs: number }
+  /** Images encoded so far (the cost of the sampling metrics is almost all rendering and encoding). */
+  | { readonly type: 'images'; readonly encoded: number; readonly elapsedMs: number }
+  | { readonly type: 'file'; readonly path: string };
+
+export interface EvaluationFiles {
+  readonly metricsJson: string;
+  readonly heatmap: string;
+  readonly traversals: string;
+  readonly reconstructions: string;
+}
+
+export interface EvaluationResult {
+  /** Every metric; NaN where it could not be computed (`errors` says why). */
+  readonly metrics: Record<string, number>;
+  readonly errors: Record<string, string>;
+  readonly step: number;
+  readonly checkpointDir: string;
+  readonly files: EvaluationFiles;
+}
+
+const FIXED_METRICS = ['mig', 'sap', 'explicitness', 'dci', 'irs', 'active_units'];
+const SAMPLING_METRICS = ['beta_vae', 'factor_vae'];
+
+export async function evaluateCheckpoint(
+  checkpoint: string,
+  opts: EvaluateCheckpointOptions,
+  log: (e: EvaluationEvent) => void = () => undefined,
+): Promise<EvaluationResult> {
+  const checkpointDir = resolveCheckpointDir(checkpoint);
+  const ck = await loadCheckpoint(checkpointDir);
+  const cfg = resolveTrainConfig(ck.config as TrainConfigInput);
+  const datasetName = opts.dataset ?? cfg.dataset;
+  const dataset = openDataset(datasetName, { imageSize: cfg.model.imageSize });
+  if (dataset.imageSize !== cfg.model.imageSize) {
+    throw new Error(
+      `dataset ${datasetName} has ${dataset.imageSize}px images but the model in ${checkpointDir} was trained on ${cfg.model.imageSize}px: ` +
+        `evaluate it on a dataset of its size (--dataset)`,
+    );
+  }
+  const model = new VaeModel(cfg.model, 0, { factors: dataset.factors, channels: dataset.channels });
+  try {
+    model.net.assignFlat(ck.params);
+    const { imageSize, channels } = dataset;
+    const started = Date.now();
+    let encoded = 0;
+    let lastReport = 0;
+    const represent = async (images: Float32Array, n: number): Promise<Float64Array[]> => {
+      const mu = tf.tidy(() => model.encodeMean(tf.tensor4d(images, [n, imageSize, imageSize, channels])));
+      const flat = await mu.data();
+      mu.dispose();
+      encoded += n;
+      if (Date.now() - lastReport >= 1000) {
+        lastReport = Date.now();
+        log({ type: 'images', encoded, elapsedMs: lastReport - started });
+      }
+      const l = flat.length / n;
+      return Array.from({ length: n }, (_, i) => Float64Array.from(flat.subarray(i * l, (i + 1) * l)));
+    };
+    const names = [...FIXED_METRICS, ...(opts.skipSampling ? [] : SAMPLING_METRICS)];
+    let index = 0;
+    log({ type: 'metric-start', metric: names[0] as string, index: 0, total: names.length });
+    const result = await evaluateRepresentation({
+      dataset,
+      represent,
+      numTrain: opts.numTrain,
+      numTest: opts.numTest,
+      samplingTrain: opts.numTrain,
+      samplingEval: opts.numTest,
+      seed: opts.seed,
+      skipSampling: opts.skipSampling,
+      onMetric: (metric) => {
+        log({ type: 'metric-done', metric, index, total: names.length, elapsedMs: Date.now() - started });
+        index += 1;
+        const next = names[index];
+        if (next !== undefined) log({ type: 'metric-start', metric: next, index, total: names.length });
+      },
+    });
+
+    await mkdir(opts.out, { recursive: true });
+    const files: EvaluationFiles = {
+      metricsJson: path.join(opts.out, 'metrics.json'),
+      heatmap: path.join(opts.out, 'mi-heatmap.png'),
+      traversals: path.join(opts.out, 'traversals.png'),
+      reconstructions: path.join(opts.out, 'reconstructions.png'),
+    };
+    const report = {
+      checkpoint: checkpointDir,
+      step: ck.state.step,
+      dataset: datasetName,
+      seed: opts.seed,
+      numTrain: opts.numTrain,
+      numTest: opts.numTest,
+      metrics: result.metrics,
+      errors: result.errors,
+      factorNames: result.factorNames,
+      factorEntropy: result.factorEntropy,
+      mutualInfo: result.mutualInfo,
+    };
+    await writeFile(files.metricsJson, `${JSON.stringify(report, null, 2)}\n`);
+    const normalised = result.mutualInfo.map((row, k) => row.map((v) => v / ((result.factorEntropy[k] as number) || 1)));
+    await writeHeatmapPng(files.heatmap, normalised, { max: 1 });
+    await writeTraversals(model, dataset, opts.traversalSteps, files.traversals);
+    await writeReconstructions(model, dataset, opts.seed, files.reconstructions);
+    for (const file of Object.values(files)) log({ type: 'file', path: file });
+    return { metrics: result.metrics, errors: result.errors, step: ck.state.step, checkpointDir, files };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function writeTraversals(model: VaeModel, dataset: FactorDataset, steps: number, file: string): Promise<void> {
+  const { imageSize, channels } = dataset;
+  const base = new Float32Array(imageSize * imageSize * channels);
+  dataset.render(dataset.factorsOf(Math.floor(dataset.size / 2)), base, 0);
+  const latent = model.config.latentSize;
+  const images = tf.tidy(() => {
+    const mu = model.encodeMean(tf.tensor4d(base, [1, imageSize, imageSize, channels]));
+    const muRow = mu.dataSync();
+    const z = new Float32Array(latent * steps * latent);
+    for (let j = 0; j < latent; j++) {
+      for (let s = 0; s < steps; s++) {
+        const row = (j * steps + s) * latent;
+        z.set(muRow, row);
+        z[row + j] = -2 + (4 * s) / Math.max(1, steps - 1);
+      }
+    }
+    const out = model.net.decode(tf.tensor2d(z, [latent * steps, latent]));
+    return model.config.decoder === 'bernoulli' ? tf.sigmoid(out) : tf.clipByValue(out, 0, 1);
+  });
+  const data = Float32Array.from(await images.data());
+  images.dispose();
+  const c = channels as 1 | 3 | 4;
+  await writePng(file, tileGrid({ data, count: latent * steps, width: imageSize, height: imageSize, channels: c }, { columns: steps }));
+}
+
+/** Eight images spread over the dataset (top row) above their reconstructions (bottom row). */
+async function writeReconstructions(model: VaeModel, dataset: FactorDataset, seed: number, file: string): Promise<void> {
+  const { imageSize: s, channels: c } = dataset;
+  const n = 8;
+  const images = new Float32Array(n * s * s * c);
+  for (let i = 0; i < n; i++) {
+    const index = Math.floor(((i + 0.5 + (seed % 7) / 7) * dataset.size) / n) % dataset.size;
+    dataset.render(dataset.factorsOf(index), images, i * s * s * c);
+  }
+  const recon = tf.tidy(() => {
+    const x = tf.tensor4d(images, [n, s, s, c]);
+    const out = model.net.decode(model.encodeMean(x));
+    return model.config.decoder === 'bernoulli' ? tf.sigmoid(out) : tf.clipByValue(out, 0, 1);
+  });
+  const both = new Float32Array(2 * images.length);
+  both.set(images, 0);
+  both.set(await recon.data(), images.length);
+  recon.dispose();
+  await writePng(file, tileGrid({ data: both, count: 2 * n, width: s, height: s, channels: c as 1 | 3 | 4 }, { columns: n }));
+}
