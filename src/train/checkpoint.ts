@@ -48,9 +48,24 @@ function toBuffer(a: Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function toFloat32(buf: Buffer, what: string, expected: number): Float32Array {
+/** A checkpoint that cannot be used: names the file, what is wrong with it, and what to do. */
+export class CorruptCheckpointError extends Error {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super(
+      `corrupt checkpoint file ${file}: ${problem}. ` +
+        'Resume from an earlier checkpoint of the run (its checkpoints/ folder keeps each step-N) or retrain; ' +
+        'a checkpoint is written whole and renamed into place, so this file was damaged after it was written.',
+    );
+    this.name = 'CorruptCheckpointError';
+  }
+}
+
+function toFloat32(buf: Buffer, file: string, expected: number): Float32Array {
   if (buf.byteLength !== expected * 4) {
-    throw new Error(`checkpoint ${what} holds ${buf.byteLength / 4} values, expected ${expected}`);
+    throw new CorruptCheckpointError(file, `holds ${buf.byteLength} bytes (${buf.byteLength / 4} values), state.json says ${expected} values`);
   }
   const out = new Float32Array(expected);
   new Uint8Array(out.buffer).set(buf);
@@ -99,18 +114,45 @@ function readFileSyncTrim(path: string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
+async function readPart(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new CorruptCheckpointError(file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  const text = (await readPart(file)).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new CorruptCheckpointError(file, `is not valid JSON (${(err as Error).message})`);
+  }
+}
+
 export async function loadCheckpoint(path: string): Promise<CheckpointData> {
   const dir = resolveCheckpointDir(path);
-  const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
+  const stateFile = join(dir, 'state.json');
+  const state = (await readJson(stateFile)) as CheckpointState;
+  if (state === null || typeof state !== 'object') throw new CorruptCheckpointError(stateFile, 'does not hold an object');
   if (state.format !== CHECKPOINT_FORMAT) {
-    throw new Error(`checkpoint ${dir} has format '${String(state.format)}', this version reads '${CHECKPOINT_FORMAT}'`);
+    throw new Error(
+      `checkpoint ${dir} has format '${String(state.format)}', this version of dcign reads '${CHECKPOINT_FORMAT}': ` +
+        'use the dcign version that wrote it',
+    );
   }
-  const n = state.params.reduce((acc, p) => acc + p.shape.reduce((a, b) => a * b, 1), 0);
-  const params = toFloat32(await readFile(join(dir, 'params.bin')), 'params.bin', n);
-  const adamM = toFloat32(await readFile(join(dir, 'adam-m.bin')), 'adam-m.bin', n);
-  const adamV = toFloat32(await readFile(join(dir, 'adam-v.bin')), 'adam-v.bin', n);
-  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as unknown;
+  if (!Array.isArray(state.params) || !Number.isInteger(state.step) || typeof state.checksum !== 'number') {
+    throw new CorruptCheckpointError(stateFile, 'lacks step, params or checksum');
+  }
+  const n = state.params.reduce((acc: number, p: CheckpointState['params'][number]) => acc + p.shape.reduce((a, b) => a * b, 1), 0);
+  const params = toFloat32(await readPart(join(dir, 'params.bin')), join(dir, 'params.bin'), n);
+  const adamM = toFloat32(await readPart(join(dir, 'adam-m.bin')), join(dir, 'adam-m.bin'), n);
+  const adamV = toFloat32(await readPart(join(dir, 'adam-v.bin')), join(dir, 'adam-v.bin'), n);
+  const config = await readJson(join(dir, 'config.json'));
   const sum = checksumOf(params);
-  if (sum !== state.checksum) throw new Error(`checkpoint ${dir}: params.bin checksum ${sum} != recorded ${state.checksum}`);
+  if (sum !== state.checksum) {
+    throw new CorruptCheckpointError(join(dir, 'params.bin'), `its values sum to ${sum} but state.json recorded ${state.checksum}`);
+  }
   return { state, config, params, adamM, adamV };
 }
