@@ -5,6 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openDataset } from '../src/data/index.js';
 import { tf } from '../src/model/tf.js';
+import { decoderMean } from '../src/model/losses.js';
 import { VaeModel } from '../src/model/vae.js';
 import { runEvalCheckpoint } from '../src/metrics/eval-checkpoint.js';
 import { loadCheckpoint, resolveCheckpointDir } from '../src/train/checkpoint.js';
@@ -82,7 +83,7 @@ async function writeReconstructions(checkpointDir: string, datasetName: string, 
     const recon = tf.tidy(() => {
       const x = tf.tensor4d(images, [n, s, s, c]);
       const out = model.net.decode(model.encodeMean(x));
-      return cfg.model.decoder === 'bernoulli' ? tf.sigmoid(out) : tf.clipByValue(out, 0, 1);
+      return decoderMean(out, cfg.model.decoder);
     });
     const both = new Float32Array(2 * images.length);
     both.set(images, 0);

@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openDataset } from '../data/index.js';
+import { decoderMean } from '../model/losses.js';
 import { VaeModel } from '../model/vae.js';
 import { tf } from '../model/tf.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
@@ -99,7 +100,7 @@ async function writeTraversals(
       }
     }
     const out = model.net.decode(tf.tensor2d(z, [latent * steps, latent]));
-    return model.config.decoder === 'bernoulli' ? tf.sigmoid(out) : tf.clipByValue(out, 0, 1);
+    return decoderMean(out, model.config.decoder);
   });
   const data = Float32Array.from(await images.data());
   images.dispose();
