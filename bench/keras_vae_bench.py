@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Keras yardstick for bench/train.ts: the standard beta-VAE architecture (Higgins et al. 2017; Locatello et al. 2019),
-the twin of ../shared/reference/torch_vae_bench.py, in Keras 3 on tensorflow-cpu==2.21.0 -- the same TensorFlow
+the twin of bench/torch_vae_bench.py, in Keras 3 on tensorflow-cpu==2.21.0 -- the same TensorFlow
 kernels our tfjs-node binding calls, so a gap between it and us is our own overhead.
 
 NHWC (TensorFlow's CPU layout), padding 'same' (= PyTorch padding 1 for 4x4 stride 2), sum-over-pixels sigmoid

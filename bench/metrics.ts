@@ -4,7 +4,8 @@
 // shared, so wall-clock time mostly measures the neighbours); wall seconds are printed too.
 // Last line: {"bench":"metrics","ours":S,"reference":S,"unit":"cpu_s","ratio":reference/ours} -- higher is better.
 //
-// Usage: node dist/bench/metrics.js [case.json]   (default: A4_noisy_perfect, which exercises every metric)
+// Usage: node dist/bench/metrics.js [case.json]   (default: test/fixtures/conformance/A4_noisy_perfect.json, which
+// exercises every metric)
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,8 +14,7 @@ import { readCase, scoreCaseMetric } from '../src/metrics/case.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
-const casePath =
-  process.argv[2] ?? path.resolve(repoRoot, '..', 'shared', 'conformance', 'disentanglement', 'A4_noisy_perfect.json');
+const casePath = process.argv[2] ?? path.join(repoRoot, 'test', 'fixtures', 'conformance', 'A4_noisy_perfect.json');
 const venv = process.env.DCIGN_DLIB_VENV ?? path.join(os.homedir(), '.cache', 'dcign', 'dlib-venv');
 
 interface Timing {

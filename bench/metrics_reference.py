@@ -3,7 +3,7 @@
 Usage: python metrics_reference.py CASE.json  -> one JSON object on stdout: {"seconds", "cpu_seconds", "values"} per metric.
 gin, absl and six are stood in by small shims (the metric modules only need gin's bindings, absl's logging and
 six.moves.range); the bindings are those of the library's config/unsupervised_study_v1/metric_configs/*.gin, as the
-conformance README describes. TensorFlow is not imported.
+README of test/fixtures/conformance/ describes. TensorFlow is not imported.
 """
 import functools
 import inspect

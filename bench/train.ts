@@ -1,5 +1,5 @@
 // `npm run bench:train`: images/s of our training step (forward, backward, Adam) for the standard architecture
-// (64x64x1, batch 64, latent 10) next to the PyTorch reference (../shared/reference/torch_vae_bench.py) and the same
+// (64x64x1, batch 64, latent 10) next to the PyTorch twin (bench/torch_vae_bench.py) and the same
 // model in Keras on the same tensorflow-cpu 2.21 wheel (bench/keras_vae_bench.py), with the same thread count, in one
 // run. Configurations run interleaved, round after round, each in a fresh process (TensorFlow reads its thread
 // settings once, at load), and the median per configuration is reported: on a shared machine single runs are noisy.
@@ -100,7 +100,7 @@ interface Config {
 
 interface Sample {
   readonly imgPerS: number;
-  /** CPU time (all threads) per step, where the program reports it (ours, keras; the torch reference does not). */
+  /** CPU time (all threads) per step, where the program reports it (ours, keras and our torch twin all do). */
   readonly cpuMsPerStep?: number;
 }
 
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const cache = process.env.DCIGN_CACHE ?? join(homedir(), '.cache', 'dcign');
   const torchPy = join(cache, 'torch-venv', 'bin', 'python');
   const kerasPy = join(cache, 'keras-venv', 'bin', 'python');
-  const torchScript = process.env.DCIGN_TORCH_BENCH ?? resolve(repo, '..', 'shared', 'reference', 'torch_vae_bench.py');
+  const torchScript = process.env.DCIGN_TORCH_BENCH ?? resolve(repo, 'bench', 'torch_vae_bench.py');
   const kerasScript = resolve(repo, 'bench', 'keras_vae_bench.py');
   const configs: Config[] = [
     { name: 'ours', cmd: process.execPath, args: [self, '--worker', ...common], env: threadEnv },

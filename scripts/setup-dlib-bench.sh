@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the reference for bench/metrics.ts: google-research/disentanglement_lib from PyPI, installed with --no-deps
 # (its metric modules need no TensorFlow) next to the exact scientific stack the conformance cases were computed with
-# (../shared/conformance/disentanglement/README.md: numpy 2.4.6, scipy 1.17.1, scikit-learn 1.9.1).
+# (test/fixtures/conformance/README.md: numpy 2.4.6, scipy 1.17.1, scikit-learn 1.9.1).
 # Idempotent: a venv that already imports everything at the right versions is left alone.
 set -euo pipefail
 

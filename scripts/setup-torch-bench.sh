@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark yardsticks for `npm run bench:train` (idempotent; safe to re-run):
-#   ~/.cache/dcign/torch-venv  PyTorch from PyPI, runs ../shared/reference/torch_vae_bench.py on the CPU.
+#   ~/.cache/dcign/torch-venv  PyTorch from PyPI, runs bench/torch_vae_bench.py on the CPU.
 #   ~/.cache/dcign/keras-venv  Keras 3 on tensorflow-cpu==2.21.0, the same TensorFlow kernels our native binding uses.
 #
 # Why plain `pip install torch`: the CPU-only wheel index is not reachable from these machines, and the PyPI wheel

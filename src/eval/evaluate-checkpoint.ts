@@ -10,6 +10,7 @@ import path from 'node:path';
 import { openDataset } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
 import { evaluateRepresentation } from '../metrics/evaluate.js';
+import { decoderMean } from '../model/losses.js';
 import { tf } from '../model/tf.js';
 import { VaeModel } from '../model/vae.js';
 import { loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint.js';
@@ -162,7 +163,7 @@ async function writeTraversals(model: VaeModel, dataset: FactorDataset, steps: n
       }
     }
     const out = model.net.decode(tf.tensor2d(z, [latent * steps, latent]));
-    return model.config.decoder === 'bernoulli' ? tf.sigmoid(out) : tf.clipByValue(out, 0, 1);
+    return decoderMean(out, model.config.decoder);
   });
   const data = Float32Array.from(await images.data());
   images.dispose();
@@ -182,7 +183,7 @@ async function writeReconstructions(model: VaeModel, dataset: FactorDataset, see
   const recon = tf.tidy(() => {
     const x = tf.tensor4d(images, [n, s, s, c]);
     const out = model.net.decode(model.encodeMean(x));
-    return model.config.decoder === 'bernoulli' ? tf.sigmoid(out) : tf.clipByValue(out, 0, 1);
+    return decoderMean(out, model.config.decoder);
   });
   const both = new Float32Array(2 * images.length);
   both.set(images, 0);

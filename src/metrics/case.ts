@@ -1,4 +1,4 @@
-// Conformance cases (../shared/conformance/disentanglement/*.json, format in its README): reading one, building its
+// Conformance cases (test/fixtures/conformance/*.json, format in its README): reading one, building its
 // generative ground-truth source, and scoring every metric it defines with the same output names as its `expected`.
 import { readFile } from 'node:fs/promises';
 import { mixSeed, Rng } from '../random.js';

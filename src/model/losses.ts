@@ -16,6 +16,20 @@ export function reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor): Tensor 
 }
 
 /**
+ * The mean of p(x|z) for decoder output `out`: the image that reconstructions and traversals show, and the centre of
+ * the Gaussian likelihood below. Both likelihoods put it at sigmoid(out) (Bernoulli: `out` are logits), so images are
+ * what training fits and stay in [0, 1]. A switch, so that a new likelihood must say where its mean is.
+ * Returns a new tensor; the caller disposes it or tidies.
+ */
+export function decoderMean(out: Tensor, decoder: DecoderKind): Tensor {
+  switch (decoder) {
+    case 'bernoulli':
+    case 'gaussian':
+      return tf.sigmoid(out);
+  }
+}
+
+/**
  * -log p(x|z) summed over pixels, mean over the batch. `out` is the decoder output [B, H, W, C].
  *  - bernoulli: `out` are logits; sigmoid cross-entropy softplus(l) - l x (= max(l, 0) - l x + log(1 + exp(-|l|)),
  *    the stable form), one native kernel with its own gradient (native-ops.ts).
@@ -25,7 +39,7 @@ export function reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor): Tensor 
 export function reconstructionLoss(x: Tensor, out: Tensor, decoder: DecoderKind, sigma = 1): Tensor {
   const b = x.shape[0] as number;
   if (decoder === 'bernoulli') return tf.div(sigmoidCrossEntropySum(out, x), b);
-  const d = tf.div(tf.sub(x, tf.sigmoid(out)), sigma);
+  const d = tf.div(tf.sub(x, decoderMean(out, decoder)), sigma);
   const perPixel = tf.add(tf.mul(tf.square(d), 0.5), Math.log(sigma) + 0.5 * Math.log(2 * Math.PI));
   return tf.div(tf.sum(perPixel), b);
 }

@@ -1,6 +1,7 @@
-// Conformance with google-research/disentanglement_lib: every case in ../shared/conformance/disentanglement/ (format
-// and tolerances in its README), every metric it defines, within that metric's tolerance. Sampling metrics are one
-// run each, checked against the case's single-run tolerance. Hidden cases use the same format.
+// Conformance with google-research/disentanglement_lib: every case in test/fixtures/conformance/ (provenance and
+// tolerances in its README), every metric it defines, within that metric's tolerance. Sampling metrics are one
+// run each, checked against the case's single-run tolerance. DCIGN_CONFORMANCE_CASES names another folder of cases
+// in the same format (a held-out set) to run instead.
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,10 +14,11 @@ import {
   type ConformanceCase,
 } from '../../src/metrics/case.js';
 
-// Compiled to dist/test/metrics/: the repository root is three levels up; CI clones with shared/ beside the repo.
+// Compiled to dist/test/metrics/: the repository root is three levels up. tsc does not copy JSON, so the fixtures
+// are read from the source tree.
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..', '..');
-const casesDir = path.resolve(repoRoot, '..', 'shared', 'conformance', 'disentanglement');
+const casesDir = path.resolve(process.env.DCIGN_CONFORMANCE_CASES ?? path.join(repoRoot, 'test', 'fixtures', 'conformance'));
 
 const caseFiles = readdirSync(casesDir)
   .filter((f) => f.endsWith('.json'))

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { tf } from '../../src/model/tf.js';
-import { betaVaeLoss, elboParts, klPerDim, reconstructionLoss, reparameterise } from '../../src/model/losses.js';
+import { betaVaeLoss, decoderMean, elboParts, klPerDim, reconstructionLoss, reparameterise } from '../../src/model/losses.js';
 import { mmd } from '../../src/model/mmd.js';
 import { VaeModel } from '../../src/model/vae.js';
 import { resolveModelConfig } from '../../src/model/config.js';
@@ -55,6 +55,28 @@ test('Gaussian reconstruction is the Gaussian negative log-likelihood with fixed
   });
   t.true(close(got, expected), `${got} vs ${expected}`);
 });
+
+test('the image of a Gaussian decoder is sigmoid(out), the mean its loss fits, not out clipped to [0, 1]', (t) => {
+  // 0.3 and 0.8 are inside [0, 1], where a clip would pass them through unchanged.
+  const o = [-3, -0.5, 0, 0.3, 0.8, 2, 5];
+  const before = tf.memory().numTensors;
+  const got = tf.tidy(() => decoderMean(tf.tensor4d(o, [1, 1, 7, 1]), 'gaussian').dataSync());
+  t.is(tf.memory().numTensors, before);
+  o.forEach((oi, i) => t.true(close(got[i]!, 1 / (1 + Math.exp(-oi)), 1e-6), `out ${oi}: ${got[i]}`));
+});
+
+for (const decoder of ['bernoulli', 'gaussian'] as const) {
+  test(`${decoder}: the reconstruction loss is stationary where the image equals decoderMean(out)`, (t) => {
+    // The image shown must be the x that the likelihood rates best for this output: d loss / d out = 0 there.
+    const o = tf.tensor4d([-4, -1, -0.2, 0, 0.3, 0.7, 1.5, 6], [2, 2, 2, 1]);
+    const grad = tf.tidy(() => {
+      const x = decoderMean(o, decoder);
+      return tf.grad((out: tf.Tensor) => reconstructionLoss(x, out, decoder, 0.5))(o).dataSync();
+    });
+    o.dispose();
+    for (const g of grad) t.true(Math.abs(g) < 1e-6, `gradient ${g}`);
+  });
+}
 
 test('reparameterisation uses the supplied noise: z = mu + exp(logvar / 2) * eps', (t) => {
   const z = tf.tidy(() => reparameterise(tf.tensor2d([[1, -1]]), tf.tensor2d([[Math.log(4), 0]]), tf.tensor2d([[0.5, 2]])).arraySync());

@@ -1,5 +1,5 @@
-// `dcign metrics score <case.json>`: computes every metric a conformance case (../shared/conformance/disentanglement
-// format) defines and prints one JSON object keyed like the case's `metrics`, each with the output names of its
+// `dcign metrics score <case.json>`: computes every metric a conformance case (the format of test/fixtures/conformance)
+// defines and prints one JSON object keyed like the case's `metrics`, each with the output names of its
 // `expected` (a sampling metric gives the value of one run). The handler imports the implementation lazily.
 import type { Argv, CommandModule } from 'yargs';
 import { CASE_METRICS } from '../../metrics/case-metrics.js';
