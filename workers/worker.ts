@@ -60,8 +60,14 @@ export interface DcignWorker {
   shutdown(): void;
 }
 
-/** The first non-internal IPv4 address (reachable by other nodes), or 127.0.0.1 on a machine without one. */
-export function defaultAdvertiseHost(): string {
+/**
+ * Where this worker's replicas bind and are reached, unless --advertise-host says: loopback when Temporal is on this
+ * machine's loopback (then every worker of the cluster is on this machine, and a ring socket on a public interface
+ * would only invite strangers), else the first non-internal IPv4 address.
+ */
+export function defaultAdvertiseHost(temporalAddress: string): string {
+  const host = temporalAddress.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return '127.0.0.1';
   for (const addrs of Object.values(networkInterfaces())) {
     for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
@@ -71,7 +77,7 @@ export function defaultAdvertiseHost(): string {
 export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWorker> {
   const namespace = o.namespace ?? 'default';
   const slots = o.gpus && o.gpus.length > 0 ? SlotPool.gpus(o.gpus) : SlotPool.cpu(o.slots ?? 1);
-  const advertiseHost = o.advertiseHost ?? defaultAdvertiseHost();
+  const advertiseHost = o.advertiseHost ?? defaultAdvertiseHost(o.address);
   const native = await NativeConnection.connect({ address: o.address });
   const connection = await Connection.connect({ address: o.address });
   const temporal = new Client({ connection, namespace });

@@ -50,6 +50,11 @@ export interface RingOptions {
   readonly heartbeatMs?: number;
   /** CURVE keys; when set, all traffic is encrypted and only the group's keys are admitted. */
   readonly curve?: CurveKeys;
+  /**
+   * Told about every message dropped as not from a ring peer (garbage, another group, an older generation, a rank
+   * that is not the left neighbour); default: a line on stderr, at most one a second.
+   */
+  readonly onForeign?: (detail: string) => void;
 }
 
 export type RingErrorCode = 'timeout' | 'peer-lost' | 'bad-frame' | 'inconsistent' | 'aborted' | 'closed' | 'config' | 'auth';
@@ -77,6 +82,9 @@ export interface ExchangeStats {
   readonly allReduceFloats: number;
   readonly bytesSent: number;
 }
+
+/** Frame problems that say the message is not from a ring peer of this generation, so it is dropped, not fatal. */
+const FOREIGN_REASONS = new Set(['malformed', 'group', 'stale']);
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_BUCKET_BYTES = 1 << 20;
@@ -165,6 +173,7 @@ export async function joinRing(rendezvous: Rendezvous, opts: RingOptions = {}): 
       zap,
       authFailures,
       endpoint,
+      onForeign: opts.onForeign,
     });
     await reducer.start();
     return reducer;
@@ -202,6 +211,7 @@ interface Internals {
   readonly zap: { domain: string; release: () => void } | undefined;
   readonly authFailures: string[];
   readonly endpoint: string;
+  readonly onForeign: ((detail: string) => void) | undefined;
 }
 
 // Satisfies src/train's GradientReducer structurally (checked where the replica process hands it to the trainer).
@@ -237,7 +247,10 @@ export class RingReducer {
   private chained = 0;
   private leftSuspectAt: number | undefined;
   private rightLostAt: number | undefined;
-  private failedHandshakes = 0;
+  /** Connections the receiving socket holds now: the left neighbour's, plus any stranger's while it lasts. */
+  private connections = 0;
+  private foreignMessages = 0;
+  private lastForeignReport = 0;
   private readonly graceMs: number;
   private readonly kernels = new Kernels();
   /** Outgoing copies of the chunks this rank finishes, one slot per bucket (see stagingFor). */
@@ -350,6 +363,11 @@ export class RingReducer {
     return { ...this.counters, bytesSent: RingReducer.bytesSentPerAllReduce(this.counters.allReduceFloats, this.worldSize) };
   }
 
+  /** Messages dropped so far as not coming from a ring peer. */
+  get foreignDropped(): number {
+    return this.foreignMessages;
+  }
+
   async broadcast(buf: Float32Array, step: number): Promise<void> {
     this.begin('broadcast', step);
     try {
@@ -418,7 +436,8 @@ export class RingReducer {
       }
       // the last goodbye is tiny; give it a moment to leave
       await Promise.race([this.sendChain, new Promise((r) => setTimeout(r, this.graceMs))]);
-      this.push.linger = Math.min(this.cfg.timeoutMs, 2000);
+      // a neighbour that never said goodbye failed the wait, which already shut the sockets
+      if (!this.push.closed) this.push.linger = Math.min(this.cfg.timeoutMs, 2000);
     }
     this.shutdown();
   }
@@ -672,11 +691,32 @@ export class RingReducer {
       try {
         decoded = decodeFrame(frames, { groupHash: this.groupHash, generation: this.generation }, this.kernels);
       } catch (err) {
-        if (err instanceof FrameError) throw this.fail(this.badFrame(err.message, ctx));
-        throw err;
+        if (!(err instanceof FrameError)) throw err;
+        // Only the left neighbour's own bad frames fail the group. Anything that does not even claim to be a frame
+        // of this group's current generation is not from a ring peer (a stranger's garbage: ZeroMQ passes a
+        // non-ZMTP-3 peer's bytes on as ZMTP/1.0 messages; a replica of an older generation): dropped, logged.
+        if (FOREIGN_REASONS.has(err.reason)) {
+          this.dropForeign(err.message);
+          continue;
+        }
+        throw this.fail(this.badFrame(err.message, ctx));
+      }
+      if (decoded.header.sender !== this.left) {
+        this.dropForeign(`a ${KIND_NAMES[decoded.header.kind] ?? 'frame'} claiming to be from rank ${decoded.header.sender}, not the left neighbour ${this.left}`);
+        continue;
       }
       if (decoded.header.kind !== Kind.Heartbeat) return decoded;
     }
+  }
+
+  private dropForeign(detail: string): void {
+    this.foreignMessages++;
+    const now = Date.now();
+    if (now - this.lastForeignReport < 1000) return;
+    this.lastForeignReport = now;
+    const line = `rank ${this.rank}: dropped a message that is not from a ring peer (${detail}); ${this.foreignMessages} so far. The group goes on.`;
+    if (this.cfg.onForeign) this.cfg.onForeign(line);
+    else process.stderr.write(`${line}\n`);
   }
 
   private abortFrom(header: Header, payload: Buffer, ctx: WaitContext): RingError {
@@ -782,22 +822,15 @@ export class RingReducer {
 
   private watchEvents(push: zmq.Push): void {
     const pe = this.pull.events;
-    const failedHandshake = (): void => {
-      this.failedHandshakes++;
-    };
-    pe.on('handshake:error:auth', failedHandshake);
-    pe.on('handshake:error:protocol', failedHandshake);
-    pe.on('handshake:error:other', failedHandshake);
+    // Suspicion of the left neighbour rests on the receiving socket having no connection at all: a stranger that
+    // connects and goes (a port scan, garbage, a failed CURVE handshake) neither raises nor clears it.
     pe.on('accept', () => {
-      // the left neighbour reconnected: back to plain timeouts (frames lost meanwhile fail the schedule check)
+      this.connections++;
       this.leftSuspectAt = undefined;
     });
     pe.on('disconnect', () => {
-      if (this.failedHandshakes > 0) {
-        this.failedHandshakes--; // a stranger that never got in
-        return;
-      }
-      if (this.closing || this.closed) return;
+      this.connections = Math.max(0, this.connections - 1);
+      if (this.connections > 0 || this.closing || this.closed) return;
       this.leftSuspectAt ??= Date.now();
       this.waker?.();
     });

@@ -25,7 +25,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default' })
       .option('gpus', { type: 'string', describe: 'GPU indices, one training slot each, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES per replica)' })
       .option('slots', { type: 'number', default: 1, describe: 'CPU training slots when no --gpus' })
-      .option('advertise-host', { type: 'string', describe: 'address other workers reach this one at (default: first non-internal IPv4, else 127.0.0.1)' })
+      .option('advertise-host', { type: 'string', describe: 'address other workers reach this one at and the one interface its replicas bind (default: 127.0.0.1 when Temporal is on loopback, else the first non-internal IPv4)' })
       .option('run-root', { type: 'string', describe: 'trial folders and checkpoints (env DCIGN_RUN_ROOT; shared storage lets another node resume)' })
       .option('mlflow', { type: 'boolean', default: true, describe: 'track runs in MLflow at MLFLOW_TRACKING_URI (--no-mlflow: untracked)' })
       .option('replica-command', { type: 'string', hidden: true, describe: 'replace the replica process (tests)' })
