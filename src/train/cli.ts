@@ -91,13 +91,14 @@ function duration(s: number): string {
 export class Progress {
   private readonly tty: boolean;
   private lastLen = 0;
-  private readonly t0 = performance.now();
-  private startStep: number | undefined;
+  /** Step and time of the first log, taken together: the rate is measured from there. */
+  private base: { readonly step: number; readonly ms: number } | undefined;
 
   constructor(
     private readonly total: number,
     json: boolean,
     private readonly out: NodeJS.WriteStream = process.stdout,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.tty = !json && out.isTTY === true;
   }
@@ -107,10 +108,17 @@ export class Progress {
       this.out.write(JSON.stringify({ type: 'log', step, ...s }) + '\n');
       return;
     }
-    if (this.startStep === undefined) this.startStep = step - 1;
-    const elapsed = (performance.now() - this.t0) / 1000;
-    const rate = (step - this.startStep) / Math.max(1e-9, elapsed);
-    const eta = (this.total - step) / Math.max(1e-9, rate);
+    // Start-up (backend, dataset, model) and the first log interval are not a training rate: until a second log,
+    // the loop's own steps_per_s; from then on, steps over time since the first log.
+    const ms = this.now();
+    let rate: number;
+    if (this.base === undefined) {
+      this.base = { step, ms };
+      rate = s.steps_per_s ?? NaN;
+    } else {
+      rate = ((step - this.base.step) * 1000) / Math.max(1e-9, ms - this.base.ms);
+    }
+    const eta = rate > 0 ? (this.total - step) / rate : NaN;
     const width = 24;
     const filled = Math.round((width * step) / this.total);
     const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
