@@ -3,6 +3,7 @@
 // a run folder whose path it prints first.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { checkDatasetName } from '../data/index.js';
 import { resolveCheckpointDir } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import type { TrainResult } from './run.js';
@@ -142,16 +143,26 @@ export class Progress {
   }
 }
 
+/** The command that continues a run from its last checkpoint (the checkpoint holds the config). */
+export const resumeCommand = (runDir: string): string => `dcign train --resume ${runDir}`;
+
 export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   const cfg = configFromFlags(flags);
+  // Before the backend loads or an MLflow run exists: a typo must not leave a FAILED run behind.
+  checkDatasetName(cfg.dataset);
   const json = flags.json === true || process.stdout.isTTY !== true;
   const progress = new Progress(cfg.steps, json);
   const replicas = flags.replicas ?? 1;
-  progress.note({ type: 'start', runDir: cfg.runDir, config: cfg }, `run folder: ${cfg.runDir}`);
+  const onReplicas = replicas > 1 ? ` (${replicas} data-parallel replicas)` : '';
+  progress.note({ type: 'start', runDir: cfg.runDir, replicas, config: cfg }, `run folder: ${cfg.runDir}${onReplicas}`);
+  const resume = resumeCommand(cfg.runDir);
   const ac = new AbortController();
   const onSigint = (): void => {
-    if (ac.signal.aborted) process.exit(130);
-    progress.note({ type: 'stopping' }, 'stopping after this step (Ctrl-C again to quit at once)...');
+    if (ac.signal.aborted) {
+      progress.note({ type: 'quit', resume }, `quit; resume from the last checkpoint with: ${resume}`);
+      process.exit(130);
+    }
+    progress.note({ type: 'stopping', resume }, `stopping after this step, writing a checkpoint (Ctrl-C again to quit at once); then resume with: ${resume}`);
     ac.abort();
   };
   process.on('SIGINT', onSigint);
@@ -197,11 +208,12 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   const summaryPath = join(cfg.runDir, 'summary.json');
   await tracking?.finish(result, existsSync(summaryPath) ? { summary: summaryPath } : {});
   const text =
-    `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}: ` +
+    `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}` +
+    `${replicas > 1 ? ` with ${replicas} replicas` : ''}: ` +
     `loss ${fmt(result.lastScalars?.loss)}, ${fmt(result.imagesPerSecond, 1)} img/s` +
     (result.eval ? `, held-out ELBO ${fmt(result.eval.elbo)} nats/image` : '') +
     `\nsummary: ${summaryPath}` +
     (result.lastCheckpoint ? `\ncheckpoint: ${result.lastCheckpoint}` : '') +
-    (result.status === 'aborted' ? `\nresume with: dcign train --resume ${cfg.runDir}` : '');
-  progress.note({ type: 'done', summary: summaryPath, result }, text);
+    (result.status === 'aborted' ? `\nresume with: ${resume}` : '');
+  progress.note({ type: 'done', summary: summaryPath, replicas, result, ...(result.status === 'aborted' ? { resume } : {}) }, text);
 }
