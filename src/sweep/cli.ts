@@ -23,6 +23,8 @@ export interface ConnectionArgs {
   readonly address: string;
   readonly namespace: string;
   readonly ui: string;
+  /** MLflow tracking server, for links (default MLFLOW_TRACKING_URI or the local default). */
+  readonly mlflowUri?: string;
 }
 
 export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
@@ -55,7 +57,7 @@ export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boole
     console.log(`started sweep '${spec.name}': ${trials} trials x ${spec.replicas} replicas on task queue ${spec.taskQueue}`);
     console.log(`  Temporal: ${temporalUiLink(handle.workflowId, a.ui, a.namespace)}`);
     const progress = await waitForExperiment(client, spec.name);
-    const uri = trackingUriFromEnv();
+    const uri = a.mlflowUri ?? trackingUriFromEnv();
     if (progress?.experimentId) console.log(`  MLflow:   ${mlflowExperimentLink(uri, progress.experimentId)}`);
     else console.log(`  MLflow:   ${uri} (experiment '${spec.name}', once a worker has picked the sweep up)`);
     if (!a.wait) return;

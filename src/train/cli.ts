@@ -170,7 +170,8 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   const { info } = await loadBackend();
   const { openTrainTracking } = await import('./tracking.js');
   const mode = flags.mlflow === undefined ? 'auto' : flags.mlflow ? 'on' : 'off';
-  const tracking = await openTrainTracking(cfg, mode, flags.experiment ?? 'dcign-train', info);
+  const { resolveEndpoints } = await import('../stack/endpoints.js');
+  const tracking = await openTrainTracking(cfg, mode, flags.experiment ?? 'dcign-train', info, resolveEndpoints().mlflowUri);
   if (tracking) progress.note({ type: 'mlflow', runId: tracking.runId, url: tracking.url }, `MLflow run: ${tracking.url}`);
   const hooks = {
     onLog: (step: number, s: Record<string, number>) => {

@@ -14,23 +14,25 @@ const run = promisify(execFile);
 const cli = join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 const stateDir = mkdtempSync(join(tmpdir(), 'dcign-stack-'));
 let flags: string[] = [];
-
+let uiPort = 0;
+const dirFlag = ['--state-dir', stateDir];
 test.before(async () => {
+  uiPort = await freePort();
   flags = [
     '--temporal-port', String(await freePort()),
-    '--temporal-ui-port', String(await freePort()),
+    '--temporal-ui-port', String(uiPort),
     '--mlflow-port', String(await freePort()),
     '--state-dir', stateDir,
   ];
 });
 
 test.after.always(async () => {
-  await run(process.execPath, [cli, 'dev', 'down', ...flags]).catch(() => undefined);
+  await run(process.execPath, [cli, 'dev', 'down', ...dirFlag]).catch(() => undefined);
   rmSync(stateDir, { recursive: true, force: true });
 });
 
 const status = async () =>
-  JSON.parse((await run(process.execPath, [cli, 'dev', 'status', '--json', ...flags])).stdout) as {
+  JSON.parse((await run(process.execPath, [cli, 'dev', 'status', '--json', ...dirFlag])).stdout) as {
     name: string;
     running: boolean;
     healthy: boolean;
@@ -41,6 +43,7 @@ test.serial('up starts both servers healthy; status reports them; a second up re
   const up = await run(process.execPath, [cli, 'dev', 'up', ...flags], { timeout: 240_000 });
   t.regex(up.stdout, /temporal\s+healthy/);
   t.regex(up.stdout, /mlflow\s+healthy/);
+  t.true(up.stdout.includes(`export TEMPORAL_UI=http://localhost:${uiPort}`), up.stdout);
   const s1 = await status();
   t.deepEqual(s1.map((s) => [s.name, s.running, s.healthy]), [
     ['temporal', true, true],
@@ -51,15 +54,17 @@ test.serial('up starts both servers healthy; status reports them; a second up re
   t.deepEqual((await status()).map((s) => s.pid), s1.map((s) => s.pid), 'same processes, nothing restarted');
 });
 
-test.serial('down stops exactly what up started', async (t) => {
+test.serial('down stops exactly what up started; status then says the stack is down', async (t) => {
   const pids = (await status()).map((s) => s.pid as number);
-  const down = await run(process.execPath, [cli, 'dev', 'down', ...flags]);
+  const down = await run(process.execPath, [cli, 'dev', 'down', ...dirFlag]);
   t.regex(down.stdout, /stopped: temporal, mlflow/);
   for (const pid of pids) t.throws(() => process.kill(pid, 0), undefined, `pid ${pid} is gone`);
   t.deepEqual((await status()).map((s) => [s.running, s.healthy]), [
     [false, false],
     [false, false],
   ]);
+  const text = await run(process.execPath, [cli, 'dev', 'status', ...dirFlag]);
+  t.is(text.stdout.trim(), `the local stack is down (nothing recorded in ${stateDir}); start it with \`dcign dev up\``);
 });
 
 test.serial('a port already taken fails with the port and the flag that changes it, starting nothing', async (t) => {
