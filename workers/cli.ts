@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import path from 'node:path';
 
+import { checkGpuSlots } from './gpu-check.js';
 import { createDcignWorker } from './worker.js';
 import type { ActivityDeps } from './activities.js';
 
@@ -45,6 +46,7 @@ const childEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
 
 export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
   const gpus = a.gpus ? a.gpus.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined;
+  if (gpus) checkGpuSlots(gpus);
   const runRoot = path.resolve(a.runRoot ?? process.env.DCIGN_RUN_ROOT ?? path.join(homedir(), '.cache/dcign/runs'));
   const evaluate = childEvaluator;
   const mlflowUri = a.mlflow ? a.mlflowUri : undefined;
