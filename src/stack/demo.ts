@@ -2,12 +2,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { Client, Connection } from '@temporalio/client';
 import { sweepStart } from '../sweep/cli.js';
+import { noWorkerMessage } from '../sweep/pollers.js';
 import { exportsFor, stackEndpoints } from './endpoints.js';
 import { projectRoot } from './paths.js';
 import type { StackOptions } from './services.js';
-import { stackUp } from './stack.js';
-import { localWorkers, startLocalWorker } from './workers.js';
+import { stackUp, tail } from './stack.js';
+import { localWorkers, startLocalWorker, workerLogFiles } from './workers.js';
 
 export interface DemoOptions {
   readonly specPath: string;
@@ -36,6 +38,9 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     console.log(`   started worker pid ${w.pid} (log ${w.logFile})`);
   }
   for (const w of running) console.log(`   worker pid ${w.pid} already running`);
+  console.log(`   waiting for them to poll task queue ${taskQueue} (they bundle the workflow code first)...`);
+  await waitForPollers(dir, ep.temporalAddress, taskQueue);
+  console.log(`   polling`);
 
   // A fresh sweep name per run: a sweep id is refused while (or after) it exists, and a rerun should just work.
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
@@ -53,4 +58,21 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const exports = exportsFor(o.stack);
   if (exports.length > 0) console.log(`   Other shells reach this stack with:\n${exports.map((l) => `     ${l}`).join('\n')}`);
   console.log(`   The stack and the workers stay up; \`npx dcign dev down\` stops them (\`npx dcign dev logs worker\` shows the workers' logs).`);
+}
+
+/** Resolves once the queue and its control queue have pollers; throws when the demo's workers have all exited. */
+async function waitForPollers(stateDir: string, address: string, taskQueue: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace: 'default' });
+    while ((await noWorkerMessage(client, 'default', taskQueue)) !== undefined) {
+      if (localWorkers(stateDir).length === 0) {
+        const logs = workerLogFiles(stateDir);
+        throw new Error(`the demo's workers exited before polling task queue ${taskQueue}; their logs end with:\n${logs.map((f) => `${f}:\n${tail(f, 10)}`).join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await connection.close();
+  }
 }
