@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import path from 'node:path';
 
+import { checkGpuSlots } from './gpu-check.js';
 import { createDcignWorker } from './worker.js';
 import type { ActivityDeps } from './activities.js';
 
@@ -20,6 +21,8 @@ export interface WorkerCliArgs {
   readonly advertiseHost?: string;
   readonly runRoot?: string;
   readonly mlflow: boolean;
+  /** Tracking server in use (flag/env, the local stack's record, or the default). */
+  readonly mlflowUri: string;
   readonly replicaCommand?: string;
   readonly guard?: boolean;
 }
@@ -43,9 +46,10 @@ const childEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
 
 export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
   const gpus = a.gpus ? a.gpus.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined;
+  if (gpus) checkGpuSlots(gpus);
   const runRoot = path.resolve(a.runRoot ?? process.env.DCIGN_RUN_ROOT ?? path.join(homedir(), '.cache/dcign/runs'));
   const evaluate = childEvaluator;
-  const mlflowUri = a.mlflow ? (process.env.MLFLOW_TRACKING_URI ?? 'http://127.0.0.1:5000') : undefined;
+  const mlflowUri = a.mlflow ? a.mlflowUri : undefined;
   const worker = await createDcignWorker({
     taskQueue: a.taskQueue,
     address: a.address,

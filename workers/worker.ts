@@ -7,8 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleOption } from '@temporalio/worker';
+import type { Logger } from '@temporalio/common';
 
 import { MlflowClient } from '../src/tracking/index.js';
 import { controlQueue } from '../src/contract/index.js';
@@ -74,6 +75,18 @@ export function defaultAdvertiseHost(temporalAddress: string): string {
   return '127.0.0.1';
 }
 
+/** Webpack's statistics (about 20 lines at every start) go at info level: keep only warnings and errors. */
+const bundlerLogger: Logger = {
+  log: (level, message, meta) => {
+    if (level === 'WARN' || level === 'ERROR') console.error(message, meta ?? '');
+  },
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message, meta) => console.error(message, meta ?? ''),
+  error: (message, meta) => console.error(message, meta ?? ''),
+};
+
 export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWorker> {
   const namespace = o.namespace ?? 'default';
   const slots = o.gpus && o.gpus.length > 0 ? SlotPool.gpus(o.gpus) : SlotPool.cpu(o.slots ?? 1);
@@ -107,7 +120,7 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
   const training = await Worker.create({
     ...common,
     taskQueue: o.taskQueue,
-    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: o.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: bundlerLogger })),
     activities: { trainReplica: activities.trainReplica },
     maxConcurrentActivityTaskExecutions: slots.size,
   });

@@ -4,6 +4,7 @@
 //   dsprites-small  a 4,608-combination grid at 32x32 for tests and smoke runs
 //   scenes          rendered 3D objects (identity, azimuth, elevation, light), 6 x 24 x 6 x 9 = 7,776, 64x64 grey
 //   npz:<path>      a user's dSprites .npz (imgs, latents_classes, latents_values)
+import { existsSync } from 'node:fs';
 import { createDsprites, createDspritesSmall } from './dsprites.js';
 import { openNpz, type NpzOptions } from './npz.js';
 import { createScenes } from './scenes.js';
@@ -31,6 +32,17 @@ const GENERATED: Readonly<Record<string, Opener>> = {
 
 /** Names accepted by openDataset, for help texts and errors. */
 export const DATASET_NAMES: readonly string[] = [...Object.keys(GENERATED), 'npz:<path>'];
+
+/** Throws, as openDataset would, for a name it cannot open, without rendering or reading anything. */
+export function checkDatasetName(name: string): void {
+  if (name.startsWith('npz:')) {
+    const path = name.slice('npz:'.length);
+    if (path.length === 0) throw new Error(`dataset 'npz:' needs a path, e.g. npz:/data/dsprites.npz`);
+    if (!existsSync(path)) throw new Error(`dataset file ${path} (from '${name}') does not exist; give the path of a dSprites .npz`);
+    return;
+  }
+  if (!Object.hasOwn(GENERATED, name)) throw new Error(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(', ')}`);
+}
 
 export function openDataset(name: string, opts: OpenDatasetOptions = {}): FactorDataset {
   if (name.startsWith('npz:')) {

@@ -15,7 +15,7 @@ export interface StackOptions {
   readonly stateDir: string;
 }
 
-export const DEFAULT_STACK_PORTS = { temporalPort: 7233, temporalUiPort: 8233, mlflowPort: 5000 } as const;
+export { DEFAULT_PORTS as DEFAULT_STACK_PORTS } from './endpoints.js';
 
 /** Search attributes that make trials filterable in the Temporal UI: registered on the dev server at start. */
 export const SEARCH_ATTRIBUTES: Readonly<Record<string, string>> = SEARCH_ATTRIBUTE_TYPES;

@@ -1,45 +1,20 @@
 // `dcign dev up | down | status | logs`: the embedded Temporal + MLflow stack, started as detached processes whose
 // pids are recorded, so `down` stops exactly what `up` started and nothing else.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { portIsFree } from './ports.js';
 import { serviceSpecs, type ServiceName, type ServiceSpec, type StackOptions } from './services.js';
-
-interface ServiceRecord {
-  readonly pid: number;
-  readonly binary: string;
-  readonly startedAt: string;
-  readonly url: string;
-  readonly logFile: string;
-}
-
-interface StackState {
-  readonly options: StackOptions;
-  readonly services: Partial<Record<ServiceName, ServiceRecord>>;
-}
+import { clearStackState, readStackState as readState, writeStackState as writeState, type ServiceRecord } from './state.js';
 
 export interface ServiceStatus {
   readonly name: ServiceName;
   readonly running: boolean;
   readonly healthy: boolean;
   readonly pid?: number;
-  readonly url: string;
+  /** Absent when no stack is recorded: we do not know where it would be, and defaults would mislead. */
+  readonly url?: string;
   readonly logFile: string;
-}
-
-const stateFile = (stateDir: string) => join(stateDir, 'stack.json');
-
-function readState(stateDir: string): StackState | undefined {
-  const file = stateFile(stateDir);
-  if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, 'utf8')) as StackState;
-}
-
-function writeState(stateDir: string, state: StackState): void {
-  const file = stateFile(stateDir);
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
-  renameSync(`${file}.tmp`, file);
 }
 
 /** True when pid is alive and still runs the binary we started (pids are reused). */
@@ -73,6 +48,18 @@ export async function stackUp(
   const services: Partial<Record<ServiceName, ServiceRecord>> = {};
   const started: ServiceName[] = [];
   const reused: ServiceName[] = [];
+  const alreadyUp = previous ? Object.values(previous.services).some((r) => ours(r)) : false;
+  if (previous && alreadyUp) {
+    // Reusing servers on other ports would record ports nobody listens on, and every link would be wrong.
+    const was = previous.options;
+    const changed = (['host', 'temporalPort', 'temporalUiPort', 'mlflowPort'] as const).filter((k) => was[k] !== options[k]);
+    if (changed.length > 0) {
+      throw new Error(
+        `the local stack is already running with ${changed.map((k) => `${k} ${String(was[k])}`).join(', ')} ` +
+          `(asked for ${changed.map((k) => String(options[k])).join(', ')}). Use it as it is, or \`dcign dev down\` first to restart it on other ports.`,
+      );
+    }
+  }
 
   for (const spec of specs) {
     const record = previous?.services[spec.name];
@@ -121,7 +108,8 @@ export async function stackUp(
   } catch (err) {
     // Leave nothing half-started: stop what this call launched.
     for (const name of started) await stop(services[name]);
-    writeState(options.stateDir, { options, services: Object.fromEntries(reused.map((n) => [n, services[n]])) });
+    if (reused.length === 0) clearStackState(options.stateDir);
+    else writeState(options.stateDir, { options, services: Object.fromEntries(reused.map((n) => [n, services[n]])) });
     throw err;
   }
   return { started, reused, statuses: await stackStatus(options) };
@@ -181,13 +169,15 @@ export async function stackDown(stateDir: string): Promise<ServiceName[]> {
   for (const [name, record] of Object.entries(state.services) as [ServiceName, ServiceRecord][]) {
     if (await stop(record)) stopped.push(name);
   }
-  rmSync(stateFile(stateDir), { force: true });
+  clearStackState(stateDir);
   return stopped;
 }
 
+/** Per server: recorded and alive, healthy. With nothing recorded (never up, or down) both are down, unprobed. */
 export async function stackStatus(options: StackOptions): Promise<ServiceStatus[]> {
   const state = readState(options.stateDir);
   const specs = serviceSpecs(state?.options ?? options);
+  if (!state) return specs.map((spec) => ({ name: spec.name, running: false, healthy: false, logFile: spec.logFile }));
   return Promise.all(
     specs.map(async (spec) => {
       const record = state?.services[spec.name];

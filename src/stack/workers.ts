@@ -1,7 +1,7 @@
 // Local workers started by `npm run demo`: detached `dcign worker` processes whose pids are recorded beside the
 // stack's, so `dcign dev down` stops them too.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from './paths.js';
 
@@ -30,7 +30,7 @@ export function localWorkers(stateDir: string): WorkerRecord[] {
   return read(stateDir).filter((w) => isOurWorker(w.pid));
 }
 
-export function startLocalWorker(stateDir: string, name: string, args: readonly string[]): WorkerRecord {
+export function startLocalWorker(stateDir: string, name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): WorkerRecord {
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
   const logFile = join(stateDir, 'logs', `${name}.log`);
   const fd = openSync(logFile, 'a');
@@ -38,7 +38,7 @@ export function startLocalWorker(stateDir: string, name: string, args: readonly 
     const child = spawn(process.execPath, [join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'worker', ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: process.env,
+      env: { ...process.env, ...env },
     });
     if (child.pid === undefined) throw new Error('could not start a worker process');
     child.unref();
@@ -71,4 +71,14 @@ export async function stopLocalWorkers(stateDir: string): Promise<number> {
   }
   rmSync(file(stateDir), { force: true });
   return workers.length;
+}
+
+/** Log files of the local workers, running or not (they outlive `dev down` for post-mortems), by name. */
+export function workerLogFiles(stateDir: string): string[] {
+  const dir = join(stateDir, 'logs');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => /^worker-.*\.log$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
 }

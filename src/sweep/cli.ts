@@ -5,17 +5,18 @@ import { trackingUriFromEnv } from '../tracking/index.js';
 import { SWEEP_WORKFLOW, sweepWorkflowId } from '../contract/index.js';
 import {
   addTrials,
-  cancelSweep,
   ensureSearchAttributes,
   mlflowExperimentLink,
   pauseSweep,
   resultRows,
   resumeSweep,
   startSweep,
+  stopSweep,
   sweepProgress,
   temporalUiLink,
 } from './control.js';
 import { expandTrials } from './expand.js';
+import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import { loadSweepSpec } from './spec.js';
 import type { SweepProgress } from '../contract/types.js';
 
@@ -23,6 +24,8 @@ export interface ConnectionArgs {
   readonly address: string;
   readonly namespace: string;
   readonly ui: string;
+  /** MLflow tracking server, for links (default MLFLOW_TRACKING_URI or the local default). */
+  readonly mlflowUri?: string;
 }
 
 export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
@@ -54,18 +57,26 @@ export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boole
     const handle = await startSweep(client, spec);
     console.log(`started sweep '${spec.name}': ${trials} trials x ${spec.replicas} replicas on task queue ${spec.taskQueue}`);
     console.log(`  Temporal: ${temporalUiLink(handle.workflowId, a.ui, a.namespace)}`);
-    const progress = await waitForExperiment(client, spec.name);
-    const uri = trackingUriFromEnv();
+    const missing = await noWorkerMessage(client, a.namespace, spec.taskQueue);
+    if (missing !== undefined) console.warn(`warning: ${missing}. The sweep waits in Temporal until a worker polls.`);
+    const progress = missing === undefined ? await waitForExperiment(client, spec.name) : undefined;
+    const uri = a.mlflowUri ?? trackingUriFromEnv();
     if (progress?.experimentId) console.log(`  MLflow:   ${mlflowExperimentLink(uri, progress.experimentId)}`);
     else console.log(`  MLflow:   ${uri} (experiment '${spec.name}', once a worker has picked the sweep up)`);
     if (!a.wait) return;
     let last = '';
     for (;;) {
-      const p = await sweepProgress(client, spec.name);
-      const line = summaryLine(p);
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING') break;
+      let line: string;
+      try {
+        line = summaryLine(await sweepProgress(client, spec.name));
+      } catch (err) {
+        if (!(err instanceof NoWorkerError)) throw err;
+        line = `waiting: ${err.detail}`;
+      }
       if (line !== last) console.log(line);
       last = line;
-      if (p.status !== 'RUNNING') break;
       await new Promise((r) => setTimeout(r, 2000));
     }
     console.log(formatTable(resultRows(await sweepProgress(client, spec.name))));
@@ -93,12 +104,22 @@ function summaryLine(p: SweepProgress & { status: string }): string {
 
 export async function sweepStatus(a: ConnectionArgs & { name: string; format: string }): Promise<void> {
   await withClient(a, async (client) => {
-    const p = await sweepProgress(client, a.name);
+    const link = temporalUiLink(sweepWorkflowId(a.name), a.ui, a.namespace);
+    let p: Awaited<ReturnType<typeof sweepProgress>>;
+    try {
+      p = await sweepProgress(client, a.name);
+    } catch (err) {
+      if (!(err instanceof NoWorkerError)) throw err;
+      // Temporal's own record still answers: the state, and why nothing moves.
+      if (a.format === 'json') console.log(JSON.stringify({ name: a.name, status: 'RUNNING', taskQueue: err.taskQueue, noWorker: err.detail }, null, 2));
+      else console.log(`${a.name}: RUNNING in Temporal, no progress to show: ${err.detail}  (${link})`);
+      return;
+    }
     if (a.format === 'json') {
       console.log(JSON.stringify(p, null, 2));
       return;
     }
-    console.log(`${summaryLine(p)}  (${temporalUiLink(sweepWorkflowId(a.name), a.ui, a.namespace)})`);
+    console.log(`${summaryLine(p)}  (${link})`);
     const rows = p.trials.map((t) => ({
       trial: t.key,
       state: t.state,
@@ -128,11 +149,23 @@ export async function sweepList(a: ConnectionArgs): Promise<void> {
 
 export async function sweepSignal(a: ConnectionArgs & { name: string; action: 'pause' | 'resume' | 'cancel' }): Promise<void> {
   await withClient(a, async (client) => {
+    if (a.action === 'cancel') {
+      const out = await stopSweep(client, a.name);
+      if (out.how === 'signalled') console.log(`sweep '${a.name}' cancelling: running trials and their replicas are being stopped`);
+      else {
+        console.log(
+          `sweep '${a.name}' terminated by the Temporal server${out.trials > 0 ? ` with ${out.trials} running trial(s)` : ''}: ` +
+            `a cancel signal needs a worker and ${out.why.replace(/;.*$/, '')}. MLflow runs it had opened stay as they were.`,
+        );
+      }
+      return;
+    }
     if (a.action === 'pause') await pauseSweep(client, a.name);
-    else if (a.action === 'resume') await resumeSweep(client, a.name);
-    else await cancelSweep(client, a.name);
-    const what = { pause: 'paused: running trials finish, no new ones start', resume: 'resumed', cancel: 'cancelling: running trials and their replicas are being stopped' };
-    console.log(`sweep '${a.name}' ${what[a.action]}`);
+    else await resumeSweep(client, a.name);
+    const what = { pause: 'paused: running trials finish, no new ones start', resume: 'resumed' };
+    const taskQueue = (await client.workflow.getHandle(sweepWorkflowId(a.name)).describe()).taskQueue;
+    const missing = await noWorkerMessage(client, a.namespace, taskQueue);
+    console.log(`sweep '${a.name}' ${what[a.action]}${missing ? ` once a worker handles the signal: ${missing}` : ''}`);
   });
 }
 

@@ -18,6 +18,7 @@ import {
 } from '../contract/index.js';
 import type { SweepInput, SweepWorkflow, TrialProgress } from '../contract/index.js';
 import { parsePoint } from './expand.js';
+import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import type { SweepProgress, SweepSpec } from '../contract/types.js';
 
 export class SweepAlreadyRunningError extends Error {
@@ -95,7 +96,7 @@ async function notFound<T>(name: string, p: Promise<T>): Promise<T> {
 
 /**
  * The sweep's progress: its result when it has ended (no worker needed), else its query, with live step and
- * losses read from each running trial.
+ * losses read from each running trial. A running sweep that no worker serves throws NoWorkerError at once.
  */
 export async function sweepProgress(client: Client, name: string, o: { live?: boolean } = {}): Promise<SweepProgress & { status: string }> {
   const handle = handleOf(client, name);
@@ -103,7 +104,11 @@ export async function sweepProgress(client: Client, name: string, o: { live?: bo
   const status = desc.status.name;
   let progress: SweepProgress;
   if (status === 'COMPLETED') progress = await handle.result();
-  else if (status === 'RUNNING') progress = await handle.query(progressQuery);
+  else if (status === 'RUNNING') {
+    const missing = await noWorkerMessage(client, client.options.namespace, desc.taskQueue);
+    if (missing !== undefined) throw new NoWorkerError(name, desc.taskQueue, missing);
+    progress = await handle.query(progressQuery);
+  }
   else throw new Error(`sweep '${name}' is ${status.toLowerCase()} (workflow ${handle.workflowId}); see the Temporal UI for why`);
   if (o.live !== false && status === 'RUNNING') {
     await Promise.all(
@@ -136,10 +141,43 @@ export async function cancelSweep(client: Client, name: string, reason = 'cancel
   await notFound(name, handleOf(client, name).signal(cancelSignal, reason));
 }
 
+export type StopOutcome =
+  | { readonly how: 'signalled' }
+  /** No worker could handle the cancel signal: the server terminated the sweep and its running trials. */
+  | { readonly how: 'terminated'; readonly trials: number; readonly why: string };
+
+/**
+ * Cancels a running sweep: by the cancel signal when a worker serves it (trials and replicas stop cleanly, MLflow
+ * runs are closed), else by terminating it on the server, since a signal or a cancel request waits for a worker.
+ */
+export async function stopSweep(client: Client, name: string, reason = 'cancelled from the CLI'): Promise<StopOutcome> {
+  const handle = handleOf(client, name);
+  const desc = await notFound(name, handle.describe());
+  if (desc.status.name !== 'RUNNING') throw new Error(`sweep '${name}' has already ended (${desc.status.name.toLowerCase()}); nothing to cancel`);
+  const missing = await noWorkerMessage(client, client.options.namespace, desc.taskQueue);
+  if (missing === undefined) {
+    await handle.signal(cancelSignal, reason);
+    return { how: 'signalled' };
+  }
+  const why = `${reason}; ${missing}`;
+  await handle.terminate(why);
+  // Trials run with ParentClosePolicy.ABANDON (they must outlive a continue-as-new), so ending the sweep leaves them.
+  let trials = 0;
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'trialWorkflow' AND ExecutionStatus = 'Running'` })) {
+    if (!wf.workflowId.startsWith(`${handle.workflowId}/`)) continue;
+    await client.workflow.getHandle(wf.workflowId).terminate(why);
+    trials += 1;
+  }
+  return { how: 'terminated', trials, why: missing };
+}
+
 /** Parses points (`beta=3,latent=10,seed=0`; several separated by ';') against the sweep's spec and adds them. */
 export async function addTrials(client: Client, name: string, points: readonly string[]): Promise<string[]> {
   const handle = handleOf(client, name);
-  const spec = await notFound(name, handle.query(specQuery));
+  const desc = await notFound(name, handle.describe());
+  const missing = desc.status.name === 'RUNNING' ? await noWorkerMessage(client, client.options.namespace, desc.taskQueue) : undefined;
+  if (missing !== undefined) throw new Error(`cannot add trials to sweep '${name}' now: ${missing}`);
+  const spec = await handle.query(specQuery);
   const plans = points.flatMap((p) => p.split(';')).filter((p) => p.trim().length > 0).map((p) => parsePoint(spec, p));
   return handle.executeUpdate(addTrialsUpdate, { args: [plans] });
 }

@@ -3,6 +3,7 @@
 // a run folder whose path it prints first.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { checkDatasetName } from '../data/index.js';
 import { resolveCheckpointDir } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import type { TrainResult } from './run.js';
@@ -91,13 +92,14 @@ function duration(s: number): string {
 export class Progress {
   private readonly tty: boolean;
   private lastLen = 0;
-  private readonly t0 = performance.now();
-  private startStep: number | undefined;
+  /** Step and time of the first log, taken together: the rate is measured from there. */
+  private base: { readonly step: number; readonly ms: number } | undefined;
 
   constructor(
     private readonly total: number,
     json: boolean,
     private readonly out: NodeJS.WriteStream = process.stdout,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.tty = !json && out.isTTY === true;
   }
@@ -107,10 +109,17 @@ export class Progress {
       this.out.write(JSON.stringify({ type: 'log', step, ...s }) + '\n');
       return;
     }
-    if (this.startStep === undefined) this.startStep = step - 1;
-    const elapsed = (performance.now() - this.t0) / 1000;
-    const rate = (step - this.startStep) / Math.max(1e-9, elapsed);
-    const eta = (this.total - step) / Math.max(1e-9, rate);
+    // Start-up (backend, dataset, model) and the first log interval are not a training rate: until a second log,
+    // the loop's own steps_per_s; from then on, steps over time since the first log.
+    const ms = this.now();
+    let rate: number;
+    if (this.base === undefined) {
+      this.base = { step, ms };
+      rate = s.steps_per_s ?? NaN;
+    } else {
+      rate = ((step - this.base.step) * 1000) / Math.max(1e-9, ms - this.base.ms);
+    }
+    const eta = rate > 0 ? (this.total - step) / rate : NaN;
     const width = 24;
     const filled = Math.round((width * step) / this.total);
     const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
@@ -134,16 +143,26 @@ export class Progress {
   }
 }
 
+/** The command that continues a run from its last checkpoint (the checkpoint holds the config). */
+export const resumeCommand = (runDir: string): string => `dcign train --resume ${runDir}`;
+
 export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   const cfg = configFromFlags(flags);
+  // Before the backend loads or an MLflow run exists: a typo must not leave a FAILED run behind.
+  checkDatasetName(cfg.dataset);
   const json = flags.json === true || process.stdout.isTTY !== true;
   const progress = new Progress(cfg.steps, json);
   const replicas = flags.replicas ?? 1;
-  progress.note({ type: 'start', runDir: cfg.runDir, config: cfg }, `run folder: ${cfg.runDir}`);
+  const onReplicas = replicas > 1 ? ` (${replicas} data-parallel replicas)` : '';
+  progress.note({ type: 'start', runDir: cfg.runDir, replicas, config: cfg }, `run folder: ${cfg.runDir}${onReplicas}`);
+  const resume = resumeCommand(cfg.runDir);
   const ac = new AbortController();
   const onSigint = (): void => {
-    if (ac.signal.aborted) process.exit(130);
-    progress.note({ type: 'stopping' }, 'stopping after this step (Ctrl-C again to quit at once)...');
+    if (ac.signal.aborted) {
+      progress.note({ type: 'quit', resume }, `quit; resume from the last checkpoint with: ${resume}`);
+      process.exit(130);
+    }
+    progress.note({ type: 'stopping', resume }, `stopping after this step, writing a checkpoint (Ctrl-C again to quit at once); then resume with: ${resume}`);
     ac.abort();
   };
   process.on('SIGINT', onSigint);
@@ -151,7 +170,8 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   const { info } = await loadBackend();
   const { openTrainTracking } = await import('./tracking.js');
   const mode = flags.mlflow === undefined ? 'auto' : flags.mlflow ? 'on' : 'off';
-  const tracking = await openTrainTracking(cfg, mode, flags.experiment ?? 'dcign-train', info);
+  const { resolveEndpoints } = await import('../stack/endpoints.js');
+  const tracking = await openTrainTracking(cfg, mode, flags.experiment ?? 'dcign-train', info, resolveEndpoints().mlflowUri);
   if (tracking) progress.note({ type: 'mlflow', runId: tracking.runId, url: tracking.url }, `MLflow run: ${tracking.url}`);
   const hooks = {
     onLog: (step: number, s: Record<string, number>) => {
@@ -183,11 +203,12 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   const summaryPath = join(cfg.runDir, 'summary.json');
   await tracking?.finish(result, existsSync(summaryPath) ? { summary: summaryPath } : {});
   const text =
-    `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}: ` +
+    `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}` +
+    `${replicas > 1 ? ` with ${replicas} replicas` : ''}: ` +
     `loss ${fmt(result.lastScalars?.loss)}, ${fmt(result.imagesPerSecond, 1)} img/s` +
     (result.eval ? `, held-out ELBO ${fmt(result.eval.elbo)} nats/image` : '') +
     `\nsummary: ${summaryPath}` +
     (result.lastCheckpoint ? `\ncheckpoint: ${result.lastCheckpoint}` : '') +
-    (result.status === 'aborted' ? `\nresume with: dcign train --resume ${cfg.runDir}` : '');
-  progress.note({ type: 'done', summary: summaryPath, result }, text);
+    (result.status === 'aborted' ? `\nresume with: ${resume}` : '');
+  progress.note({ type: 'done', summary: summaryPath, replicas, result, ...(result.status === 'aborted' ? { resume } : {}) }, text);
 }

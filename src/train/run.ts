@@ -50,6 +50,8 @@ export interface TrainResult {
   readonly lastScalars?: Record<string, number>;
   readonly eval?: EvalResult;
   readonly wallSeconds: number;
+  /** Data-parallel replicas that trained it (1: alone). */
+  readonly replicas: number;
   /** Global images per second over this run's steps (all replicas). */
   readonly imagesPerSecond: number;
   readonly paramChecksum: number;
@@ -215,6 +217,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       ...(lastCheckpoint === undefined ? {} : { lastCheckpoint }),
       ...(lastScalars === undefined ? {} : { lastScalars }),
       ...(evalResult === undefined ? {} : { eval: evalResult }),
+      replicas: worldSize,
       wallSeconds: (performance.now() - t0) / 1000,
       imagesPerSecond: (stepsDone * cfg.batchSize) / Math.max(1e-9, trainSeconds),
       paramChecksum: parameterChecksum(model),

@@ -21,9 +21,12 @@ export async function openTrainTracking(
   mode: TrackingMode,
   experiment: string,
   backend?: { package: string; device: string },
+  /** The tracking server in use when MLFLOW_TRACKING_URI is unset (e.g. the local stack on another port). */
+  trackingUri?: string,
 ): Promise<TrainTracking | undefined> {
   if (mode === 'off') return undefined;
-  const options = clientOptionsFromEnv();
+  const fromEnv = clientOptionsFromEnv();
+  const options = process.env.MLFLOW_TRACKING_URI === undefined && trackingUri !== undefined ? { ...fromEnv, trackingUri } : fromEnv;
   const client = new MlflowClient(options);
   if (process.env.MLFLOW_TRACKING_URI === undefined && mode === 'auto') {
     try {

@@ -65,3 +65,17 @@ test('on a terminal, progress is one rewritten line with step, steps/s, losses a
   p.log(5, { loss: 1.5, recon: 1, kl: 0.5, steps_per_s: 2 });
   t.regex(text, /^\r\[#+-+\] 5\/10 {2}2\.0 steps\/s {2}loss 1\.50 {2}recon 1\.00 {2}kl 0\.50 {2}ETA \d+s/);
 });
+
+test('the ETA counts steps from the first log over the time since then, never from before it', (t) => {
+  // 50 s of start-up, then 100 steps per 50 s (2 steps/s), logged every 100 steps of 1000.
+  let ms = 0;
+  let text = '';
+  const out = { isTTY: true, write: (s: string) => (text = s) } as unknown as NodeJS.WriteStream;
+  const p = new Progress(1000, false, out, () => ms);
+  ms = 100_000;
+  p.log(100, { loss: 1, steps_per_s: 2 });
+  t.regex(text, /ETA 7m30s/, 'first log: 900 steps at the loop\'s 2 steps/s');
+  ms = 150_000;
+  p.log(200, { loss: 1, steps_per_s: 2 });
+  t.regex(text, /ETA 6m40s/, 'second log: 100 steps in 50 s since the first, 800 to go');
+});

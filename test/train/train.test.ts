@@ -53,8 +53,9 @@ test.serial('resume from a checkpoint gives bit-identical parameters and optimis
   t.true(Buffer.from(ca.adamV.buffer).equals(Buffer.from(cb.adamV.buffer)), 'Adam v differs');
   t.deepEqual(ca.state.sampler, cb.state.sampler);
   t.is(a.paramChecksum, b.paramChecksum);
-  const summary = JSON.parse(await readFile(join(root, 'b', 'summary.json'), 'utf8')) as { result: { step: number } };
+  const summary = JSON.parse(await readFile(join(root, 'b', 'summary.json'), 'utf8')) as { result: { step: number; replicas: number } };
   t.is(summary.result.step, 6);
+  t.is(summary.result.replicas, 1);
 });
 
 test.serial('a small model on the generated dataset halves its loss', async (t) => {
@@ -127,6 +128,21 @@ test.serial('a reducer gets one broadcast, an all-reduce per step and a consiste
   t.deepEqual(calls, ['broadcast 0', 'reduce 0', 'reduce 1', 'check 2 true', 'reduce 2', 'reduce 3', 'check 4 true']);
   // the mean over one replica is the identity: same parameters as training alone
   t.is(r.paramChecksum, plain.paramChecksum);
+});
+
+test.serial('rank 0 of two replicas records replicas: 2 in its result and summary.json', async (t) => {
+  const reducer: GradientReducer = {
+    rank: 0,
+    worldSize: 2,
+    allReduceMean: async () => undefined,
+    broadcast: async () => undefined,
+    checkConsistent: async () => undefined,
+    close: async () => undefined,
+  };
+  const r = await runTraining(small(join(root, 'two'), { steps: 2 }), { dataset: createBars(), reducer });
+  t.is(r.replicas, 2);
+  const summary = JSON.parse(await readFile(join(root, 'two', 'summary.json'), 'utf8')) as { result: { replicas: number } };
+  t.is(summary.result.replicas, 2);
 });
 
 test.serial('a NaN loss stops with "diverged at step N" and keeps the last good checkpoint', async (t) => {

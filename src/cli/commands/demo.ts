@@ -1,9 +1,10 @@
 // `npm run demo`: the main job on the embedded stack. Brings the stack up, starts two local workers, runs the smoke
 // sweep to completion under a fresh name (so running the demo twice works), prints the results and both UI links,
-// and leaves everything up for browsing; `dcign dev down` stops it all.
+// and leaves everything up for browsing; `dcign dev down` stops it all. Takes `dev up`'s flags to move its ports.
 import type { CommandModule } from 'yargs';
+import { stackFlags, stackOptions, type StackArgs } from './dev.js';
 
-interface DemoArgs {
+interface DemoArgs extends StackArgs {
   spec: string;
   workers: number;
   slots: number;
@@ -13,7 +14,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
   command: 'demo',
   describe: 'Run the smoke sweep end to end on the local stack (Temporal + MLflow + two workers)',
   builder: (y) =>
-    y
+    stackFlags(y)
       .option('spec', { type: 'string', default: 'sweeps/smoke.yaml', describe: 'Sweep spec to run' })
       .option('workers', { type: 'number', default: 2, describe: 'Local worker processes' })
       .option('slots', { type: 'number', default: 2, describe: 'Training slots (replicas) per worker' })
@@ -24,6 +25,6 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       }),
   handler: async (a) => {
     const { runDemo } = await import('../../stack/demo.js');
-    await runDemo({ specPath: a.spec, workers: a.workers, slots: a.slots });
+    await runDemo({ specPath: a.spec, workers: a.workers, slots: a.slots, stack: await stackOptions(a) });
   },
 };

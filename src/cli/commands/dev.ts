@@ -1,21 +1,31 @@
 // `dcign dev up | down | status | logs`: the embedded Temporal + MLflow stack for a laptop or a CI machine.
 import type { Argv, CommandModule } from 'yargs';
 
-interface StackArgs {
+export interface StateArgs {
+  'state-dir'?: string;
+}
+
+export interface StackArgs extends StateArgs {
   host: string;
   'temporal-port': number;
   'temporal-ui-port': number;
   'mlflow-port': number;
-  'state-dir'?: string;
 }
 
-function stackFlags<T>(y: Argv<T>): Argv<T & StackArgs> {
-  return y
+function stateFlag<T>(y: Argv<T>): Argv<T & StateArgs> {
+  return y.option('state-dir', {
+    type: 'string',
+    describe: 'Where databases, artifacts, logs, pids and the ports in use live (default .dcign/, env DCIGN_STATE_DIR)',
+  }) as unknown as Argv<T & StateArgs>;
+}
+
+/** The flags that place the stack: `dev up` and `demo` take them. */
+export function stackFlags<T>(y: Argv<T>): Argv<T & StackArgs> {
+  return stateFlag(y)
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'Interface to bind (0.0.0.0 for remote workers)' })
     .option('temporal-port', { type: 'number', default: 7233, describe: 'Temporal gRPC port' })
     .option('temporal-ui-port', { type: 'number', default: 8233, describe: 'Temporal Web UI port' })
     .option('mlflow-port', { type: 'number', default: 5000, describe: 'MLflow tracking server port' })
-    .option('state-dir', { type: 'string', describe: 'Where databases, artifacts, logs and pids live (default .dcign/)' })
     .check((a) => {
       for (const k of ['temporal-port', 'temporal-ui-port', 'mlflow-port'] as const) {
         const v = a[k];
@@ -25,15 +35,25 @@ function stackFlags<T>(y: Argv<T>): Argv<T & StackArgs> {
     }) as unknown as Argv<T & StackArgs>;
 }
 
-async function options(a: StackArgs) {
+async function stateDirOf(a: StateArgs): Promise<string> {
   const { stateDir } = await import('../../stack/paths.js');
+  return a['state-dir'] ?? stateDir();
+}
+
+export async function stackOptions(a: StackArgs): Promise<import('../../stack/services.js').StackOptions> {
   return {
     host: a.host,
     temporalPort: a['temporal-port'],
     temporalUiPort: a['temporal-ui-port'],
     mlflowPort: a['mlflow-port'],
-    stateDir: a['state-dir'] ?? stateDir(),
+    stateDir: await stateDirOf(a),
   };
+}
+
+/** down, status and logs act on what `up` recorded in the state dir; ports and host come from there. */
+async function recordedOptions(a: StateArgs): Promise<import('../../stack/services.js').StackOptions> {
+  const { DEFAULT_PORTS } = await import('../../stack/endpoints.js');
+  return { host: '127.0.0.1', ...DEFAULT_PORTS, stateDir: await stateDirOf(a) };
 }
 
 const up: CommandModule<object, StackArgs> = {
@@ -42,59 +62,76 @@ const up: CommandModule<object, StackArgs> = {
   builder: (y) => stackFlags(y),
   handler: async (a) => {
     const { stackUp } = await import('../../stack/stack.js');
-    const res = await stackUp(await options(a), (m) => console.error(`[dev] ${m}`));
+    const { exportsFor } = await import('../../stack/endpoints.js');
+    const o = await stackOptions(a);
+    const res = await stackUp(o, (m) => console.error(`[dev] ${m}`));
     printStatuses(res.statuses);
+    const exports = exportsFor(o);
+    if (exports.length > 0) {
+      console.log(
+        `\nNon-default ports: dcign commands run in this project find them in ${o.stateDir}/stack.json; ` +
+          `for other shells, machines or clones, export:\n${exports.map((l) => `  ${l}`).join('\n')}`,
+      );
+    }
   },
 };
 
-const down: CommandModule<object, StackArgs> = {
+const down: CommandModule<object, StateArgs> = {
   command: 'down',
-  describe: 'Stop the servers that `dev up` started (by recorded pid) and nothing else',
-  builder: (y) => stackFlags(y),
+  describe: 'Stop the servers and workers that `dev up` and `demo` started (by recorded pid) and nothing else',
+  builder: (y) => stateFlag(y),
   handler: async (a) => {
     const { stackDown } = await import('../../stack/stack.js');
     const { stopLocalWorkers } = await import('../../stack/workers.js');
-    const o = await options(a);
-    const workers = await stopLocalWorkers(o.stateDir);
-    const stopped = await stackDown(o.stateDir);
+    const dir = await stateDirOf(a);
+    const workers = await stopLocalWorkers(dir);
+    const stopped = await stackDown(dir);
     console.log(
       stopped.length || workers ? `stopped: ${[...stopped, ...(workers ? [`${workers} worker(s)`] : [])].join(', ')}` : 'nothing was running',
     );
   },
 };
 
-const status: CommandModule<object, StackArgs & { json: boolean }> = {
+const status: CommandModule<object, StateArgs & { json: boolean }> = {
   command: 'status',
-  describe: 'Show whether each server runs and answers its health check',
-  builder: (y) => stackFlags(y).option('json', { type: 'boolean', default: false }),
+  describe: 'Show whether each server of the recorded stack runs and answers its health check, and where',
+  builder: (y) => stateFlag(y).option('json', { type: 'boolean', default: false }),
   handler: async (a) => {
     const { stackStatus } = await import('../../stack/stack.js');
-    const statuses = await stackStatus(await options(a));
+    const statuses = await stackStatus(await recordedOptions(a));
     if (a.json) console.log(JSON.stringify(statuses));
-    else printStatuses(statuses);
+    else if (statuses.every((s) => s.url === undefined)) {
+      console.log(`the local stack is down (nothing recorded in ${await stateDirOf(a)}); start it with \`dcign dev up\``);
+    } else printStatuses(statuses);
   },
 };
 
-const logs: CommandModule<object, StackArgs & { service?: string; lines: number }> = {
+const logs: CommandModule<object, StateArgs & { service?: string; lines: number }> = {
   command: 'logs [service]',
-  describe: 'Print the end of the servers\' logs',
+  describe: "Print the end of the servers' and the local workers' logs",
   builder: (y) =>
-    stackFlags(y)
-      .positional('service', { type: 'string', choices: ['temporal', 'mlflow'] })
+    stateFlag(y)
+      .positional('service', { type: 'string', choices: ['temporal', 'mlflow', 'worker'], describe: 'one of them (default: all)' })
       .option('lines', { alias: 'n', type: 'number', default: 40 }),
   handler: async (a) => {
     const { stackStatus, tail } = await import('../../stack/stack.js');
-    for (const s of await stackStatus(await options(a))) {
-      if (a.service && a.service !== s.name) continue;
-      console.log(`==> ${s.logFile} <==\n${tail(s.logFile, a.lines)}`);
+    const { workerLogFiles } = await import('../../stack/workers.js');
+    const o = await recordedOptions(a);
+    const files = [
+      ...(await stackStatus(o)).filter((s) => !a.service || a.service === s.name).map((s) => s.logFile),
+      ...(!a.service || a.service === 'worker' ? workerLogFiles(o.stateDir) : []),
+    ];
+    if (a.service === 'worker' && files.length === 0) {
+      console.log(`no worker logs in ${o.stateDir}/logs: only workers started by \`dcign demo\` log there (a \`dcign worker\` you start logs to its terminal)`);
     }
+    for (const f of files) console.log(`==> ${f} <==\n${tail(f, a.lines)}`);
   },
 };
 
-function printStatuses(statuses: readonly { name: string; running: boolean; healthy: boolean; pid?: number; url: string }[]) {
+function printStatuses(statuses: readonly { name: string; running: boolean; healthy: boolean; pid?: number; url?: string }[]) {
   for (const s of statuses) {
     const state = s.healthy ? 'healthy' : s.running ? 'running, not answering' : 'stopped';
-    console.log(`${s.name.padEnd(9)} ${state.padEnd(24)} ${s.pid ? `pid ${s.pid}`.padEnd(11) : ''.padEnd(11)} ${s.url}`);
+    console.log(`${s.name.padEnd(9)} ${state.padEnd(24)} ${s.pid ? `pid ${s.pid}`.padEnd(11) : ''.padEnd(11)} ${s.url ?? ''}`.trimEnd());
   }
 }
 

@@ -3,16 +3,26 @@
 import type { Argv, CommandModule } from 'yargs';
 
 interface Common {
-  address: string;
+  address?: string;
   namespace: string;
-  ui: string;
+  ui?: string;
 }
 
+const IN_USE = 'else the local stack started by `dcign dev up`, else';
 const common = <T>(y: Argv<T>): Argv<T & Common> =>
   y
-    .option('address', { type: 'string', default: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', describe: 'Temporal frontend host:port (env TEMPORAL_ADDRESS)' })
-    .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default', describe: 'Temporal namespace' })
-    .option('ui', { type: 'string', default: process.env.TEMPORAL_UI ?? 'http://localhost:8233', describe: 'Temporal Web UI base URL, for links' }) as Argv<T & Common>;
+    .option('address', { type: 'string', describe: `Temporal frontend host:port (default: env TEMPORAL_ADDRESS, ${IN_USE} 127.0.0.1:7233)` })
+    .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default', describe: 'Temporal namespace (env TEMPORAL_NAMESPACE)' })
+    .option('ui', { type: 'string', describe: `Temporal Web UI base URL, for links (default: env TEMPORAL_UI, ${IN_USE} http://localhost:8233)` }) as Argv<T & Common>;
+
+type Resolved<A> = A & { address: string; ui: string; mlflowUri: string };
+
+/** The CLI's addresses and links: flag, then environment, then the recorded local stack, then defaults. */
+async function inUse<A extends Common>(a: A): Promise<Resolved<A>> {
+  const { resolveEndpoints } = await import('../../stack/endpoints.js');
+  const ep = resolveEndpoints({ ...(a.address ? { temporalAddress: a.address } : {}), ...(a.ui ? { temporalUi: a.ui } : {}) });
+  return { ...a, address: ep.temporalAddress, ui: ep.temporalUi, mlflowUri: ep.mlflowUri };
+}
 
 const impl = (): Promise<typeof import('../../sweep/cli.js')> => import('../../sweep/cli.js');
 
@@ -23,7 +33,7 @@ const start: CommandModule<Common, Common & { spec: string; wait: boolean }> = {
     common(y)
       .positional('spec', { type: 'string', demandOption: true, describe: 'path to the sweep spec' })
       .option('wait', { type: 'boolean', default: false, describe: 'follow progress until the sweep ends, then print the results' }),
-  handler: async (a) => (await impl()).sweepStart(a),
+  handler: async (a) => (await impl()).sweepStart(await inUse(a)),
 };
 
 const status: CommandModule<Common, Common & { name: string; format: string }> = {
@@ -33,21 +43,21 @@ const status: CommandModule<Common, Common & { name: string; format: string }> =
     common(y)
       .positional('name', { type: 'string', demandOption: true })
       .option('format', { choices: ['table', 'json'], default: 'table' }),
-  handler: async (a) => (await impl()).sweepStatus(a),
+  handler: async (a) => (await impl()).sweepStatus(await inUse(a)),
 };
 
 const list: CommandModule<Common, Common> = {
   command: 'list',
   describe: 'Sweeps known to Temporal and their state',
   builder: (y) => common(y),
-  handler: async (a) => (await impl()).sweepList(a),
+  handler: async (a) => (await impl()).sweepList(await inUse(a)),
 };
 
 const signal = (action: 'pause' | 'resume' | 'cancel', describe: string): CommandModule<Common, Common & { name: string }> => ({
   command: `${action} <name>`,
   describe,
   builder: (y) => common(y).positional('name', { type: 'string', demandOption: true }),
-  handler: async (a) => (await impl()).sweepSignal({ ...a, action }),
+  handler: async (a) => (await impl()).sweepSignal({ ...(await inUse(a)), action }),
 });
 
 const add: CommandModule<Common, Common & { name: string; points: string[] }> = {
@@ -61,7 +71,7 @@ const add: CommandModule<Common, Common & { name: string; points: string[] }> = 
         for (const p of a.points) if (!/seed=\d+/.test(p)) throw new Error(`point ${JSON.stringify(p)} names no seed (e.g. seed=0)`);
         return true;
       }),
-  handler: async (a) => (await impl()).sweepAdd(a),
+  handler: async (a) => (await impl()).sweepAdd(await inUse(a)),
 };
 
 const results: CommandModule<Common, Common & { name: string; format: 'table' | 'csv' | 'json'; sort?: string }> = {
@@ -72,7 +82,7 @@ const results: CommandModule<Common, Common & { name: string; format: 'table' | 
       .positional('name', { type: 'string', demandOption: true })
       .option('format', { choices: ['table', 'csv', 'json'] as const, default: 'table' as const })
       .option('sort', { type: 'string', describe: 'metric to sort by, descending' }),
-  handler: async (a) => (await impl()).sweepResults(a),
+  handler: async (a) => (await impl()).sweepResults(await inUse(a)),
 };
 
 export const sweepCommand: CommandModule = {

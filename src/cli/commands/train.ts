@@ -30,7 +30,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train one model locally: progress, checkpoints and summary.json in a run folder',
   builder: (y) =>
     (y as Argv)
-      .option('dataset', { type: 'string', describe: 'dsprites (default), dsprites-small, npz:<path>' })
+      .option('dataset', { type: 'string', describe: 'dsprites (default), dsprites-small, scenes, npz:<path>' })
       .option('model', { type: 'string', describe: 'beta-vae (default), annealed-vae, dcign, info-vae' })
       .option('beta', { type: 'number', describe: 'KL weight (default 4; 1 = plain VAE)' })
       .option('latent', { type: 'number', describe: 'latent size (default 10)' })

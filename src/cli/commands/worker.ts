@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 
 interface WorkerArgs {
   'task-queue': string;
-  address: string;
+  address?: string;
   namespace: string;
   gpus?: string;
   slots: number;
@@ -21,13 +21,13 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
   builder: (y) =>
     y
       .option('task-queue', { type: 'string', default: 'dcign-train', describe: 'task queue of the sweeps to serve (spec field taskQueue)' })
-      .option('address', { type: 'string', default: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', describe: 'Temporal frontend (env TEMPORAL_ADDRESS)' })
+      .option('address', { type: 'string', describe: 'Temporal frontend (default: env TEMPORAL_ADDRESS, else the local stack started by `dcign dev up`, else 127.0.0.1:7233)' })
       .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default' })
       .option('gpus', { type: 'string', describe: 'GPU indices, one training slot each, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES per replica)' })
       .option('slots', { type: 'number', default: 1, describe: 'CPU training slots when no --gpus' })
       .option('advertise-host', { type: 'string', describe: 'address other workers reach this one at and the one interface its replicas bind (default: 127.0.0.1 when Temporal is on loopback, else the first non-internal IPv4)' })
       .option('run-root', { type: 'string', describe: 'trial folders and checkpoints (env DCIGN_RUN_ROOT; shared storage lets another node resume)' })
-      .option('mlflow', { type: 'boolean', default: true, describe: 'track runs in MLflow at MLFLOW_TRACKING_URI (--no-mlflow: untracked)' })
+      .option('mlflow', { type: 'boolean', default: true, describe: 'track runs in MLflow at MLFLOW_TRACKING_URI, else the local stack\'s (--no-mlflow: untracked)' })
       .option('replica-command', { type: 'string', hidden: true, describe: 'replace the replica process (tests)' })
       .option('guard', { type: 'boolean', default: false, hidden: true, describe: 'run replicas under workers/replica-guard.js (for replica commands that ignore stdin closing)' })
       .check((a) => {
@@ -37,9 +37,12 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       }) as never,
   handler: async (a) => {
     const { runWorkerCli } = await import('../../../workers/cli.js');
+    const { resolveEndpoints } = await import('../../stack/endpoints.js');
+    const ep = resolveEndpoints(a.address ? { temporalAddress: a.address } : {});
     await runWorkerCli({
       taskQueue: a['task-queue'],
-      address: a.address,
+      address: ep.temporalAddress,
+      mlflowUri: ep.mlflowUri,
       namespace: a.namespace,
       ...(a.gpus ? { gpus: a.gpus } : {}),
       slots: a.slots,
