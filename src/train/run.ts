@@ -5,7 +5,8 @@
 // Device syncs happen only at log steps (losses), checkpoints (parameters), consistency checks and with a reducer
 // (the flat gradient goes through host memory to the ring all-reduce).
 // Rank 0 alone writes checkpoints and summary.json; every rank logs through hooks.onLog (callers decide who prints).
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createSampler, openDataset } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
@@ -14,7 +15,7 @@ import { mixSeed } from '../random.js';
 import { readFlat } from '../model/architecture.js';
 import { VaeModel } from '../model/vae.js';
 import { Adam } from './adam.js';
-import { checksumOf, loadCheckpoint, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
+import { checksumOf, loadCheckpoint, resolveCheckpointDir, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { evaluateElbo, type EvalResult } from './evaluate.js';
 import {
@@ -126,7 +127,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       optimizer.restore(ck.adamM, ck.adamV, ck.state.adamT);
       sampler.restore(ck.state.sampler);
       step = ck.state.step;
-      lastCheckpoint = cfg.resumeFrom;
+      lastCheckpoint = resolveCheckpointDir(cfg.resumeFrom); // the checkpoint itself, also when given its run folder
     }
     if (reducer !== undefined) {
       // Same initial parameters everywhere (they already are, from the shared seed; this makes it a guarantee).
@@ -137,6 +138,11 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
     if (isChief) {
       await mkdir(runDir, { recursive: true });
       await writeAtomic(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+      // The folder never contradicts itself across resumes: summary.json says this segment is running from its
+      // step until it ends, and history.jsonl keeps every segment's settings and outcome.
+      const started = { status: 'running', step, ...(cfg.resumeFrom === undefined ? {} : { resumedFrom: cfg.resumeFrom }) };
+      await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result: started }, null, 2) + '\n');
+      await appendHistory(runDir, { event: 'start', step, config: cfg });
     }
 
     const writeCheckpoint = async (): Promise<void> => {
@@ -222,12 +228,29 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       imagesPerSecond: (stepsDone * cfg.batchSize) / Math.max(1e-9, trainSeconds),
       paramChecksum: parameterChecksum(model),
     };
-    if (isChief) await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result }, null, 2) + '\n');
+    if (isChief) {
+      await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result }, null, 2) + '\n');
+      await appendHistory(runDir, { event: result.status, step, ...(lastCheckpoint === undefined ? {} : { lastCheckpoint }) });
+    }
     return result;
+  } catch (err) {
+    if (isChief && existsSync(join(runDir, 'config.json'))) {
+      // record the failure where the run lives (a diverged run most of all: its last good checkpoint is the way on)
+      const status = err instanceof DivergedError ? 'diverged' : 'failed';
+      const failed = { status, step, error: (err as Error).message, ...(lastCheckpoint === undefined ? {} : { lastCheckpoint }) };
+      await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result: failed }, null, 2) + '\n').catch(() => undefined);
+      await appendHistory(runDir, { event: status, ...failed }).catch(() => undefined);
+    }
+    throw err;
   } finally {
     optimizer.dispose();
     model.dispose();
   }
+}
+
+/** One line per segment event in <runDir>/history.jsonl (start with its config; completed, aborted, diverged, failed). */
+async function appendHistory(runDir: string, entry: Record<string, unknown>): Promise<void> {
+  await appendFile(join(runDir, 'history.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {

@@ -166,3 +166,42 @@ test.serial('a NaN loss stops with "diverged at step N" and keeps the last good 
   const ck = await loadCheckpoint(runDir);
   t.is(ck.state.step, 4);
 });
+
+test.serial('a resumed run that diverges says so in summary.json and history.jsonl, with each segment\'s settings', async (t) => {
+  const runDir = join(root, 'resume-diverge');
+  await runTraining(small(runDir, { steps: 4, checkpointEvery: 2 }), { dataset: createBars() });
+  const before = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as { result: { status: string; step: number } };
+  t.like(before.result, { status: 'completed', step: 4 });
+  const bars = createBars();
+  const poisoned: FactorDataset = {
+    ...bars,
+    render(f, out, offset) {
+      bars.render(f, out, offset);
+      out[offset] = NaN;
+    },
+  };
+  await t.throwsAsync(runTraining(small(runDir, { steps: 8, logEvery: 1, learningRate: 5, resumeFrom: runDir }), { dataset: poisoned }), {
+    instanceOf: DivergedError,
+  });
+  const after = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as {
+    config: { learningRate: number };
+    result: { status: string; step: number; error: string; lastCheckpoint: string };
+  };
+  t.is(after.config.learningRate, 5);
+  t.like(after.result, { status: 'diverged', step: 5 });
+  t.regex(after.result.error, /diverged at step 5/);
+  t.regex(after.result.lastCheckpoint, /step-00000004$/);
+  const history = (await readFile(join(runDir, 'history.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; step: number; config?: { learningRate: number } });
+  t.deepEqual(
+    history.map((h) => [h.event, h.step, h.config?.learningRate]),
+    [
+      ['start', 0, 1e-3],
+      ['completed', 4, undefined],
+      ['start', 4, 5],
+      ['diverged', 5, undefined],
+    ],
+  );
+});
