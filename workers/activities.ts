@@ -177,6 +177,9 @@ export function createActivities(deps: ActivityDeps) {
         rendezvous: { kind: 'supervisor' },
         bind: deps.advertiseHost,
         timeoutMs: deps.ringTimeoutMs ?? 120_000,
+        // every rank reports its step (one line per log interval), so any replica's failure names where it was;
+        // only rank 0's reach the workflow and MLflow
+        logAllRanks: true,
       };
       const configPath = path.join(runDir, `replica-g${input.generation}-r${input.replicaIndex}.json`);
       await writeFile(configPath, JSON.stringify(config, null, 2));
@@ -225,7 +228,7 @@ export function createActivities(deps: ActivityDeps) {
         } else if (m.type === 'log') {
           step = m.step;
           losses = m.scalars;
-          pending.push({ step: m.step, scalars: m.scalars });
+          if (rank === 0) pending.push({ step: m.step, scalars: m.scalars });
           tracked?.add({ step: m.step, scalars: m.scalars });
           beat();
           send(false);
@@ -279,7 +282,7 @@ export function createActivities(deps: ActivityDeps) {
         };
       }
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-      const why = exit.error?.message ?? (exit.stderrTail.trim() || 'no error message');
+      const why = exit.error?.message ?? lastWords(exit.stderrTail, exit.signal);
       const message = `${who} ${how} after step ${step}: ${why}`;
       // Bad configuration never gets better by retrying: the replica says so with kind 'config' (and exit code 2).
       if (exit.error?.kind === 'config' || exit.code === REPLICA_EXIT.config) {
@@ -344,6 +347,19 @@ async function hasSearchAttributes(client: Client, namespace: string): Promise<s
   } catch {
     return [];
   }
+}
+
+/** TensorFlow's start-up chatter, which says nothing about why a replica ended. */
+const STDERR_NOISE = /^(WARNING: All log messages before absl|[IW]\d{4} .*(port\.cc|cpu_feature_guard|oneDNN)|.*oneDNN custom operations are on)/;
+
+/** The last meaningful lines a replica wrote on stderr, or what its ending says when it wrote none. */
+function lastWords(stderrTail: string, signal: NodeJS.Signals | null): string {
+  const lines = stderrTail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !STDERR_NOISE.test(l));
+  if (lines.length > 0) return lines.slice(-5).join(' | ');
+  return signal ? `no error message (${signal} came from outside the replica: the OOM killer, a person, or the host going down)` : 'no error message';
 }
 
 function prefixed(prefix: string, m: Record<string, number>): Record<string, number> {

@@ -28,7 +28,7 @@ export interface WorkerCliArgs {
 }
 
 /** The evaluator (workers/evaluate.ts) in a child process, so tfjs never blocks this worker's heartbeats. */
-const childEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
+export const childEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'dcign-eval-'));
   try {
     const file = path.join(dir, 'request.json');

@@ -3,6 +3,7 @@
 // a summary (CSV, JSON, a markdown note, plots of each metric against beta per latent size).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { plotLossCurves, plotMetricVsBeta, type SweepPoint } from '../viz/plot.js';
@@ -185,9 +186,10 @@ export interface TrialArtifacts {
 
 /** Uploads what a finished trial leaves behind. */
 export async function logTrialArtifacts(client: MlflowClient, runId: string, a: TrialArtifacts): Promise<void> {
+  // Under the name given, whatever the file is called on disk (eval writes traversals.png; runs keep
+  // images/latent_traversals.png), so every trial run has the same layout.
   const put = async (name: string, v: Buffer | string): Promise<void> => {
-    if (typeof v === 'string') await client.logArtifact(runId, v, path.posix.dirname(name));
-    else await client.logArtifactBytes(runId, name, v);
+    await client.logArtifactBytes(runId, name, typeof v === 'string' ? await readFile(v) : v);
   };
   if (a.traversals !== undefined) await put('images/latent_traversals.png', a.traversals);
   if (a.reconstructions !== undefined) await put('images/reconstructions.png', a.reconstructions);
