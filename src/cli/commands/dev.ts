@@ -7,11 +7,17 @@ interface StackArgs {
   'temporal-ui-port': number;
   'mlflow-port': number;
   'state-dir'?: string;
+  'allowed-hosts'?: string;
 }
 
 function stackFlags<T>(y: Argv<T>): Argv<T & StackArgs> {
   return y
-    .option('host', { type: 'string', default: '127.0.0.1', describe: 'Interface to bind (0.0.0.0 for remote workers)' })
+    .option('host', {
+      type: 'string',
+      default: '127.0.0.1',
+      describe: 'Address workers reach the stack at: 127.0.0.1 (this machine), one of its addresses, or 0.0.0.0 (all)',
+    })
+    .option('allowed-hosts', { type: 'string', describe: 'Extra names workers use for this machine (comma-separated; MLflow refuses other Host headers)' })
     .option('temporal-port', { type: 'number', default: 7233, describe: 'Temporal gRPC port' })
     .option('temporal-ui-port', { type: 'number', default: 8233, describe: 'Temporal Web UI port' })
     .option('mlflow-port', { type: 'number', default: 5000, describe: 'MLflow tracking server port' })
@@ -33,6 +39,7 @@ async function options(a: StackArgs) {
     temporalUiPort: a['temporal-ui-port'],
     mlflowPort: a['mlflow-port'],
     stateDir: a['state-dir'] ?? stateDir(),
+    ...(a['allowed-hosts'] ? { allowedHosts: a['allowed-hosts'].split(',').map((h) => h.trim()).filter((h) => h.length > 0) } : {}),
   };
 }
 
@@ -42,8 +49,19 @@ const up: CommandModule<object, StackArgs> = {
   builder: (y) => stackFlags(y),
   handler: async (a) => {
     const { stackUp } = await import('../../stack/stack.js');
-    const res = await stackUp(await options(a), (m) => console.error(`[dev] ${m}`));
+    const { bindings } = await import('../../stack/services.js');
+    const o = await options(a);
+    const res = await stackUp(o, (m) => console.error(`[dev] ${m}`));
     printStatuses(res.statuses);
+    const b = bindings(o);
+    if (b.workerAddresses.length === 0) {
+      console.log('serving this machine only; --host <address> or --host 0.0.0.0 serves workers on other hosts');
+    } else {
+      if (b.temporalIp !== o.host) console.log(`Temporal listens on every interface (0.0.0.0): its dev server cannot serve from one address`);
+      for (const addr of b.workerAddresses) {
+        console.log(`workers on other hosts: TEMPORAL_ADDRESS=${addr}:${o.temporalPort} MLFLOW_TRACKING_URI=http://${addr}:${o.mlflowPort}`);
+      }
+    }
   },
 };
 
