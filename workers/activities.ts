@@ -23,6 +23,7 @@ import { SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../src/contract/i
 import type { CurvePoint } from '../src/contract/index.js';
 import { TemporalRendezvous } from './rendezvous.js';
 import { spawnReplica } from './replica.js';
+import { ringTimeoutMs } from './ring-timeout.js';
 import { CheckpointGatedMetrics } from './trial-metrics.js';
 import type { SlotPool } from './slots.js';
 
@@ -56,7 +57,7 @@ export interface ActivityDeps {
   readonly progressIntervalMs?: number;
   /** Extra environment for replicas. */
   readonly replicaEnv?: NodeJS.ProcessEnv;
-  /** ZeroMQ all-reduce timeout handed to replicas (ms). */
+  /** ZeroMQ all-reduce timeout handed to replicas (ms; capped by the trial's heartbeat timeout, ./ring-timeout.ts). */
   readonly ringTimeoutMs?: number;
 }
 
@@ -176,7 +177,7 @@ export function createActivities(deps: ActivityDeps) {
         train: { ...input.train, runDir, ...(resumeFrom ? { resumeFrom } : {}) } as TrainConfigInput,
         rendezvous: { kind: 'supervisor' },
         bind: deps.advertiseHost,
-        timeoutMs: deps.ringTimeoutMs ?? 120_000,
+        timeoutMs: ringTimeoutMs(deps.ringTimeoutMs, activityInfo().heartbeatTimeoutMs),
         // every rank reports its step (one line per log interval), so any replica's failure names where it was;
         // only rank 0's reach the workflow and MLflow
         logAllRanks: true,

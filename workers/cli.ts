@@ -25,6 +25,8 @@ export interface WorkerCliArgs {
   readonly mlflowUri: string;
   readonly replicaCommand?: string;
   readonly guard?: boolean;
+  readonly clusterKeyFile?: string;
+  readonly ringTimeoutMs?: number;
 }
 
 /** The evaluator (workers/evaluate.ts) in a child process, so tfjs never blocks this worker's heartbeats. */
@@ -61,6 +63,8 @@ export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
     evaluate,
     ...(a.replicaCommand ? { replicaCommand: a.replicaCommand.split(' ').filter((s) => s.length > 0) } : {}),
     ...(a.guard ? { guard: true } : {}),
+    ...(a.clusterKeyFile ? { clusterKeyFile: a.clusterKeyFile } : {}),
+    ...(a.ringTimeoutMs !== undefined ? { ringTimeoutMs: a.ringTimeoutMs } : {}),
   });
   const where = gpus ? `GPUs ${gpus.join(',')}` : `${worker.slots} CPU slot(s)`;
   console.log(
@@ -73,9 +77,18 @@ export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
       advertiseHost: worker.advertiseHost,
       runRoot,
       mlflow: mlflowUri ?? null,
+      ringAuth: worker.clusterKey ? 'cluster key (CURVE)' : 'none',
       evaluator: 'workers/evaluate.ts',
     }),
   );
+  if (!worker.clusterKey && !/^127\./.test(worker.advertiseHost)) {
+    console.log(
+      JSON.stringify({
+        type: 'worker',
+        warning: `replicas accept ring connections on ${worker.advertiseHost} without authentication; make a key with \`dcign cluster keygen --out FILE\` and start every worker with --cluster-key FILE`,
+      }),
+    );
+  }
   const stop = (): void => {
     console.log(JSON.stringify({ type: 'worker', event: 'stopping', detail: 'running replicas are being stopped' }));
     worker.shutdown();

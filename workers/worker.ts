@@ -2,6 +2,7 @@
 // connection: `<queue>` takes workflow tasks and training replicas (at most one per slot: one per GPU or N CPU
 // slots), `<queue>.control` takes the short bookkeeping activities (MLflow runs, evaluation, summary) so they never
 // wait for a training slot.
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker
 import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from '@temporalio/common';
 
+import { readClusterKeyFile } from '../src/parallel/curve.js';
 import { MlflowClient } from '../src/tracking/index.js';
 import { controlQueue } from '../src/contract/index.js';
 import { createActivities } from './activities.js';
@@ -51,10 +53,19 @@ export interface DcignWorkerOptions {
   readonly replicaEnv?: NodeJS.ProcessEnv;
   /** How long running replicas get to stop when the worker shuts down (default 10 s). */
   readonly shutdownGraceMs?: number;
+  /**
+   * The cluster key file (`dcign cluster keygen`): every replica encrypts its ring traffic with it and admits only
+   * peers presenting it. Read and checked here at start; replicas get its path, never the key.
+   */
+  readonly clusterKeyFile?: string;
+  /** How long a replica waits to hear from its ring before it stops (ms; see ./ring-timeout.ts). */
+  readonly ringTimeoutMs?: number;
 }
 
 export interface DcignWorker {
   readonly advertiseHost: string;
+  /** Whether replicas authenticate each other with the cluster key. */
+  readonly clusterKey: boolean;
   readonly slots: number;
   /** Runs until shutdown() (or a fatal error). */
   run(): Promise<void>;
@@ -87,10 +98,36 @@ const bundlerLogger: Logger = {
   error: (message, meta) => console.error(message, meta ?? ''),
 };
 
+const WILDCARD = new Set(['0.0.0.0', '::', '[::]', '*', '']);
+
+/**
+ * Replicas bind their ring socket on the advertised address and nowhere else, so it must be one interface of this
+ * machine: a wildcard would expose the ring on every network, and an address of another machine cannot be bound.
+ */
+export function checkAdvertiseHost(host: string, local: readonly string[] = localAddresses()): void {
+  if (WILDCARD.has(host)) {
+    throw new Error(`--advertise-host ${JSON.stringify(host)} is every interface: give the one address other workers reach this host at (replicas bind only it)`);
+  }
+  if (isIP(host.replace(/^\[|\]$/g, '')) !== 0 && !local.includes(host.replace(/^\[|\]$/g, ''))) {
+    throw new Error(`--advertise-host ${host} is not an address of this machine (it has ${local.join(', ')}): replicas bind it, so give one of these`);
+  }
+}
+
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flatMap((a) => a ?? [])
+    .map((a) => a.address);
+}
+
 export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWorker> {
   const namespace = o.namespace ?? 'default';
   const slots = o.gpus && o.gpus.length > 0 ? SlotPool.gpus(o.gpus) : SlotPool.cpu(o.slots ?? 1);
   const advertiseHost = o.advertiseHost ?? defaultAdvertiseHost(o.address);
+  checkAdvertiseHost(advertiseHost);
+  // a missing or bad key fails the worker now, not each replica later
+  const clusterKeyFile = o.clusterKeyFile ? path.resolve(o.clusterKeyFile) : undefined;
+  if (clusterKeyFile) readClusterKeyFile(clusterKeyFile);
+  const replicaEnv = { ...o.replicaEnv, ...(clusterKeyFile ? { DCIGN_CLUSTER_KEY_FILE: clusterKeyFile } : {}) };
   const native = await NativeConnection.connect({ address: o.address });
   const connection = await Connection.connect({ address: o.address });
   const temporal = new Client({ connection, namespace });
@@ -106,7 +143,8 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
     slots,
     ...(o.evaluate ? { evaluate: o.evaluate } : {}),
     ...(o.progressIntervalMs !== undefined ? { progressIntervalMs: o.progressIntervalMs } : {}),
-    ...(o.replicaEnv ? { replicaEnv: o.replicaEnv } : {}),
+    replicaEnv,
+    ...(o.ringTimeoutMs !== undefined ? { ringTimeoutMs: o.ringTimeoutMs } : {}),
   });
   const common = {
     connection: native,
@@ -138,6 +176,7 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
   });
   return {
     advertiseHost,
+    clusterKey: clusterKeyFile !== undefined || Boolean(replicaEnv.DCIGN_CLUSTER_KEY_FILE ?? process.env.DCIGN_CLUSTER_KEY_FILE),
     slots: slots.size,
     run: async () => {
       try {

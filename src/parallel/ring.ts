@@ -19,7 +19,7 @@
 // rank that detects a failure sends an abort frame around the ring so every rank stops with the same diagnosis.
 import * as zmq from 'zeromq';
 
-import { registerZapDomain, type CurveKeys } from './curve.js';
+import { peerKey, registerZapDomain, type CurveKeys } from './curve.js';
 import { Kernels } from './kernels.js';
 import type { Rendezvous, RendezvousResult } from './types.js';
 import {
@@ -197,7 +197,7 @@ function checkGroup(g: RendezvousResult, curve: CurveKeys | undefined): void {
   if (!Number.isInteger(g.generation) || g.generation < 0 || g.generation > 0xffffffff) {
     throw new Error(`rendezvous gave generation ${g.generation}; need a uint32`);
   }
-  if (curve && curve.peerPublicKeys.length !== g.worldSize) {
+  if (curve && !curve.cluster && curve.peerPublicKeys.length !== g.worldSize) {
     throw new Error(`CURVE configuration lists ${curve.peerPublicKeys.length} public keys for a group of ${g.worldSize}`);
   }
 }
@@ -291,7 +291,7 @@ export class RingReducer {
     });
     this.push = push;
     if (this.cfg.curve) {
-      push.curveServerKey = this.cfg.curve.peerPublicKeys[this.right] ?? null;
+      push.curveServerKey = peerKey(this.cfg.curve, this.right) ?? null;
       push.curvePublicKey = this.cfg.curve.publicKey;
       push.curveSecretKey = this.cfg.curve.secretKey;
     }
@@ -839,7 +839,11 @@ export class RingReducer {
       if (this.closing || this.closed) return;
       this.fail(
         new RingError(
-          `rank ${this.rank}: CURVE handshake with ${this.peerName(this.right)} failed (${e.error.message}): check that every rank uses its own key pair and that the peer key list (DCIGN_CURVE_PEER_KEYS) is in rank order`,
+          `rank ${this.rank}: CURVE handshake with ${this.peerName(this.right)} failed (${e.error.message}): ${
+            this.cfg.curve?.cluster
+              ? 'check that every host uses the same cluster key file (DCIGN_CLUSTER_KEY_FILE, dcign worker --cluster-key)'
+              : 'check that every rank uses its own key pair and that the peer key list (DCIGN_CURVE_PEER_KEYS) is in rank order'
+          }`,
           'auth',
           this.rank,
           this.lastStep,

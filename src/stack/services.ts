@@ -1,5 +1,6 @@
 // The two servers of the embedded local stack: how each is started, where it logs, and how we know it is healthy.
 import { Connection } from '@temporalio/client';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contract/index.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
@@ -7,8 +8,13 @@ import { mlflowBinary, temporalBinary } from './paths.js';
 export type ServiceName = 'temporal' | 'mlflow';
 
 export interface StackOptions {
-  /** Interface the servers bind; 0.0.0.0 lets GPU workers on other hosts reach them. */
+  /**
+   * Where the servers are reached: a loopback address (this machine only), one address of this machine (workers on
+   * other hosts use it), or 0.0.0.0 (every interface). See bindings() for what each server actually binds.
+   */
   readonly host: string;
+  /** Extra Host header values MLflow accepts (DNS names workers use for this machine), beside its own addresses. */
+  readonly allowedHosts?: readonly string[];
   readonly temporalPort: number;
   readonly temporalUiPort: number;
   readonly mlflowPort: number;
@@ -24,6 +30,8 @@ export interface PortSpec {
   readonly port: number;
   readonly what: string;
   readonly flag: string;
+  /** Address the server binds this port on. */
+  readonly host: string;
 }
 
 export interface ServiceSpec {
@@ -36,8 +44,44 @@ export interface ServiceSpec {
   healthy(): Promise<boolean>;
 }
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+/** Non-internal IPv4 addresses of this machine: what workers elsewhere can use when the stack binds 0.0.0.0. */
+export function externalAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flatMap((a) => a ?? [])
+    .filter((a) => a.family === 'IPv4' && !a.internal)
+    .map((a) => a.address);
+}
+
+/**
+ * What each server binds and which addresses workers on other hosts should use.
+ * Temporal: the dev server (CLI 1.5.1) bound to one non-loopback address reports healthy but fails every workflow
+ * start (its frontend dials an internal service on 127.0.0.1), so anything but loopback binds 0.0.0.0.
+ * MLflow binds the given address; it answers a Host header that is not localhost or a private address with 403
+ * ("Invalid Host header - possible DNS rebinding attack") unless listed in --allowed-hosts, so every address
+ * workers may use is listed, and the matching browser origins in --cors-allowed-origins.
+ */
+export function bindings(o: StackOptions): { temporalIp: string; mlflowHost: string; workerAddresses: string[]; allowedHosts: string[]; corsOrigins: string[] } {
+  const local = isLoopback(o.host);
+  const workerAddresses = local ? [] : o.host === '0.0.0.0' ? externalAddresses() : [o.host];
+  const names = [...new Set(['localhost', '127.0.0.1', ...workerAddresses, ...(o.host === '0.0.0.0' ? [hostname()] : []), ...(o.allowedHosts ?? [])])];
+  return {
+    temporalIp: local ? o.host : '0.0.0.0',
+    mlflowHost: o.host,
+    workerAddresses,
+    allowedHosts: names.flatMap((h) => [h, `${h}:${o.mlflowPort}`]),
+    corsOrigins: names.map((h) => `http://${h}:${o.mlflowPort}`),
+  };
+}
+
 export function serviceSpecs(o: StackOptions): ServiceSpec[] {
   const probeHost = o.host === '0.0.0.0' ? '127.0.0.1' : o.host;
+  const b = bindings(o);
   const temporalAddress = `${probeHost}:${o.temporalPort}`;
   const mlflowUrl = `http://${probeHost}:${o.mlflowPort}`;
   return [
@@ -48,7 +92,7 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
         'server',
         'start-dev',
         '--ip',
-        o.host,
+        b.temporalIp,
         '--port',
         String(o.temporalPort),
         '--ui-port',
@@ -62,8 +106,8 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
         ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
       ],
       ports: [
-        { port: o.temporalPort, what: 'Temporal gRPC', flag: '--temporal-port' },
-        { port: o.temporalUiPort, what: 'Temporal Web UI', flag: '--temporal-ui-port' },
+        { port: o.temporalPort, what: 'Temporal gRPC', flag: '--temporal-port', host: b.temporalIp },
+        { port: o.temporalUiPort, what: 'Temporal Web UI', flag: '--temporal-ui-port', host: b.temporalIp },
       ],
       logFile: join(o.stateDir, 'logs', 'temporal.log'),
       url: `http://${probeHost}:${o.temporalUiPort}`,
@@ -80,14 +124,18 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
         join(o.stateDir, 'mlflow', 'artifacts'),
         '--serve-artifacts',
         '--host',
-        o.host,
+        b.mlflowHost,
         '--port',
         String(o.mlflowPort),
+        '--allowed-hosts',
+        b.allowedHosts.join(','),
+        '--cors-allowed-origins',
+        b.corsOrigins.join(','),
         // Two workers: this is a laptop-sized stack; the default of four costs memory for nothing.
         '--workers',
         '2',
       ],
-      ports: [{ port: o.mlflowPort, what: 'MLflow tracking server', flag: '--mlflow-port' }],
+      ports: [{ port: o.mlflowPort, what: 'MLflow tracking server', flag: '--mlflow-port', host: b.mlflowHost }],
       logFile: join(o.stateDir, 'logs', 'mlflow.log'),
       url: mlflowUrl,
       healthy: () => mlflowHealthy(mlflowUrl),

@@ -74,7 +74,7 @@ export async function stackUp(
       throw new Error(`${spec.name} is not installed at ${spec.binary}. Fix: run \`npm run setup\` (scripts/setup.sh).`);
     }
     for (const p of spec.ports) {
-      if (!(await portIsFree(p.port, options.host === '0.0.0.0' ? '0.0.0.0' : options.host))) {
+      if (!(await portIsFree(p.port, p.host))) {
         throw new Error(
           `port ${p.port} (${p.what}) is already in use by another process. ` +
             `Stop that process or choose another port with ${p.flag} <port>.`,

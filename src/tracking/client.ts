@@ -381,6 +381,19 @@ export class MlflowClient {
                 ? 'INTERNAL_ERROR'
                 : 'BAD_REQUEST';
     message ??= text.trim().slice(0, 500) || res.statusText;
+    if (s === 403 && /Invalid Host header/i.test(text)) {
+      // MLflow 3's DNS-rebinding guard, not an authentication failure: no credentials would help.
+      const host = new URL(this.trackingUri).host;
+      return new MlflowError({
+        errorCode: 'HOST_NOT_ALLOWED',
+        endpoint,
+        status: s,
+        message:
+          `MLflow ${endpoint} failed with HTTP 403: the server at ${this.trackingUri} refused the Host header ${JSON.stringify(host)} ` +
+          `(its --allowed-hosts setting, a guard against DNS rebinding; our credentials were not the problem). Fix: start the server ` +
+          `with --allowed-hosts ${host} (and --cors-allowed-origins http://${host} for browsers); \`dcign dev up --host <address>\` does so`,
+      });
+    }
     if (s === 401 || s === 403) {
       message +=
         ` (the MLflow server at ${this.trackingUri} refused our credentials: ` +

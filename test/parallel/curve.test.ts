@@ -1,13 +1,21 @@
 // CURVE: an encrypted group reduces correctly; a stranger's frames never arrive; a rank with the wrong key pair
 // cannot join; keys load from files and from the environment.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import test from 'ava';
 import * as zmq from 'zeromq';
 
-import { loadCurveKeys, z85Encode, type CurveKeys } from '../../src/parallel/curve.js';
+import {
+  curvePublicKeyOf,
+  formatClusterKey,
+  loadCurveKeys,
+  readClusterKeyFile,
+  writeClusterKeyFile,
+  z85Encode,
+  type CurveKeys,
+} from '../../src/parallel/curve.js';
 import { RingError } from '../../src/parallel/ring.js';
 import { encodeHeader, hashGroupId, Kind, payloadChecksum } from '../../src/parallel/wire.js';
 import { closeAll, maxAbsDiff, randomBuffers, referenceMean, ringGroup } from './helpers.js';
@@ -79,4 +87,43 @@ test('keys load from files and from the environment; partial configuration is an
   t.throws(() => loadCurveKeys({}, { DCIGN_CURVE_SECRET_KEY: 'short', DCIGN_CURVE_PUBLIC_KEY: p0.publicKey, DCIGN_CURVE_PEER_KEYS: p0.publicKey }), {
     message: /not a 40-character Z85/,
   });
+});
+
+test('a cluster key file: written 0600, read back with the pair checked, refused when others can read it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dcign-clusterkey-'));
+  const file = join(dir, 'cluster.key');
+  const { publicKey } = writeClusterKeyFile(file);
+  t.is(statSync(file).mode & 0o777, 0o600);
+  t.throws(() => writeClusterKeyFile(file), { message: /exists: every host .* --force/ });
+  const keys = loadCurveKeys({}, { DCIGN_CLUSTER_KEY_FILE: file });
+  t.is(keys?.publicKey, publicKey);
+  t.true(keys?.cluster);
+  t.is(curvePublicKeyOf(keys?.secretKey ?? ''), publicKey);
+  t.throws(() => loadCurveKeys({ clusterKeyFile: file }, { DCIGN_CURVE_SECRET_KEY: keys?.secretKey }), { message: /both a cluster key .* use one of them/ });
+  chmodSync(file, 0o644);
+  t.throws(() => readClusterKeyFile(file), { message: /readable by other users .*chmod 600/ });
+  const other = zmq.curveKeyPair();
+  const mixed = join(dir, 'mixed.key');
+  writeFileSync(mixed, formatClusterKey({ publicKey: other.publicKey, secretKey: zmq.curveKeyPair().secretKey }), { mode: 0o600 });
+  t.throws(() => readClusterKeyFile(mixed), { message: /public key does not belong to the secret key/ });
+});
+
+test('an R=3 group keyed by one cluster key reduces correctly; a member of another cluster cannot join', async (t) => {
+  const pair = zmq.curveKeyPair();
+  const cluster: CurveKeys = { ...pair, peerPublicKeys: [pair.publicKey], cluster: true };
+  const group = await ringGroup(3, { groupId: 'cluster-group' }, () => ({ curve: cluster }));
+  try {
+    const bufs = randomBuffers(3, 1000, 7);
+    const ref = referenceMean(bufs);
+    await Promise.all(group.map((r, i) => r.allReduceMean(bufs[i] as Float32Array, 1)));
+    t.true(maxAbsDiff(bufs[2] as Float32Array, ref) < 1e-6);
+  } finally {
+    await closeAll(group);
+  }
+  const foreign = zmq.curveKeyPair();
+  const res = await Promise.allSettled([
+    ringGroup(2, { timeoutMs: 1500 }, (rank) => ({ curve: rank === 1 ? { ...foreign, peerPublicKeys: [foreign.publicKey], cluster: true } : cluster })),
+  ]);
+  t.is(res[0]?.status, 'rejected');
+  t.regex(((res[0] as PromiseRejectedResult).reason as Error).message, /same cluster key file|heard nothing from rank/);
 });

@@ -10,6 +10,7 @@ export interface StackArgs extends StateArgs {
   'temporal-port': number;
   'temporal-ui-port': number;
   'mlflow-port': number;
+  'allowed-hosts'?: string;
 }
 
 function stateFlag<T>(y: Argv<T>): Argv<T & StateArgs> {
@@ -22,7 +23,12 @@ function stateFlag<T>(y: Argv<T>): Argv<T & StateArgs> {
 /** The flags that place the stack: `dev up` and `demo` take them. */
 export function stackFlags<T>(y: Argv<T>): Argv<T & StackArgs> {
   return stateFlag(y)
-    .option('host', { type: 'string', default: '127.0.0.1', describe: 'Interface to bind (0.0.0.0 for remote workers)' })
+    .option('host', {
+      type: 'string',
+      default: '127.0.0.1',
+      describe: 'Address workers reach the stack at: 127.0.0.1 (this machine), one of its addresses, or 0.0.0.0 (all)',
+    })
+    .option('allowed-hosts', { type: 'string', describe: 'Extra names workers use for this machine (comma-separated; MLflow refuses other Host headers)' })
     .option('temporal-port', { type: 'number', default: 7233, describe: 'Temporal gRPC port' })
     .option('temporal-ui-port', { type: 'number', default: 8233, describe: 'Temporal Web UI port' })
     .option('mlflow-port', { type: 'number', default: 5000, describe: 'MLflow tracking server port' })
@@ -47,6 +53,7 @@ export async function stackOptions(a: StackArgs): Promise<import('../../stack/se
     temporalUiPort: a['temporal-ui-port'],
     mlflowPort: a['mlflow-port'],
     stateDir: await stateDirOf(a),
+    ...(a['allowed-hosts'] ? { allowedHosts: a['allowed-hosts'].split(',').map((h) => h.trim()).filter((h) => h.length > 0) } : {}),
   };
 }
 
@@ -63,6 +70,7 @@ const up: CommandModule<object, StackArgs> = {
   handler: async (a) => {
     const { stackUp } = await import('../../stack/stack.js');
     const { exportsFor } = await import('../../stack/endpoints.js');
+    const { bindings } = await import('../../stack/services.js');
     const o = await stackOptions(a);
     const res = await stackUp(o, (m) => console.error(`[dev] ${m}`));
     printStatuses(res.statuses);
@@ -72,6 +80,15 @@ const up: CommandModule<object, StackArgs> = {
         `\nNon-default ports: dcign commands run in this project find them in ${o.stateDir}/stack.json; ` +
           `for other shells, machines or clones, export:\n${exports.map((l) => `  ${l}`).join('\n')}`,
       );
+    }
+    const b = bindings(o);
+    if (b.workerAddresses.length === 0) {
+      console.log('serving this machine only; --host <address> or --host 0.0.0.0 serves workers on other hosts');
+    } else {
+      if (b.temporalIp !== o.host) console.log(`Temporal listens on every interface (0.0.0.0): its dev server cannot serve from one address`);
+      for (const addr of b.workerAddresses) {
+        console.log(`workers on other hosts: TEMPORAL_ADDRESS=${addr}:${o.temporalPort} MLFLOW_TRACKING_URI=http://${addr}:${o.mlflowPort}`);
+      }
     }
   },
 };

@@ -8,6 +8,7 @@ import { metricsCommand } from './metrics.js';
 import { dataCommand } from './data.js';
 import { devCommand } from './dev.js';
 import { demoCommand } from './demo.js';
+import { clusterCommand } from './cluster.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: readonly CommandModule<any, any>[] = [
@@ -19,4 +20,5 @@ export const commands: readonly CommandModule<any, any>[] = [
   dataCommand,
   devCommand,
   demoCommand,
+  clusterCommand,
 ];

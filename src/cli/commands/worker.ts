@@ -13,6 +13,8 @@ interface WorkerArgs {
   mlflow: boolean;
   'replica-command'?: string;
   guard: boolean;
+  'cluster-key'?: string;
+  'ring-timeout'?: number;
 }
 
 export const workerCommand: CommandModule<object, WorkerArgs> = {
@@ -28,11 +30,21 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('advertise-host', { type: 'string', describe: 'address other workers reach this one at and the one interface its replicas bind (default: 127.0.0.1 when Temporal is on loopback, else the first non-internal IPv4)' })
       .option('run-root', { type: 'string', describe: 'trial folders and checkpoints (env DCIGN_RUN_ROOT; shared storage lets another node resume)' })
       .option('mlflow', { type: 'boolean', default: true, describe: 'track runs in MLflow at MLFLOW_TRACKING_URI, else the local stack\'s (--no-mlflow: untracked)' })
+      .option('cluster-key', {
+        type: 'string',
+        default: process.env.DCIGN_CLUSTER_KEY_FILE,
+        describe: 'cluster key file (dcign cluster keygen): replicas encrypt ring traffic and admit only peers holding it (env DCIGN_CLUSTER_KEY_FILE)',
+      })
+      .option('ring-timeout', {
+        type: 'number',
+        describe: 'seconds a replica waits to hear from its ring before it stops (default 120, at most 3/4 of the trial heartbeat timeout)',
+      })
       .option('replica-command', { type: 'string', hidden: true, describe: 'replace the replica process (tests)' })
       .option('guard', { type: 'boolean', default: false, hidden: true, describe: 'run replicas under workers/replica-guard.js (for replica commands that ignore stdin closing)' })
       .check((a) => {
         if (a.gpus !== undefined && !/^\d+(,\d+)*$/.test(a.gpus)) throw new Error(`--gpus takes indices like 0,1; got ${JSON.stringify(a.gpus)}`);
         if (!(Number.isInteger(a.slots) && a.slots >= 1)) throw new Error(`--slots must be an integer >= 1; got ${a.slots}`);
+        if (a['ring-timeout'] !== undefined && !(a['ring-timeout'] > 0)) throw new Error(`--ring-timeout must be a positive number of seconds; got ${a['ring-timeout']}`);
         return true;
       }) as never,
   handler: async (a) => {
@@ -51,6 +63,8 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       mlflow: a.mlflow,
       ...(a['replica-command'] ? { replicaCommand: a['replica-command'] } : {}),
       guard: a.guard,
+      ...(a['cluster-key'] ? { clusterKeyFile: a['cluster-key'] } : {}),
+      ...(a['ring-timeout'] !== undefined ? { ringTimeoutMs: a['ring-timeout'] * 1000 } : {}),
     });
   },
 };
