@@ -64,6 +64,8 @@ export interface SweepSpec {
     readonly activityMaxAttempts: number;
   };
   readonly taskQueue: string;
+  /** Durable checkpoints: the newest `keep` per trial stay in its MLflow run, older ones are deleted. */
+  readonly checkpoints: { readonly keep: number };
 }
 
 /** Parameters with a short name for trial keys and where they land in the trainer config. */
