@@ -107,6 +107,7 @@ export interface TrainConfigJson {
   readonly logEvery: number;
   readonly checkpointEvery: number;
   readonly runDir: string;
+  /** A local checkpoint directory; the worker sets it (after fetching a durable checkpoint), not the workflow. */
   readonly resumeFrom?: string;
   readonly [key: string]: unknown;
 }
@@ -123,7 +124,7 @@ export interface TrialStatus {
   generation: number;
   losses: Record<string, number>;
   metrics: Record<string, number>;
-  checkpointPath?: string;
+  checkpointUri?: string;
   mlflowRunId?: string;
   error?: string;
   startedAt?: number;
