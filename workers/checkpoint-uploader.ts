@@ -48,7 +48,8 @@ export class CheckpointUploader {
 
   /** A checkpoint the replica has written (its folder complete on local disk). */
   add(c: Written): void {
-    if (this.stopped || this.fatal) return;
+    // A step handed over before (the final checkpoint is also named in the replica's result) is stored once.
+    if (this.stopped || this.fatal || this.local.has(c.step)) return;
     this.local.set(c.step, c.path);
     if (!this.pending || c.step >= this.pending.step) this.pending = c;
     this.kick();

@@ -116,6 +116,8 @@ test.serial('retention runs once the workflow knows the new checkpoint: K newest
     up.add({ step, path: await checkpointAt(runDir, step) });
     await up.drain();
   }
+  up.add({ step: 50, path: path.join(cacheDir, 'step-00000050') }); // named again by the replica's result: stored once
+  await up.drain();
   t.deepEqual(durable.map((r) => r.step), [30, 40, 50]);
   t.deepEqual((await store.list()).map((c) => c.step), [40, 50]);
   t.deepEqual(readdirSync(cacheDir).sort(), ['LATEST', 'step-00000040', 'step-00000050']);
