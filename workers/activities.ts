@@ -19,14 +19,18 @@ import { threadShareEnv } from '../src/parallel/threads.js';
 import type { TrainConfigInput } from '../src/train/config.js';
 import { REPLICA_EXIT, trainedTo, type ReplicaConfig, type ReplicaMessage } from '../src/train/replica-protocol.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/contract/types.js';
-import { SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../src/contract/index.js';
-import type { CurvePoint } from '../src/contract/index.js';
+import { DEFAULT_KEEP_CHECKPOINTS, SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../src/contract/index.js';
+import type { CheckpointRef, CurvePoint } from '../src/contract/index.js';
+import { CheckpointStore } from '../src/tracking/index.js';
+import { CheckpointCache, NoTrackingServerError } from './checkpoint-cache.js';
+import { CheckpointUploader } from './checkpoint-uploader.js';
 import { TemporalRendezvous } from './rendezvous.js';
 import { spawnReplica } from './replica.js';
 import { ringTimeoutMs } from './ring-timeout.js';
 import { CheckpointGatedMetrics } from './trial-metrics.js';
 import type { SlotPool } from './slots.js';
 
+/** What the evaluator (src/metrics via workers/evaluate.ts) gets: a checkpoint on this host's disk. */
 export interface EvaluateRequest {
   readonly trialKey: string;
   readonly checkpointPath: string;
@@ -36,13 +40,23 @@ export interface EvaluateRequest {
   readonly mlflowRunId?: string;
 }
 
+/** The evaluate activity's input: the trial's final checkpoint wherever it is stored. */
+export interface EvaluateInput extends Omit<EvaluateRequest, 'checkpointPath'> {
+  readonly checkpoint: CheckpointRef;
+  /** The trial's run folder, relative to the run root (where a durable checkpoint is fetched to). */
+  readonly runDir: string;
+}
+
 export interface ActivityDeps {
   /** Temporal client: replicas join their trial's rendezvous and report progress through it. */
   readonly temporal: Client;
   readonly namespace?: string;
   /** MLflow; without it, sweeps run untracked (runs are not created, links not printed). */
   readonly mlflow?: MlflowClient;
-  /** Where trial folders (checkpoints) live; shared storage lets another node resume a trial. */
+  /**
+   * Where trial folders live on this host. With MLflow they are a cache: checkpoints are stored in the trial's run
+   * and fetched from there by whichever host resumes or evaluates the trial. Without MLflow they are the only copy.
+   */
   readonly runRoot: string;
   /** Address other workers reach this one at, for the replicas' ZeroMQ ring. */
   readonly advertiseHost: string;
@@ -59,6 +73,8 @@ export interface ActivityDeps {
   readonly replicaEnv?: NodeJS.ProcessEnv;
   /** ZeroMQ all-reduce timeout handed to replicas (ms; capped by the trial's heartbeat timeout, ./ring-timeout.ts). */
   readonly ringTimeoutMs?: number;
+  /** Backoff of failed checkpoint uploads (default 1 s doubling to 60 s). */
+  readonly uploadBackoff?: { readonly initialMs: number; readonly maxMs: number };
 }
 
 export interface TrainReplicaInput {
@@ -70,14 +86,18 @@ export interface TrainReplicaInput {
   readonly replicas: number;
   /** runDir is relative to the worker's run root. */
   readonly train: TrainConfigJson;
+  /** The checkpoint the group resumes from; fetched to this host first when it is stored in MLflow. */
+  readonly resumeFrom?: CheckpointRef;
+  /** Durable checkpoints to keep in the trial's MLflow run (rank 0 deletes older ones). */
+  readonly keepCheckpoints?: number;
   readonly mlflowRunId?: string;
 }
 
 export interface ReplicaResult {
   readonly rank: number;
   readonly step: number;
-  readonly checkpointPath?: string;
-  readonly checkpointStep?: number;
+  /** Rank 0's final checkpoint: durable (stored in MLflow) when the trial is tracked. */
+  readonly checkpoint?: CheckpointRef;
   readonly losses?: Record<string, number>;
 }
 
@@ -85,7 +105,8 @@ export interface ReplicaResult {
 export interface ReplicaHeartbeat {
   readonly generation: number;
   readonly step: number;
-  readonly checkpointPath?: string;
+  /** The newest checkpoint a resume may use: `runs:/...` once stored in MLflow, else a local path. */
+  readonly checkpointUri?: string;
   readonly checkpointStep?: number;
 }
 
@@ -95,6 +116,18 @@ export type Activities = ReturnType<typeof createActivities>;
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types
 export function createActivities(deps: ActivityDeps) {
   const progressEvery = deps.progressIntervalMs ?? 2000;
+  const checkpoints = new CheckpointCache(deps.mlflow);
+
+  /** A local folder holding `ref` (fetched from MLflow when it is stored there); failures say what to do. */
+  async function localCheckpoint(ref: CheckpointRef, runDir: string): Promise<string> {
+    try {
+      return await checkpoints.localDir(ref, runDir);
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      if (e instanceof NoTrackingServerError) throw ApplicationFailure.nonRetryable(e.message, 'BadConfig');
+      throw ApplicationFailure.retryable(`cannot fetch checkpoint ${ref.uri} to ${runDir}: ${e.message}`, 'CheckpointUnavailable');
+    }
+  }
 
   async function setupSweep(req: { name: string; spec: SweepSpec; trialCount: number }): Promise<{
     experimentId?: string;
@@ -160,17 +193,21 @@ export function createActivities(deps: ActivityDeps) {
     await mkdir(runDir, { recursive: true });
 
     // Resume from the newer of: what the workflow knows, what our own last heartbeat said (a retried attempt).
-    let resumeFrom = input.train.resumeFrom;
-    if (previous?.generation === input.generation && previous.checkpointPath) resumeFrom = previous.checkpointPath;
-    let step = 0;
-    let checkpoint: { step: number; path: string } | undefined;
+    let resume = input.resumeFrom;
+    if (previous?.generation === input.generation && previous.checkpointUri && previous.checkpointStep !== undefined && previous.checkpointStep >= (resume?.step ?? -1)) {
+      resume = { step: previous.checkpointStep, uri: previous.checkpointUri };
+    }
+    let step = resume?.step ?? 0;
+    let checkpoint: CheckpointRef | undefined = resume;
     let losses: Record<string, number> | undefined;
-    const beat = (): void => heartbeat({ generation: input.generation, step, checkpointPath: checkpoint?.path, checkpointStep: checkpoint?.step } satisfies ReplicaHeartbeat);
+    const beat = (): void => heartbeat({ generation: input.generation, step, checkpointUri: checkpoint?.uri, checkpointStep: checkpoint?.step } satisfies ReplicaHeartbeat);
     const ticker = setInterval(beat, 1000);
     beat();
 
     const device = deps.slots.acquire();
     try {
+      // A durable checkpoint is fetched into this host's run folder first (any host can resume any trial).
+      const resumeFrom = resume ? await localCheckpoint(resume, runDir) : undefined;
       // The replica binds its all-reduce socket itself (port 0) and announces it; we join the trial workflow's
       // rendezvous with that endpoint and hand the group back. No port is picked here and bound later elsewhere.
       const config: ReplicaConfig = {
@@ -186,17 +223,22 @@ export function createActivities(deps: ActivityDeps) {
       await writeFile(configPath, JSON.stringify(config, null, 2));
 
       // Rank 0 forwards every log point (batched) and each checkpoint to the trial workflow, and its losses to the
-      // trial's MLflow run from here (the worker), so the training child never waits on HTTP.
+      // trial's MLflow run from here (the worker), so the training child never waits on HTTP. With MLflow, rank 0
+      // also stores each checkpoint in the trial's run (in the background) and reports it only once it is stored.
       const handle = deps.temporal.workflow.getHandle(input.trialWorkflowId);
+      const durable = deps.mlflow !== undefined && input.mlflowRunId !== undefined;
       let rank: number | undefined;
       let tracked: CheckpointGatedMetrics | undefined;
+      let uploader: CheckpointUploader | undefined;
+      let uploadFailure: Error | undefined;
       let pending: CurvePoint[] = [];
       let lastSent = 0;
       let sending: Promise<void> = Promise.resolve();
-      const send = (force: boolean): void => {
-        if (rank !== 0) return;
+      /** Sends progress (throttled unless forced); resolves whether the workflow got it. */
+      const send = (force: boolean): Promise<boolean> => {
+        if (rank !== 0) return Promise.resolve(false);
         const now = Date.now();
-        if (!force && now - lastSent < progressEvery) return;
+        if (!force && now - lastSent < progressEvery) return Promise.resolve(false);
         lastSent = now;
         const points = pending;
         pending = [];
@@ -208,7 +250,12 @@ export function createActivities(deps: ActivityDeps) {
           ...(checkpoint ? { checkpoint } : {}),
           points,
         };
-        sending = sending.then(() => handle.signal(replicaProgressSignal, msg)).catch(() => undefined);
+        const delivered = sending.then(() => handle.signal(replicaProgressSignal, msg)).then(
+          () => true,
+          () => false,
+        );
+        sending = delivered.then(() => undefined);
+        return delivered;
       };
       let joinFailure: Error | undefined;
       const rdzv = new TemporalRendezvous(deps.temporal, { workflowId: input.trialWorkflowId, generation: input.generation, replicaIndex: input.replicaIndex });
@@ -216,7 +263,30 @@ export function createActivities(deps: ActivityDeps) {
         try {
           const group = await abortable(rdzv.join(endpoint), ctx.cancellationSignal);
           rank = group.rank;
-          if (deps.mlflow && input.mlflowRunId && rank === 0) tracked = new CheckpointGatedMetrics(deps.mlflow, input.mlflowRunId);
+          if (durable && deps.mlflow && input.mlflowRunId && rank === 0) {
+            const metrics = new CheckpointGatedMetrics(deps.mlflow, input.mlflowRunId);
+            tracked = metrics;
+            uploader = new CheckpointUploader({
+              store: new CheckpointStore(deps.mlflow, input.mlflowRunId),
+              keep: input.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS,
+              cacheDir: path.join(runDir, 'checkpoints'),
+              ...(deps.uploadBackoff ? { backoff: deps.uploadBackoff } : {}),
+              onDurable: async (ref) => {
+                checkpoint = ref;
+                beat();
+                // The workflow learns the resume point before the losses it covers go to MLflow: a group restarted
+                // from it retrains only steps whose losses were never logged (exactly once, see trial-metrics.ts).
+                const told = await send(true);
+                if (told) metrics.checkpointed(ref.step);
+                return told;
+              },
+              onFatal: (err) => {
+                uploadFailure = err;
+                child.kill();
+              },
+              warn: (message) => console.warn(`[dcign worker] ${input.trialKey} generation ${input.generation}: ${message}`),
+            });
+          }
           child.answerRendezvous(group);
         } catch (err) {
           joinFailure = err instanceof Error ? err : new Error(String(err));
@@ -232,13 +302,17 @@ export function createActivities(deps: ActivityDeps) {
           if (rank === 0) pending.push({ step: m.step, scalars: m.scalars });
           tracked?.add({ step: m.step, scalars: m.scalars });
           beat();
-          send(false);
+          void send(false);
         } else if (m.type === 'checkpoint') {
-          checkpoint = { step: m.step, path: m.path };
           step = Math.max(step, m.step);
-          tracked?.checkpointed(m.step);
-          beat();
-          send(true);
+          if (uploader) {
+            uploader.add({ step: m.step, path: m.path });
+          } else {
+            checkpoint = { step: m.step, uri: m.path };
+            tracked?.checkpointed(m.step);
+            beat();
+            void send(true);
+          }
         } else if (m.type === 'error' && m.step !== undefined) {
           step = Math.max(step, m.step);
         }
@@ -264,21 +338,40 @@ export function createActivities(deps: ActivityDeps) {
       } finally {
         ctx.cancellationSignal.removeEventListener('abort', onAbort);
       }
-      send(true);
+      const trainedOk = exit.done !== undefined && exit.code === REPLICA_EXIT.ok && !ctx.cancellationSignal.aborted;
+      const up = uploader as CheckpointUploader | undefined; // assigned in a callback
+      if (up) {
+        if (trainedOk && exit.done) {
+          // Training is over: the final checkpoint must be stored before the trial can evaluate or resume from it.
+          const last = trainedTo(exit.done).checkpoint;
+          if (last && last.step !== checkpoint?.step) up.add(last);
+          try {
+            await up.drain();
+          } catch (err) {
+            uploadFailure = err instanceof Error ? err : new Error(String(err));
+          }
+        } else {
+          await up.stop();
+        }
+      }
+      void send(true);
       await sending;
-      await tracked?.close(exit.done !== undefined && exit.code === REPLICA_EXIT.ok && !ctx.cancellationSignal.aborted);
+      await tracked?.close(trainedOk && !uploadFailure);
       if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`replica ${input.replicaIndex} of ${input.trialKey} stopped: cancelled`);
       if (joinFailure) throw joinFailure;
       const who = `replica ${rank ?? `#${input.replicaIndex}`} of ${input.trialKey} (generation ${input.generation})`;
+      const failed = uploadFailure as Error | undefined; // assigned in a callback
+      if (failed) throw ApplicationFailure.nonRetryable(`${who}: ${failed.message}`, 'BadConfig', { step, checkpointUri: checkpoint?.uri });
       if (exit.done && exit.code === REPLICA_EXIT.ok) {
         const trained = trainedTo(exit.done);
         if (exit.done.kind !== 'train') throw ApplicationFailure.nonRetryable(`${who} ran a ${exit.done.kind} workload, not training`, 'BadConfig');
         if (trained.scalars) losses = trained.scalars;
-        const ckpt = trained.checkpoint ?? checkpoint;
+        // Tracked: the durable copy of the final checkpoint. Untracked: the replica's own folder, as it reported it.
+        const ckpt = durable ? (rank === 0 ? checkpoint : undefined) : trained.checkpoint ? { step: trained.checkpoint.step, uri: trained.checkpoint.path } : checkpoint;
         return {
           rank: rank ?? input.replicaIndex,
           step: trained.step,
-          ...(ckpt ? { checkpointPath: ckpt.path, checkpointStep: ckpt.step } : {}),
+          ...(ckpt ? { checkpoint: ckpt } : {}),
           ...(losses ? { losses } : {}),
         };
       }
@@ -287,19 +380,23 @@ export function createActivities(deps: ActivityDeps) {
       const message = `${who} ${how} after step ${step}: ${why}`;
       // Bad configuration never gets better by retrying: the replica says so with kind 'config' (and exit code 2).
       if (exit.error?.kind === 'config' || exit.code === REPLICA_EXIT.config) {
-        throw ApplicationFailure.nonRetryable(message, 'BadConfig', { step, checkpointPath: checkpoint?.path });
+        throw ApplicationFailure.nonRetryable(message, 'BadConfig', { step, checkpointUri: checkpoint?.uri });
       }
-      throw ApplicationFailure.retryable(message, 'ReplicaFailed', { step, checkpointPath: checkpoint?.path });
+      throw ApplicationFailure.retryable(message, 'ReplicaFailed', { step, checkpointUri: checkpoint?.uri });
     } finally {
       clearInterval(ticker);
       deps.slots.release(device);
     }
   }
 
-  async function evaluate(req: EvaluateRequest): Promise<Record<string, number>> {
+  async function evaluate(input: EvaluateInput): Promise<Record<string, number>> {
     if (!deps.evaluate) {
       throw ApplicationFailure.nonRetryable('this worker has no evaluator (src/metrics/evaluate.ts); set evaluation.enabled: false in the spec or wire one in', 'BadConfig');
     }
+    // The final checkpoint may have been written on another host: fetch it here when it is stored in MLflow.
+    const { checkpoint, runDir, ...rest } = input;
+    const checkpointPath = await localCheckpoint(checkpoint, path.resolve(deps.runRoot, runDir));
+    const req: EvaluateRequest = { ...rest, checkpointPath };
     const metrics = await deps.evaluate(req);
     if (deps.mlflow && req.mlflowRunId) await deps.mlflow.logMetrics(req.mlflowRunId, prefixed('eval/', metrics));
     return metrics;

@@ -82,7 +82,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
     t.generation = r.generation;
     t.losses = r.losses;
     t.metrics = r.metrics;
-    if (r.checkpointPath) t.checkpointPath = r.checkpointPath;
+    if (r.checkpointUri) t.checkpointUri = r.checkpointUri;
     if (r.mlflowRunId) t.mlflowRunId = r.mlflowRunId;
     if (r.error) t.error = r.error;
     if (TERMINAL.has(r.state)) t.endedAt = Date.now();
@@ -137,6 +137,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
         taskQueue: spec.taskQueue,
         evaluation: spec.evaluation,
         retry: spec.retry,
+        ...(spec.checkpoints ? { checkpoints: spec.checkpoints } : {}), // absent in specs of sweeps started before it existed
         mlflow: {
           ...(progress.experimentId ? { experimentId: progress.experimentId } : {}),
           ...(progress.parentRunId ? { parentRunId: progress.parentRunId } : {}),

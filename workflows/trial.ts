@@ -17,6 +17,7 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../workers/activities.js';
 import type { TrialState } from '../src/contract/types.js';
 import {
+  DEFAULT_KEEP_CHECKPOINTS,
   SA_BETA,
   SA_LATENT,
   SA_MODEL,
@@ -29,7 +30,7 @@ import {
   trialProgressQuery,
   trialReportSignal,
 } from '../src/contract/index.js';
-import type { CurvePoint, RendezvousResult, TrialInput, TrialProgress, TrialReport, TrialResult, TrialWorkflow } from '../src/contract/index.js';
+import type { CheckpointRef, CurvePoint, RendezvousResult, TrialInput, TrialProgress, TrialReport, TrialResult, TrialWorkflow } from '../src/contract/index.js';
 
 /** Longest curve kept in workflow state (payloads stay far below the 2 MB limit); older points are thinned. */
 const MAX_CURVE_POINTS = 2000;
@@ -58,7 +59,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   let step = 0;
   let losses: Record<string, number> = {};
   let metrics: Record<string, number> = {};
-  let lastCheckpoint: { step: number; path: string } | undefined;
+  // With MLflow, only checkpoints stored there whole (`runs:/...`): a group restarted on any host can fetch them.
+  let lastCheckpoint: CheckpointRef | undefined;
   let curve: CurvePoint[] = [];
   let joined = new Map<number, string>();
   let mlflowRunId: string | undefined;
@@ -94,7 +96,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       generation,
       losses,
       metrics,
-      ...(lastCheckpoint ? { checkpointPath: lastCheckpoint.path } : {}),
+      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
       ...(mlflowRunId ? { mlflowRunId } : {}),
       ...(error ? { error } : {}),
     };
@@ -187,7 +189,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     for (;;) {
       const scope = new CancellationScope();
       const gen = generation;
-      const resumeFrom = lastCheckpoint?.path;
+      const resumeFrom = lastCheckpoint;
       const group = Array.from({ length: replicas }, (_, replicaIndex) =>
         scope.run(() =>
           training.trainReplica({
@@ -197,7 +199,9 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
             generation: gen,
             replicaIndex,
             replicas,
-            train: { ...input.train, ...(resumeFrom ? { resumeFrom } : {}) },
+            train: input.train,
+            ...(resumeFrom ? { resumeFrom } : {}),
+            keepCheckpoints: input.checkpoints?.keep ?? DEFAULT_KEEP_CHECKPOINTS,
             ...(mlflowRunId ? { mlflowRunId } : {}),
           }),
         ),
@@ -232,7 +236,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
         state = 'running';
       }
     }
-    if (final?.checkpointPath) lastCheckpoint = { step: final.step, path: final.checkpointPath };
+    if (final?.checkpoint) lastCheckpoint = final.checkpoint;
     step = final?.step ?? step;
     if (final?.losses) losses = final.losses;
     reporterScope.cancel();
@@ -241,7 +245,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       await setState('evaluating');
       metrics = await control.evaluate({
         trialKey: trial.key,
-        checkpointPath: lastCheckpoint.path,
+        checkpoint: lastCheckpoint,
+        runDir: input.train.runDir,
         dataset: input.train.dataset,
         evaluation: input.evaluation,
         seed: trial.seed,
@@ -259,7 +264,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       generations: generation + 1,
       metrics,
       losses,
-      ...(lastCheckpoint ? { checkpointPath: lastCheckpoint.path } : {}),
+      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
       ...(mlflowRunId ? { mlflowRunId } : {}),
       curve,
     };

@@ -27,7 +27,7 @@ export interface TrialReport {
   readonly generation: number;
   readonly losses: Record<string, number>;
   readonly metrics: Record<string, number>;
-  readonly checkpointPath?: string;
+  readonly checkpointUri?: string;
   readonly mlflowRunId?: string;
   readonly error?: string;
 }

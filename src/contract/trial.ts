@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 import type { RendezvousResult } from '../parallel/types.js';
+import type { CheckpointRef } from './checkpoint.js';
 import type { ParamValue, SweepSpec, TrainConfigJson, TrialPlan, TrialState } from './types.js';
 
 export type { RendezvousResult };
@@ -14,13 +15,15 @@ export type TrialWorkflow = (input: TrialInput) => Promise<TrialResult>;
 export interface TrialInput {
   readonly sweepName: string;
   readonly trial: TrialPlan;
-  /** Trainer config; its runDir is relative to each worker's run root (a shared file system for cross-node resume). */
+  /** Trainer config; its runDir is relative to each worker's run root (a local cache of the trial's checkpoints). */
   readonly train: TrainConfigJson;
   readonly replicas: number;
   readonly taskQueue: string;
   readonly evaluation: SweepSpec['evaluation'];
   readonly retry: SweepSpec['retry'];
   readonly mlflow: { readonly experimentId?: string; readonly parentRunId?: string };
+  /** Durable checkpoints kept in the trial's MLflow run (newest K); DEFAULT_KEEP_CHECKPOINTS when absent. */
+  readonly checkpoints?: { readonly keep: number };
   /** Sweep workflow id to report to; none when the trial runs on its own. */
   readonly parentWorkflowId?: string;
   /** Names of dcign's search attributes registered on the server; only these are upserted. */
@@ -42,7 +45,8 @@ export interface TrialResult {
   readonly generations: number;
   readonly metrics: Record<string, number>;
   readonly losses: Record<string, number>;
-  readonly checkpointPath?: string;
+  /** The final checkpoint (`runs:/...` when tracked in MLflow). */
+  readonly checkpointUri?: string;
   readonly mlflowRunId?: string;
   /** Loss curve as the final model trained it: steps after a restart's checkpoint are replaced, never repeated. */
   readonly curve: readonly CurvePoint[];
@@ -61,7 +65,8 @@ export interface ReplicaProgress {
   readonly replicaIndex: number;
   readonly step: number;
   readonly scalars?: Record<string, number>;
-  readonly checkpoint?: { readonly step: number; readonly path: string };
+  /** A checkpoint the trial can resume from; with MLflow, sent only once it is stored there whole. */
+  readonly checkpoint?: CheckpointRef;
   /** Every log point since the last report (so the curve has no gaps). */
   readonly points?: readonly CurvePoint[];
 }
@@ -72,7 +77,8 @@ export interface TrialProgress {
   readonly generation: number;
   readonly step: number;
   readonly losses: Record<string, number>;
-  readonly lastCheckpoint?: { readonly step: number; readonly path: string };
+  /** Where a restarted group resumes (durable in MLflow when the trial is tracked). */
+  readonly lastCheckpoint?: CheckpointRef;
   readonly joined: number;
   readonly replicas: number;
   readonly restarts: readonly { readonly generation: number; readonly reason: string; readonly resumeStep: number }[];

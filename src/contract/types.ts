@@ -64,6 +64,8 @@ export interface SweepSpec {
     readonly activityMaxAttempts: number;
   };
   readonly taskQueue: string;
+  /** Durable checkpoints: the newest `keep` per trial stay in its MLflow run, older ones are deleted. */
+  readonly checkpoints: { readonly keep: number };
 }
 
 /** Parameters with a short name for trial keys and where they land in the trainer config. */
@@ -105,6 +107,7 @@ export interface TrainConfigJson {
   readonly logEvery: number;
   readonly checkpointEvery: number;
   readonly runDir: string;
+  /** A local checkpoint directory; the worker sets it (after fetching a durable checkpoint), not the workflow. */
   readonly resumeFrom?: string;
   readonly [key: string]: unknown;
 }
@@ -121,7 +124,7 @@ export interface TrialStatus {
   generation: number;
   losses: Record<string, number>;
   metrics: Record<string, number>;
-  checkpointPath?: string;
+  checkpointUri?: string;
   mlflowRunId?: string;
   error?: string;
   startedAt?: number;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
+import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
 import { MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
 import type { Distribution, ModelVariant, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 
@@ -67,7 +68,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   const bad = (field: string, value: unknown, allowed: string): void => void issues.push({ field, value, allowed });
   if (!isRecord(raw)) throw new SweepSpecError([{ field: '(top level)', value: raw, allowed: 'expected a mapping of fields' }], source);
 
-  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue'];
+  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) bad(k, raw[k], `unknown field; allowed fields: ${known.join(', ')}`);
 
   const name = raw.name;
@@ -138,6 +139,14 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   const taskQueue = raw.taskQueue ?? 'dcign-train';
   if (typeof taskQueue !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(taskQueue)) bad('taskQueue', taskQueue, 'expected a task queue name (letters, digits, ".", "_", "-")');
 
+  // Durable checkpoints in each trial's MLflow run: how many of the newest to keep (the rest are deleted as new ones
+  // land). One is enough to resume; a few more survive a checkpoint that turns out to be bad.
+  const ckRaw = raw.checkpoints === undefined ? {} : raw.checkpoints;
+  if (!isRecord(ckRaw)) bad('checkpoints', ckRaw, 'expected a mapping such as {keep: 3}');
+  const checkpoints = { keep: DEFAULT_KEEP_CHECKPOINTS, ...(isRecord(ckRaw) ? ckRaw : {}) } as Record<string, unknown>;
+  for (const k of Object.keys(checkpoints)) if (k !== 'keep') bad(`checkpoints.${k}`, checkpoints[k], 'unknown field; allowed: keep');
+  if (!(isInt(checkpoints.keep) && checkpoints.keep >= 1)) bad('checkpoints.keep', checkpoints.keep, 'expected an integer >= 1 (the newest checkpoints kept per trial)');
+
   if (issues.length > 0) throw new SweepSpecError(issues, source);
   return {
     name: name as string,
@@ -150,6 +159,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     maxConcurrentTrials: maxConcurrentTrials as number,
     retry: retry as unknown as SweepSpec['retry'],
     taskQueue: taskQueue as string,
+    checkpoints: { keep: checkpoints.keep as number },
   };
 }
 

@@ -783,6 +783,20 @@ export class MlflowClient {
     }
   }
 
+  /**
+   * Deletes an artifact file or directory (recursively) of the run: `DELETE /api/2.0/mlflow-artifacts/artifacts/<path>`
+   * of the server's proxy (mlflow/server/handlers.py `_delete_artifact_mlflow_artifacts`). A path that is not there
+   * is no error, so a retry after a lost response is harmless.
+   */
+  async deleteArtifact(runId: string, artifactPath: string): Promise<void> {
+    if (joinArtifactPath(artifactPath) === '') {
+      throw new MlflowError({ errorCode: 'INVALID_ARGUMENT', endpoint: 'artifact proxy', message: 'deleteArtifact needs a path inside the run; refusing to delete the run\'s whole artifact root' });
+    }
+    const target = joinArtifactPath(await this.artifactBase(runId), artifactPath);
+    const res = await this.send('DELETE', this.artifactsEndpoint(target), { retry: 'idempotent' });
+    await res.text();
+  }
+
   /** An artifact's bytes in memory (small files: JSON, PNG, CSV). */
   async readArtifact(runId: string, artifactPath: string): Promise<Buffer> {
     const res = await this.download(runId, artifactPath);

@@ -20,3 +20,12 @@ export { MlflowError, isMlflowError } from './errors.js';
 export { MLFLOW_LIMITS, splitBatches, type BatchLimits, type KeyValue, type LogBatchBody, type MetricPoint } from './batch.js';
 export * from './trial-logging.js';
 export { trackTraining, type TrackTrainingOptions, type TrainingTracker } from './train-tracking.js';
+export {
+  CheckpointStore,
+  DurableCheckpointError,
+  checkpointArtifactPath,
+  CHECKPOINTS_ARTIFACT_DIR,
+  MANIFEST_FILE,
+  type CheckpointManifest,
+  type StoredCheckpoint,
+} from './checkpoint-store.js';

@@ -72,6 +72,15 @@ test('YAML errors and random-search distributions are validated too', (t) => {
   );
 });
 
+test('checkpoints.keep defaults to 3, takes an integer >= 1 and nothing else', (t) => {
+  t.deepEqual(validateSweepSpec(base).checkpoints, { keep: 3 });
+  t.deepEqual(validateSweepSpec({ ...base, checkpoints: { keep: 1 } }).checkpoints, { keep: 1 });
+  const err = t.throws(() => validateSweepSpec({ ...base, checkpoints: { keep: 0, every: 5 } }), { instanceOf: SweepSpecError }) as SweepSpecError;
+  t.deepEqual(err.issues.map((i) => i.field).sort(), ['checkpoints.every', 'checkpoints.keep']);
+  t.regex(err.message, /checkpoints\.keep: got 0; expected an integer >= 1/);
+  t.throws(() => validateSweepSpec({ ...base, checkpoints: 3 }), { instanceOf: SweepSpecError, message: /checkpoints: got 3; expected a mapping/ });
+});
+
 test('grid x seeds expands with stable, readable keys', (t) => {
   const spec = validateSweepSpec(base);
   const keys = expandTrials(spec).map((x) => x.key);

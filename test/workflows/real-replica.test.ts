@@ -1,31 +1,41 @@
-// The orchestration with the real replica child (src/parallel/replica-child.ts: TensorFlow trainer + ZeroMQ ring):
-// a tiny sweep of 2 trials x 2 data-parallel replicas rendezvousing through the trial workflow's update.
-import { existsSync } from 'node:fs';
+// The orchestration with the real replica child (src/train/replica-child.ts: TensorFlow trainer + ZeroMQ ring): a tiny
+// sweep of 2 trials x 2 data-parallel replicas rendezvousing through the trial workflow's update (untracked: local
+// checkpoints); and a tracked trial whose worker goes away after a durable checkpoint, resumed by a real replica on a
+// worker with its own run root from the checkpoint it fetched from MLflow.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { startSweep } from '../../src/sweep/control.js';
-import { trialCurveQuery, trialWorkflowId } from '../../src/contract/index.js';
+import { progressQuery, trialCurveQuery, trialProgressQuery, trialWorkflowId } from '../../src/contract/index.js';
+import { MlflowClient } from '../../src/tracking/index.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { REPLICA_CHILD_PATH } from '../../workers/worker.js';
+import { startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
-import { bundle, smallSpec, startWorker, tempDir } from '../helpers/sweep-fixture.js';
+import { bundle, smallSpec, startWorker, tempDir, waitFor } from '../helpers/sweep-fixture.js';
 import type { RunningWorker } from '../helpers/sweep-fixture.js';
 
-const test = anyTest as TestFn<{ server: TemporalTestServer; worker: RunningWorker }>;
+const test = anyTest as TestFn<{ server: TemporalTestServer; mlflow: MlflowServer; code: WorkflowBundleWithSourceMap; worker: RunningWorker }>;
 const QUEUE = 'real-replica';
+const FREEZE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workers/fixtures/freeze-after-checkpoint.js');
 
 if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
   test('temporal binary and the replica child are built', (t) => t.fail(`need ${REPLICA_CHILD_PATH} and the Temporal CLI`));
 } else {
   test.before(async (t) => {
-    const [server, code, runRoot] = await Promise.all([startTemporal(), bundle(), tempDir('real')]);
+    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), startMlflowServer(), bundle(), tempDir('real')]);
     const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, replicaCommand: [process.execPath, REPLICA_CHILD_PATH] });
-    t.context = { server, worker };
+    t.context = { server, mlflow, code, worker };
   });
   test.after.always(async (t) => {
     await t.context.worker?.stop().catch(() => undefined);
     await t.context.server?.stop();
+    await t.context.mlflow?.dispose();
   });
 
   test.serial('2 trials x 2 real replicas train through the Temporal rendezvous and finish with checkpoints', async (t) => {
@@ -41,10 +51,68 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
     for (const trial of result.trials) {
       t.is(trial.state, 'completed', `${trial.key}: ${trial.error ?? ''}`);
       t.is(trial.step, 6);
-      t.truthy(trial.checkpointPath && existsSync(trial.checkpointPath), trial.checkpointPath);
+      t.truthy(trial.checkpointUri && existsSync(trial.checkpointUri), trial.checkpointUri);
       t.true(Number.isFinite(trial.losses.loss), JSON.stringify(trial.losses));
       const curve = await server.client.workflow.getHandle(trialWorkflowId('real', trial.key)).query(trialCurveQuery);
       t.deepEqual(curve.map((p) => p.step), [2, 4, 6]);
+    }
+  });
+
+  test.serial('a real replica on another host resumes from the checkpoint it fetched from MLflow', async (t) => {
+    const { server, mlflow, code } = t.context;
+    const queue = 'real-durable';
+    const key = 'beta=4,seed=0';
+    const trialDir = path.join('realdurable', key);
+    const [rootA, rootB] = await Promise.all([tempDir('real-a'), tempDir('real-b')]);
+    const child = [process.execPath, REPLICA_CHILD_PATH];
+    // A's replica is frozen right after its checkpoint at step 4 (test/workers/fixtures/freeze-after-checkpoint.ts).
+    const a = await startWorker({ taskQueue: queue, address: server.address, slots: 1, runRoot: rootA, code, mlflowUri: mlflow.uri, replicaCommand: [process.execPath, FREEZE, '4', ...child] });
+    const spec = smallSpec('realdurable', queue, {
+      model: { variant: 'beta-vae', imageSize: 32, latentSize: 4 },
+      train: { steps: 8, batchSize: 8, logEvery: 2, checkpointEvery: 4, evalBatches: 0 },
+      search: { grid: { beta: [4] }, seeds: [0] },
+      replicas: 1,
+      retry: { heartbeatTimeoutSeconds: 60 },
+    });
+    const handle = await startSweep(server.client, spec);
+    const trial = server.client.workflow.getHandle(trialWorkflowId('realdurable', key));
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    let b: RunningWorker | undefined;
+    try {
+      const runId = await waitFor('the trial run in MLflow', async () => (await handle.query(progressQuery)).trials[0]?.mlflowRunId, 120_000);
+      await waitFor(
+        'the durable checkpoint at step 4',
+        async () => ((await trial.query(trialProgressQuery).catch(() => undefined))?.lastCheckpoint?.uri === `runs:/${runId}/checkpoints/step-00000004` ? true : undefined),
+        180_000,
+      );
+      await waitFor('losses up to step 4 in MLflow', async () => ((await client.getMetricHistory(runId, 'loss')).some((m) => m.step === 4) ? true : undefined), 60_000);
+      // Worker A goes away (its frozen replica is cancelled and killed); B, with its own run root, takes over.
+      const stopping = a.stop();
+      b = await startWorker({ taskQueue: queue, address: server.address, slots: 1, runRoot: rootB, code, mlflowUri: mlflow.uri, replicaCommand: child });
+      await stopping;
+
+      const result = await handle.result();
+      const done = result.trials[0];
+      t.is(done?.state, 'completed', done?.error);
+      t.is(done?.step, 8);
+      t.is(done?.checkpointUri, `runs:/${runId}/checkpoints/step-00000008`);
+      t.deepEqual((await trial.query(trialProgressQuery)).restarts.map((r) => r.resumeStep), [4]);
+      const resumed = path.join(rootB, trialDir, 'checkpoints', 'step-00000004');
+      const config = JSON.parse(readFileSync(path.join(rootB, trialDir, 'replica-g1-r0.json'), 'utf8')) as { train: { resumeFrom?: string } };
+      t.is(config.train.resumeFrom, resumed, 'the real replica on B resumed from its fetched copy');
+      t.true(existsSync(path.join(resumed, 'MANIFEST.json')));
+      for (const f of ['params.bin', 'adam-m.bin', 'adam-v.bin', 'state.json', 'config.json']) {
+        const written = readFileSync(path.join(rootA, trialDir, 'checkpoints', 'step-00000004', f));
+        t.true(readFileSync(path.join(resumed, f)).equals(written), `${f} fetched bit-exact`);
+      }
+      t.is((await loadCheckpoint(path.join(rootB, trialDir, 'checkpoints', 'step-00000008'))).state.step, 8);
+      const history = (await client.getMetricHistory(runId, 'loss')).map((m) => m.step).sort((x, y) => x - y);
+      t.deepEqual(history, [2, 4, 6, 8], 'each step once in the MLflow loss history');
+      t.deepEqual((await trial.query(trialCurveQuery)).map((p) => p.step), [2, 4, 6, 8]);
+    } finally {
+      client.close();
+      await b?.stop();
+      await a.stop().catch(() => undefined);
     }
   });
 }
