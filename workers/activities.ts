@@ -19,7 +19,7 @@ import { threadShareEnv } from '../src/parallel/threads.js';
 import type { TrainConfigInput } from '../src/train/config.js';
 import { REPLICA_EXIT, trainedTo, type ReplicaConfig, type ReplicaMessage } from '../src/train/replica-protocol.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/contract/types.js';
-import { DEFAULT_KEEP_CHECKPOINTS, SEARCH_ATTRIBUTE_TYPES, replicaProgressSignal } from '../src/contract/index.js';
+import { DEFAULT_KEEP_CHECKPOINTS, SEARCH_ATTRIBUTE_TYPES, checkpointStoredUpdate, replicaProgressSignal } from '../src/contract/index.js';
 import type { CheckpointRef, CurvePoint } from '../src/contract/index.js';
 import { CheckpointStore } from '../src/tracking/index.js';
 import { CheckpointCache, NoTrackingServerError } from './checkpoint-cache.js';
@@ -234,8 +234,12 @@ export function createActivities(deps: ActivityDeps) {
       let pending: CurvePoint[] = [];
       let lastSent = 0;
       let sending: Promise<void> = Promise.resolve();
-      /** Sends progress (throttled unless forced); resolves whether the workflow got it. */
-      const send = (force: boolean): Promise<boolean> => {
+      /**
+       * Sends progress (throttled unless forced). With `acknowledge`, as the checkpointStored update: resolves whether
+       * the trial's current generation took the checkpoint (false for a replaced generation, or while Temporal is
+       * unreachable); otherwise as a signal: resolves whether it was delivered.
+       */
+      const send = (force: boolean, acknowledge = false): Promise<boolean> => {
         if (rank !== 0) return Promise.resolve(false);
         const now = Date.now();
         if (!force && now - lastSent < progressEvery) return Promise.resolve(false);
@@ -250,10 +254,9 @@ export function createActivities(deps: ActivityDeps) {
           ...(checkpoint ? { checkpoint } : {}),
           points,
         };
-        const delivered = sending.then(() => handle.signal(replicaProgressSignal, msg)).then(
-          () => true,
-          () => false,
-        );
+        const delivered = sending
+          .then(() => (acknowledge ? handle.executeUpdate(checkpointStoredUpdate, { args: [msg] }) : handle.signal(replicaProgressSignal, msg).then(() => true)))
+          .catch(() => false);
         sending = delivered.then(() => undefined);
         return delivered;
       };
@@ -276,7 +279,9 @@ export function createActivities(deps: ActivityDeps) {
                 beat();
                 // The workflow learns the resume point before the losses it covers go to MLflow: a group restarted
                 // from it retrains only steps whose losses were never logged (exactly once, see trial-metrics.ts).
-                const told = await send(true);
+                const told = await send(true, true);
+                // A refused checkpoint keeps its losses held: a later accepted one releases them, or, if this group
+                // was replaced, they are dropped with it and its successor logs those steps once.
                 if (told) metrics.checkpointed(ref.step);
                 return told;
               },

@@ -25,12 +25,13 @@ import {
   SA_TRIAL,
   controlQueue,
   joinUpdate,
+  checkpointStoredUpdate,
   replicaProgressSignal,
   trialCurveQuery,
   trialProgressQuery,
   trialReportSignal,
 } from '../src/contract/index.js';
-import type { CheckpointRef, CurvePoint, RendezvousResult, TrialInput, TrialProgress, TrialReport, TrialResult, TrialWorkflow } from '../src/contract/index.js';
+import type { CheckpointRef, CurvePoint, RendezvousResult, ReplicaProgress, TrialInput, TrialProgress, TrialReport, TrialResult, TrialWorkflow } from '../src/contract/index.js';
 
 /** Longest curve kept in workflow state (payloads stay far below the 2 MB limit); older points are thinned. */
 const MAX_CURVE_POINTS = 2000;
@@ -134,8 +135,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     },
   );
 
-  setHandler(replicaProgressSignal, (p) => {
-    if (p.generation !== generation) return; // a stale replica of a replaced group
+  const applyProgress = (p: ReplicaProgress): void => {
     if (p.step > step) step = p.step;
     if (p.scalars) losses = p.scalars;
     if (p.checkpoint && (!lastCheckpoint || p.checkpoint.step >= lastCheckpoint.step)) lastCheckpoint = p.checkpoint;
@@ -145,6 +145,14 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     }
     if (curve.length > MAX_CURVE_POINTS) curve = curve.filter((_, i) => i % 2 === 0 || i >= curve.length - 100);
     reportDue = true;
+  };
+  setHandler(replicaProgressSignal, (p) => {
+    if (p.generation === generation) applyProgress(p); // else a stale replica of a replaced group
+  });
+  setHandler(checkpointStoredUpdate, (p) => {
+    if (p.generation !== generation) return false;
+    applyProgress(p);
+    return true;
   });
 
   try {

@@ -87,5 +87,11 @@ export interface TrialProgress {
 /** The rendezvous: a replica joins with the endpoint it bound and gets its rank and every peer once all R joined. */
 export const joinUpdate = defineUpdate<RendezvousResult, [JoinRequest]>('join');
 export const replicaProgressSignal = defineSignal<[ReplicaProgress]>('replicaProgress');
+/**
+ * Rank 0's worker reports a checkpoint stored whole (durable). True when the trial's current generation took it as
+ * its resume point; only then may the losses it covers go to MLflow. A replaced generation gets false, so a group that
+ * lives on after Temporal gave up on it (an outage, a cut link) never logs a step its successor logs again.
+ */
+export const checkpointStoredUpdate = defineUpdate<boolean, [ReplicaProgress]>('checkpointStored');
 export const trialProgressQuery = defineQuery<TrialProgress>('trialProgress');
 export const trialCurveQuery = defineQuery<readonly CurvePoint[]>('trialCurve');

@@ -247,8 +247,7 @@ export class RingReducer {
   private chained = 0;
   private leftSuspectAt: number | undefined;
   private rightLostAt: number | undefined;
-  /** Connections the receiving socket holds now: the left neighbour's, plus any stranger's while it lasts. */
-  private connections = 0;
+  private failedHandshakes = 0;
   private foreignMessages = 0;
   private lastForeignReport = 0;
   private readonly graceMs: number;
@@ -685,8 +684,9 @@ export class RingReducer {
 
   /** Next frame from the left neighbour that is not a heartbeat, checked for everything but its schedule slot. */
   private async nextFrame(ctx: WaitContext, deadline?: number): Promise<{ header: Header; payload: Buffer }> {
+    const since = Date.now();
     for (;;) {
-      const frames = await this.nextRaw(ctx, deadline);
+      const frames = await this.nextRaw(ctx, deadline, since);
       let decoded: { header: Header; payload: Buffer };
       try {
         decoded = decodeFrame(frames, { groupHash: this.groupHash, generation: this.generation }, this.kernels);
@@ -705,6 +705,7 @@ export class RingReducer {
         this.dropForeign(`a ${KIND_NAMES[decoded.header.kind] ?? 'frame'} claiming to be from rank ${decoded.header.sender}, not the left neighbour ${this.left}`);
         continue;
       }
+      this.leftSuspectAt = undefined; // the left neighbour is alive: whatever disconnected, it was not
       if (decoded.header.kind !== Kind.Heartbeat) return decoded;
     }
   }
@@ -746,15 +747,19 @@ export class RingReducer {
   }
 
   /** Next raw message from the left neighbour, failing on timeout, on a lost neighbour or when the group failed. */
-  private async nextRaw(ctx: WaitContext, deadline?: number): Promise<Buffer[]> {
-    const started = Date.now();
+  /**
+   * `since`: when the caller began waiting for this frame. Time and suspicion count from there, so neither messages
+   * dropped on the way (a stranger's flood) nor a long computation before the wait (frames queued meanwhile) moves them.
+   */
+  private async nextRaw(ctx: WaitContext, deadline?: number, since = Date.now()): Promise<Buffer[]> {
+    const started = since;
     for (;;) {
       if (this.failure) throw this.failure;
       this.pending ??= this.receiveOnce();
       const pending = this.pending;
       const now = Date.now();
       const limits: [number, RingError | 'timeout'][] = [[Math.min(started + this.cfg.timeoutMs, deadline ?? Infinity), 'timeout']];
-      if (this.leftSuspectAt !== undefined) limits.push([this.leftSuspectAt + this.graceMs, this.lostError(this.left, ctx)]);
+      if (this.leftSuspectAt !== undefined) limits.push([Math.max(this.leftSuspectAt, started) + this.graceMs, this.lostError(this.left, ctx)]);
       if (this.rightLostAt !== undefined && !this.closing) {
         limits.push([this.rightLostAt + 2 * this.graceMs, this.lostError(this.right, ctx)]);
       }
@@ -822,15 +827,24 @@ export class RingReducer {
 
   private watchEvents(push: zmq.Push): void {
     const pe = this.pull.events;
-    // Suspicion of the left neighbour rests on the receiving socket having no connection at all: a stranger that
-    // connects and goes (a port scan, garbage, a failed CURVE handshake) neither raises nor clears it.
+    const failedHandshake = (): void => {
+      this.failedHandshakes++;
+    };
+    pe.on('handshake:error:auth', failedHandshake);
+    pe.on('handshake:error:protocol', failedHandshake);
+    pe.on('handshake:error:other', failedHandshake);
     pe.on('accept', () => {
-      this.connections++;
+      // the left neighbour reconnected: back to plain timeouts (frames lost meanwhile fail the schedule check)
       this.leftSuspectAt = undefined;
     });
     pe.on('disconnect', () => {
-      this.connections = Math.max(0, this.connections - 1);
-      if (this.connections > 0 || this.closing || this.closed) return;
+      if (this.failedHandshakes > 0) {
+        this.failedHandshakes--; // a stranger that never got in
+        return;
+      }
+      if (this.closing || this.closed) return;
+      // Maybe the left neighbour, maybe a stranger whose bytes got in (ZMTP/1.0): the neighbour's next frame (a
+      // heartbeat comes well within the grace period) clears the suspicion, its silence confirms it.
       this.leftSuspectAt ??= Date.now();
       this.waker?.();
     });

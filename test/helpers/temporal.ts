@@ -20,6 +20,10 @@ export interface TemporalTestServer {
   readonly dir: string;
   readonly client: Client;
   readonly connection: Connection;
+  /** Kills the server process (as a crash would), keeping its database; clients see it unreachable. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same ports and database; resolves once it answers. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,11 +41,15 @@ export async function startTemporal(opts: { searchAttributes?: boolean } = {}): 
   if (opts.searchAttributes !== false) {
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push('--search-attribute', `${name}=${type}`);
   }
-  const proc: ChildProcess = spawn(TEMPORAL_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let proc: ChildProcess;
   let stderr = '';
-  proc.stderr?.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-4000);
-  });
+  const launch = (): void => {
+    proc = spawn(TEMPORAL_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr?.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-4000);
+    });
+  };
+  launch();
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   let connection: Connection | undefined;
@@ -65,12 +73,35 @@ export async function startTemporal(opts: { searchAttributes?: boolean } = {}): 
     await new Promise((r) => setTimeout(r, 300));
   }
   const client = new Client({ connection, namespace: 'default' });
+  const ready = connection as Connection;
+  const killServer = async (): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  };
   return {
     address,
     uiPort,
     dir,
     client,
-    connection,
+    connection: ready,
+    kill: killServer,
+    restart: async () => {
+      await killServer();
+      launch();
+      const until = Date.now() + 90_000;
+      for (;;) {
+        if (proc.exitCode !== null) throw new Error(`temporal dev server exited with ${proc.exitCode} on restart: ${stderr}`);
+        try {
+          await ready.workflowService.getSystemInfo({});
+          return;
+        } catch {
+          if (Date.now() > until) throw new Error(`temporal dev server did not come back on ${address} within 90 s: ${stderr}`);
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      }
+    },
     stop: async () => {
       await connection?.close().catch(() => undefined);
       if (proc.exitCode === null) {
