@@ -54,6 +54,8 @@ export interface EvaluationResult {
   readonly step: number;
   readonly checkpointDir: string;
   readonly files: EvaluationFiles;
+  /** Images the model encoded for the metrics: what the sample sizes cost. */
+  readonly imagesEncoded: number;
 }
 
 const FIXED_METRICS = ['mig', 'sap', 'explicitness', 'dci', 'irs', 'active_units'];
@@ -140,7 +142,7 @@ export async function evaluateCheckpoint(
     await writeTraversals(model, dataset, opts.traversalSteps, files.traversals);
     await writeReconstructions(model, dataset, opts.seed, files.reconstructions);
     for (const file of Object.values(files)) log({ type: 'file', path: file });
-    return { metrics: result.metrics, errors: result.errors, step: ck.state.step, checkpointDir, files };
+    return { metrics: result.metrics, errors: result.errors, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
   } finally {
     model.dispose();
   }

@@ -41,15 +41,15 @@ export async function startTemporal(opts: { searchAttributes?: boolean } = {}): 
   if (opts.searchAttributes !== false) {
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push('--search-attribute', `${name}=${type}`);
   }
-  let proc: ChildProcess;
   let stderr = '';
-  const launch = (): void => {
-    proc = spawn(TEMPORAL_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    proc.stderr?.on('data', (c: Buffer) => {
+  const launch = (): ChildProcess => {
+    const p = spawn(TEMPORAL_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr?.on('data', (c: Buffer) => {
       stderr = (stderr + c.toString()).slice(-4000);
     });
+    return p;
   };
-  launch();
+  let proc = launch();
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   let connection: Connection | undefined;
@@ -89,7 +89,7 @@ export async function startTemporal(opts: { searchAttributes?: boolean } = {}): 
     kill: killServer,
     restart: async () => {
       await killServer();
-      launch();
+      proc = launch();
       const until = Date.now() + 90_000;
       for (;;) {
         if (proc.exitCode !== null) throw new Error(`temporal dev server exited with ${proc.exitCode} on restart: ${stderr}`);
