@@ -17,8 +17,13 @@
 // tf.function (keras-eager: the execution model tfjs has).
 // NCHW is not measured: TensorFlow's CPU conv kernels support NHWC only (tfjs-node's fused conv rejects NCHW).
 //
+// The model family: for each variant/architecture of --family (default: factor-vae, beta-tcvae, dip-vae-i and
+// dip-vae-ii on the standard architecture, beta-vae on residual and attention), `ours:<variant>/<arch>` runs the
+// trainer's step for that model next to `torch:<variant>/<arch>` and `keras:<variant>/<arch>`, the twins with the same
+// --variant / --architecture flags; the JSON line's `family` holds ours, torch and their ratio for each.
+//
 // Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
-//        --only a,b (configuration names) --no-reference (ours only).
+//        --only a,b (configuration names) --no-reference (ours only) --family v/a,v/a | none.
 // Last line: {"bench":"train","ours":X,"reference":Y,"unit":"img/s","ratio":X/Y,...}; higher ratio is better.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -51,8 +56,20 @@ async function worker(): Promise<void> {
   const warmup = arg('warmup', 2);
   const fused = argStr('fused') !== '0';
   const flat = argStr('flat') === '1';
-  const model = new VaeModel(resolveModelConfig({ imageSize: 64, latentSize: latent, beta: 4 }), 0, { channels: 1, fused });
-  const opt = new Adam(model.params, { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+  const variant = (argStr('variant') ?? 'beta-vae') as 'beta-vae';
+  const architecture = (argStr('architecture') ?? 'standard') as 'standard';
+  // the twins' settings: beta 4 (beta-TCVAE's TC weight too), FactorVAE gamma 10, DIP lambda_od 10
+  const cfg = resolveModelConfig({
+    imageSize: 64,
+    latentSize: latent,
+    beta: 4,
+    variant,
+    architecture,
+    factorVae: { gamma: 10, hidden: 1000, layers: 6, learningRate: 1e-4, beta1: 0.5, beta2: 0.9 },
+    ...(variant.startsWith('dip-vae') ? { dip: { lambdaOd: 10, lambdaDFactor: (variant as string) === 'dip-vae-i' ? 10 : 1 } } : {}),
+  });
+  const model = new VaeModel(cfg, 0, { channels: 1, fused });
+  const opt = new Adam(model.params, { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.groups);
   // Like the reference: one fixed binary batch; the noise is drawn per step (it follows the sample indices).
   const rng = new Rng(0);
   const images = new Float32Array(batch * 64 * 64).map(() => (rng.float() > 0.5 ? 1 : 0));
@@ -81,6 +98,9 @@ async function worker(): Promise<void> {
     JSON.stringify({
       framework: 'tfjs-node',
       backend: tf.getBackend(),
+      variant,
+      architecture,
+      parameters: model.paramCounts().total,
       fused,
       flat,
       ms_per_step: +(dt * 1000).toFixed(2),
@@ -159,6 +179,21 @@ async function main(): Promise<void> {
     } else missing.push(`keras (${kerasPy} missing)`);
     if (missing.length > 0) console.error(`reference not available: ${missing.join('; ')}; run scripts/setup-torch-bench.sh`);
   }
+  // The model family, each next to its twins (same flags).
+  const familyArg = argStr('family') ?? 'factor-vae/standard,beta-tcvae/standard,dip-vae-i/standard,dip-vae-ii/standard,beta-vae/residual,beta-vae/attention';
+  const family = familyArg === 'none' ? [] : familyArg.split(',').filter((f) => f.includes('/'));
+  for (const f of family) {
+    const [variant, architecture] = f.split('/') as [string, string];
+    const flags = ['--variant', variant, '--architecture', architecture];
+    configs.push({ name: `ours:${f}`, cmd: process.execPath, args: [self, '--worker', ...common, ...flags], env: threadEnv });
+    if (process.argv.includes('--no-reference')) continue;
+    if (existsSync(torchPy) && existsSync(torchScript)) {
+      configs.push({ name: `torch:${f}`, cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads), ...flags], env: {} });
+    }
+    if (existsSync(kerasPy)) {
+      configs.push({ name: `keras:${f}`, cmd: kerasPy, args: [kerasScript, ...common, '--threads', String(threads), ...flags], env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
+    }
+  }
   const chosen = only ? configs.filter((c) => only.includes(c.name)) : configs;
   console.error(`bench:train  batch ${batch}, latent ${latent}, 64x64x1, ${threads} threads, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds`);
   const results = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
@@ -176,7 +211,7 @@ async function main(): Promise<void> {
       }
       if (v?.cpuMsPerStep !== undefined) cpuMs.get(c.name)!.push(v.cpuMsPerStep);
       const cpuText = v?.cpuMsPerStep === undefined ? '' : `  (${v.cpuMsPerStep.toFixed(0)} CPU-ms/step)`;
-      console.error(`round ${r + 1}/${rounds}  ${c.name.padEnd(16)} ${v === undefined ? 'failed' : `${v.imgPerS.toFixed(1)} img/s${cpuText}`}`);
+      console.error(`round ${r + 1}/${rounds}  ${c.name.padEnd(28)} ${v === undefined ? 'failed' : `${v.imgPerS.toFixed(1)} img/s${cpuText}`}`);
     }
     if (round.ours !== undefined && round.torch !== undefined) paired.push(+(round.ours / round.torch).toFixed(3));
   }
@@ -188,6 +223,17 @@ async function main(): Promise<void> {
   const ref = med.torch;
   const ratio = ours !== undefined && ref !== undefined ? ours / ref : null;
   if (paired.length > 0) console.error(`ours / torch per round: ${paired.join(', ')} (median ${median(paired)})`);
+  const familyResults = Object.fromEntries(
+    family.map((f) => {
+      const o = med[`ours:${f}`];
+      const t = med[`torch:${f}`];
+      const k = med[`keras:${f}`];
+      return [f, { ours: o ?? null, torch: t ?? null, keras: k ?? null, ratio: o !== undefined && t !== undefined ? +(o / t).toFixed(3) : null }];
+    }),
+  );
+  for (const [f, v] of Object.entries(familyResults)) {
+    console.error(`${f.padEnd(24)} ours ${v.ours?.toFixed(1) ?? '-'}  torch ${v.torch?.toFixed(1) ?? '-'}  keras ${v.keras?.toFixed(1) ?? '-'}  ours/torch ${v.ratio ?? '-'}`);
+  }
   console.log(
     JSON.stringify({
       bench: 'train',
@@ -201,6 +247,7 @@ async function main(): Promise<void> {
       ratio_per_round: paired,
       ratio_per_round_median: median(paired) ?? null,
       configs: med,
+      family: familyResults,
       cpu_ms_per_step: medCpu,
       runs: Object.fromEntries(results),
       threads,

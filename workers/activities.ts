@@ -11,7 +11,8 @@ import {
   ensureExperiment,
   findOrStartTrialRun,
   startSweepParentRun,
-  trialRunName,
+  trialRunNameFor,
+  sweepSummaryRows,
   writeSweepSummary,
   type TrialConfigLike,
 } from '../src/tracking/trial-logging.js';
@@ -19,7 +20,7 @@ import { threadShareEnv } from '../src/parallel/threads.js';
 import type { TrainConfigInput } from '../src/train/config.js';
 import { REPLICA_EXIT, trainedTo, type ReplicaConfig, type ReplicaMessage } from '../src/train/replica-protocol.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/contract/types.js';
-import { DEFAULT_KEEP_CHECKPOINTS, SEARCH_ATTRIBUTE_TYPES, checkpointStoredUpdate, replicaProgressSignal } from '../src/contract/index.js';
+import { DEFAULT_KEEP_CHECKPOINTS, SEARCH_ATTRIBUTE_TYPES, checkpointStoredUpdate, replicaProgressSignal, specVariants } from '../src/contract/index.js';
 import type { CheckpointRef, CurvePoint } from '../src/contract/index.js';
 import { CheckpointStore } from '../src/tracking/index.js';
 import { CheckpointCache, NoTrackingServerError } from './checkpoint-cache.js';
@@ -146,7 +147,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(wf ? { workflowId: wf.workflowId, workflowRunId: wf.runId } : {}),
       params: {
         dataset: req.spec.dataset,
-        'model.variant': req.spec.model.variant,
+        'model.variant': specVariants(req.spec).join(','),
         replicas: req.spec.replicas,
         trials: req.trialCount,
         steps: req.spec.train.steps,
@@ -168,13 +169,12 @@ export function createActivities(deps: ActivityDeps) {
   }): Promise<{ runId?: string }> {
     if (!deps.mlflow || !req.experimentId) return {};
     const wf = activityInfo().workflowExecution;
-    const model = req.train.model as { beta?: number; latentSize?: number };
     const gpu = deps.slots.devices.some((d) => d !== '');
     // Idempotent across activity retries: an existing run of this trial under the same parent is reused.
     const run = await findOrStartTrialRun(deps.mlflow, {
       experimentId: req.experimentId,
       ...(req.parentRunId ? { parentRunId: req.parentRunId } : {}),
-      runName: trialRunName({ beta: model.beta, latentSize: model.latentSize, seed: req.seed }),
+      runName: trialRunNameFor(req.train.model, req.seed),
       sweepName: req.sweepName,
       trialKey: req.trialKey,
       ...(wf ? { workflowId: wf.workflowId, workflowRunId: wf.runId } : {}),
@@ -417,19 +417,10 @@ export function createActivities(deps: ActivityDeps) {
    * The sweep's summary on its parent run: summary/summary.csv and .json, one plot per metric against beta per latent
    * size, a markdown table as the run's description (src/tracking/trial-logging.ts), and every trial's full status.
    */
-  async function summarizeSweep(req: { progress: SweepProgress; model?: { beta?: unknown; latentSize?: unknown } }): Promise<void> {
+  async function summarizeSweep(req: { progress: SweepProgress; model?: Record<string, unknown> }): Promise<void> {
     const p = req.progress;
     if (!deps.mlflow || !p.parentRunId) return;
-    const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
-    const rows = p.trials.map((t) => ({
-      trialKey: t.key,
-      ...(t.mlflowRunId ? { runId: t.mlflowRunId } : {}),
-      beta: num(t.params.beta ?? req.model?.beta),
-      latentSize: num(t.params.latentSize ?? req.model?.latentSize),
-      seed: t.seed,
-      status: t.state,
-      metrics: t.metrics,
-    }));
+    const rows = sweepSummaryRows(p, req.model); // grouped by variant and architecture too
     await writeSweepSummary(deps.mlflow, p.parentRunId, rows, { sweepName: p.name });
     await deps.mlflow.logArtifactBytes(p.parentRunId, 'summary/trials.json', JSON.stringify(p.trials, null, 2));
     const counts = { completed: 0, failed: 0, cancelled: 0 };

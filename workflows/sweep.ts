@@ -219,7 +219,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   } else {
     progress.state = 'completed';
   }
-  await CancellationScope.nonCancellable(() => control.summarizeSweep({ progress, model: { beta: spec.model.beta, latentSize: spec.model.latentSize } }));
+  await CancellationScope.nonCancellable(() => control.summarizeSweep({ progress, model: spec.model }));
   return progress;
 
   function settle(t: TrialStatus, state: 'completed' | 'failed' | 'cancelled', error?: string, metrics?: Record<string, number>): void {

@@ -21,6 +21,7 @@ import {
   SA_BETA,
   SA_LATENT,
   SA_MODEL,
+  SA_ARCHITECTURE,
   SA_SWEEP,
   SA_TRIAL,
   controlQueue,
@@ -161,6 +162,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       { key: SA_SWEEP, value: input.sweepName },
       { key: SA_TRIAL, value: trial.key },
       { key: SA_MODEL, value: String(input.train.model.variant ?? '') },
+      { key: SA_ARCHITECTURE, value: String(input.train.model.architecture ?? 'standard') },
     ];
     const beta = input.train.model.beta;
     const latent = input.train.model.latentSize;

@@ -7,12 +7,16 @@ export const SEARCH_ATTRIBUTE_TYPES = {
   DcignSweep: 'Keyword',
   DcignTrial: 'Keyword',
   DcignModel: 'Keyword',
+  DcignArchitecture: 'Keyword',
   DcignBeta: 'Double',
   DcignLatent: 'Int',
 } as const;
 
 export const SA_SWEEP = defineSearchAttributeKey('DcignSweep', 'KEYWORD');
 export const SA_TRIAL = defineSearchAttributeKey('DcignTrial', 'KEYWORD');
+/** The model variant (beta-vae, factor-vae, ...). */
 export const SA_MODEL = defineSearchAttributeKey('DcignModel', 'KEYWORD');
+/** The encoder/decoder architecture (standard, residual, attention). */
+export const SA_ARCHITECTURE = defineSearchAttributeKey('DcignArchitecture', 'KEYWORD');
 export const SA_BETA = defineSearchAttributeKey('DcignBeta', 'DOUBLE');
 export const SA_LATENT = defineSearchAttributeKey('DcignLatent', 'INT');

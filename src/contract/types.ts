@@ -1,9 +1,22 @@
 // Sweep spec types and the parameter table: the data that crosses the Temporal boundary (the sweep workflow's input
 // and progress). Pure (no I/O), so workflow code may import them.
 
-/** Model variants the trainer knows (src/train/config.ts). */
-export const MODEL_VARIANTS = ['beta-vae', 'annealed-vae', 'dcign', 'info-vae'] as const;
+/** Model variants the trainer knows (src/model/config.ts keeps the same list). */
+export const MODEL_VARIANTS = [
+  'beta-vae',
+  'annealed-vae',
+  'dcign',
+  'info-vae',
+  'factor-vae',
+  'beta-tcvae',
+  'dip-vae-i',
+  'dip-vae-ii',
+] as const;
 export type ModelVariant = (typeof MODEL_VARIANTS)[number];
+
+/** Encoder/decoder architectures (src/model/param-specs.ts keeps the same list). */
+export const ARCHITECTURES = ['standard', 'residual', 'attention'] as const;
+export type ArchitectureName = (typeof ARCHITECTURES)[number];
 
 /** Metrics the evaluate activity can compute (src/metrics). */
 export const METRIC_NAMES = ['beta-vae', 'factor-vae', 'mig', 'sap', 'dci', 'irs', 'modularity', 'explicitness', 'elbo'] as const;
@@ -26,6 +39,12 @@ export interface SearchSpace {
     readonly seed: number;
     readonly params: Readonly<Record<string, Distribution>>;
   };
+  /**
+   * Variants crossed with everything else, each with its own grid (disentanglement_lib's chainit of one product per
+   * model): `{factor-vae: {gamma: [10, 40]}, beta-vae: {beta: [1, 4]}}`. A variant's grid may hold only parameters
+   * that belong to it (VARIANT_PARAMS) or to every variant (latentSize, architecture, learningRate, ...).
+   */
+  readonly variants?: Readonly<Partial<Record<ModelVariant, Readonly<Record<string, readonly ParamValue[]>>>>>;
   /** Seeds are a first-class axis (Locatello et al.: seeds matter about as much as beta); crossed with everything. */
   readonly seeds: readonly number[];
 }
@@ -34,8 +53,8 @@ export interface SweepSpec {
   readonly name: string;
   /** openDataset name: 'dsprites', 'dsprites-small', 'scenes', 'npz:<path>'. */
   readonly dataset: string;
-  /** Fixed model settings; search axes override them per trial. `variant` is required. */
-  readonly model: Readonly<Record<string, unknown>> & { readonly variant: ModelVariant };
+  /** Fixed model settings; search axes override them per trial. `variant` is required unless the search crosses variants. */
+  readonly model: Readonly<Record<string, unknown>> & { readonly variant?: ModelVariant };
   readonly train: {
     readonly steps: number;
     /** Global batch (split across replicas). */
@@ -68,21 +87,103 @@ export interface SweepSpec {
   readonly checkpoints: { readonly keep: number };
 }
 
-/** Parameters with a short name for trial keys and where they land in the trainer config. */
-export const PARAMS: Readonly<Record<string, { readonly path: string; readonly short: string; readonly kind: 'positive' | 'nonneg' | 'int' | 'any' }>> = {
-  beta: { path: 'model.beta', short: 'beta', kind: 'nonneg' },
+export type ParamKind = 'positive' | 'nonneg' | 'int' | 'any' | 'variant' | 'architecture';
+
+/**
+ * Parameters with a short name for trial keys and where they land in the trainer config. A parameter with `variants`
+ * belongs to those variants only, and may land at a different path for each (gamma: annealed-vae's capacity weight,
+ * factor-vae's TC weight); `path` is its place for the first of them.
+ */
+export const PARAMS: Readonly<
+  Record<string, { readonly path: string; readonly short: string; readonly kind: ParamKind; readonly variants?: Readonly<Partial<Record<ModelVariant, string>>> }>
+> = {
+  variant: { path: 'model.variant', short: 'variant', kind: 'variant' },
+  architecture: { path: 'model.architecture', short: 'arch', kind: 'architecture' },
+  beta: { path: 'model.beta', short: 'beta', kind: 'nonneg', variants: { 'beta-vae': 'model.beta', dcign: 'model.beta', 'beta-tcvae': 'model.beta' } },
+  gamma: {
+    path: 'model.capacity.gamma',
+    short: 'gamma',
+    kind: 'nonneg',
+    variants: { 'annealed-vae': 'model.capacity.gamma', 'factor-vae': 'model.factorVae.gamma' },
+  },
+  capacity: { path: 'model.capacity.cMax', short: 'C', kind: 'nonneg', variants: { 'annealed-vae': 'model.capacity.cMax' } },
+  lambda: { path: 'model.mmd.lambda', short: 'lambda', kind: 'nonneg', variants: { 'info-vae': 'model.mmd.lambda' } },
+  alpha: { path: 'model.mmd.alpha', short: 'alpha', kind: 'any', variants: { 'info-vae': 'model.mmd.alpha' } },
+  lambdaOd: { path: 'model.dip.lambdaOd', short: 'lambda_od', kind: 'nonneg', variants: { 'dip-vae-i': 'model.dip.lambdaOd', 'dip-vae-ii': 'model.dip.lambdaOd' } },
+  lambdaDFactor: {
+    path: 'model.dip.lambdaDFactor',
+    short: 'lambda_d_factor',
+    kind: 'nonneg',
+    variants: { 'dip-vae-i': 'model.dip.lambdaDFactor', 'dip-vae-ii': 'model.dip.lambdaDFactor' },
+  },
   latentSize: { path: 'model.latentSize', short: 'latent', kind: 'int' },
   learningRate: { path: 'train.learningRate', short: 'lr', kind: 'positive' },
   batchSize: { path: 'train.batchSize', short: 'batch', kind: 'int' },
   steps: { path: 'train.steps', short: 'steps', kind: 'int' },
 };
 
+/** Each variant's own parameter, the one its summary plots against (Locatello et al. 2019, Table 2 / Fig. 5). */
+export const VARIANT_AXIS: Readonly<Record<ModelVariant, string>> = {
+  'beta-vae': 'beta',
+  'annealed-vae': 'capacity',
+  dcign: 'beta',
+  'info-vae': 'lambda',
+  'factor-vae': 'gamma',
+  'beta-tcvae': 'beta',
+  'dip-vae-i': 'lambdaOd',
+  'dip-vae-ii': 'lambdaOd',
+};
+
+/** Model config sections that belong to some variants only (an explicit `model.<section>.x` search path). */
+export const VARIANT_SECTIONS: Readonly<Record<string, readonly ModelVariant[]>> = {
+  capacity: ['annealed-vae'],
+  dcign: ['dcign'],
+  mmd: ['info-vae'],
+  factorVae: ['factor-vae'],
+  dip: ['dip-vae-i', 'dip-vae-ii'],
+};
+
+/** The variants a search key belongs to; undefined = every variant (latentSize, architecture, train.x ...). */
+export function paramVariants(key: string): readonly ModelVariant[] | undefined {
+  const def = PARAMS[key];
+  if (def?.variants !== undefined) return Object.keys(def.variants) as ModelVariant[];
+  if (def !== undefined) return undefined;
+  const parts = key.split('.');
+  if (parts[0] !== 'model') return undefined;
+  if (parts.length === 2 && parts[1] === 'beta') return Object.keys(PARAMS.beta?.variants ?? {}) as ModelVariant[];
+  return parts.length > 2 ? VARIANT_SECTIONS[parts[1] as string] : undefined;
+}
+
+/** The variants whose own parameter `key` is, as text for messages: "gamma (model.factorVae.gamma)". */
+export function ownParams(variant: ModelVariant): string[] {
+  return Object.entries(PARAMS)
+    .filter(([, d]) => d.variants?.[variant] !== undefined)
+    .map(([k, d]) => `${k} (${d.variants?.[variant] ?? d.path})`);
+}
+
 const PARAM_PATH = /^(model|train)\.[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/;
 
-/** Where a search key lands: a known short parameter, or an explicit `model.x` / `train.x` path. */
-export function paramPath(key: string): string | undefined {
-  if (key in PARAMS) return PARAMS[key]?.path;
+/**
+ * Where a search key lands: a known short parameter (for `variant` when its place depends on it), or an explicit
+ * `model.x` / `train.x` path. Undefined for an unknown key, or one that does not belong to `variant`.
+ */
+export function paramPath(key: string, variant?: string): string | undefined {
+  const def = PARAMS[key];
+  if (def !== undefined) {
+    if (def.variants === undefined || variant === undefined) return def.path;
+    return def.variants[variant as ModelVariant];
+  }
   return PARAM_PATH.test(key) ? key : undefined;
+}
+
+/** The variants a spec trains: those of search.variants, else the grid's `variant` values, else model.variant. */
+export function specVariants(spec: Pick<SweepSpec, 'model' | 'search'>): ModelVariant[] {
+  if (spec.search.variants !== undefined) return Object.keys(spec.search.variants) as ModelVariant[];
+  const grid = spec.search.grid.variant;
+  if (grid !== undefined) return grid as ModelVariant[];
+  const random = spec.search.random?.params.variant;
+  if (random !== undefined && 'choice' in random) return random.choice as ModelVariant[];
+  return spec.model.variant === undefined ? [] : [spec.model.variant];
 }
 
 /** One point of the search space. `key` is stable and readable (e.g. `beta=4,latent=10,seed=1`). */

@@ -79,7 +79,7 @@ export async function evaluateCheckpoint(
   }
   const model = new VaeModel(cfg.model, 0, { factors: dataset.factors, channels: dataset.channels });
   try {
-    model.net.assignFlat(ck.params);
+    model.assignFlat(ck.params); // every parameter the checkpoint holds (FactorVAE: the discriminator too)
     const { imageSize, channels } = dataset;
     const started = Date.now();
     let encoded = 0;

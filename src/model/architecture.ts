@@ -12,83 +12,24 @@
 // Image size 32: the same four stride-2 convolutions, so the bottleneck is 2x2x64 (dense 256 -> 2*2*64 in the
 // decoder); every layer keeps its role and the parameter list has the same structure for both sizes.
 //
+// Residual and attention variants of the same stack: param-specs.ts (the parameter lists, without tfjs).
+//
 // Why explicit variables rather than tf.layers: the parameter list is one ordered array, so flattening gradients for
 // the all-reduce, checkpointing (raw float32 in a fixed order) and deterministic initialisation from our Rng are
 // direct; and a step issues only the ops below (bench/train.ts measures it against PyTorch and Keras).
 import { Rng } from '../random.js';
 import { biasActivation } from './native-ops.js';
+import {
+  ATTENTION_STAGE,
+  attentionKeyChannels,
+  bottleneckSide,
+  paramSpecs,
+  type ArchitectureConfig,
+  type ParamSpec,
+} from './param-specs.js';
 import { tf, type Tensor, type Variable } from './tf.js';
 
-export type EncoderKernels = 'higgins' | 'dlib';
-export type DecoderKind = 'bernoulli' | 'gaussian';
-
-export interface ArchitectureConfig {
-  readonly imageSize: number;
-  readonly channels: number;
-  readonly latentSize: number;
-  readonly encoderKernels: EncoderKernels;
-}
-
-export const SUPPORTED_IMAGE_SIZES: readonly number[] = [32, 64];
-const CONV_FILTERS = [32, 32, 64, 64] as const;
-const DECONV_FILTERS = [64, 32, 32] as const; // then C
-const HIDDEN = 256;
-
-export interface ParamSpec {
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** fan-in and fan-out for Glorot-uniform initialisation; biases start at zero. */
-  readonly init: { kind: 'glorot'; fanIn: number; fanOut: number } | { kind: 'zeros' };
-}
-
-export function kernelSizes(kind: EncoderKernels): readonly number[] {
-  return kind === 'dlib' ? [4, 4, 2, 2] : [4, 4, 4, 4];
-}
-
-/** Side of the encoder's last feature map: four stride-2 convolutions. */
-export function bottleneckSide(imageSize: number): number {
-  return imageSize / 16;
-}
-
-/** The ordered parameter list: its order is the order of flattened gradients and of checkpoint weights. */
-export function paramSpecs(cfg: ArchitectureConfig): ParamSpec[] {
-  const specs: ParamSpec[] = [];
-  const ks = kernelSizes(cfg.encoderKernels);
-  let inC = cfg.channels;
-  CONV_FILTERS.forEach((outC, i) => {
-    const k = ks[i] as number;
-    specs.push({ name: `enc.conv${i}.w`, shape: [k, k, inC, outC], init: glorot(k * k * inC, k * k * outC) });
-    specs.push({ name: `enc.conv${i}.b`, shape: [outC], init: { kind: 'zeros' } });
-    inC = outC;
-  });
-  const side = bottleneckSide(cfg.imageSize);
-  const flat = side * side * 64;
-  const L = cfg.latentSize;
-  specs.push({ name: 'enc.fc.w', shape: [flat, HIDDEN], init: glorot(flat, HIDDEN) });
-  specs.push({ name: 'enc.fc.b', shape: [HIDDEN], init: { kind: 'zeros' } });
-  specs.push({ name: 'enc.out.w', shape: [HIDDEN, 2 * L], init: glorot(HIDDEN, 2 * L) });
-  specs.push({ name: 'enc.out.b', shape: [2 * L], init: { kind: 'zeros' } });
-  specs.push({ name: 'dec.fc0.w', shape: [L, HIDDEN], init: glorot(L, HIDDEN) });
-  specs.push({ name: 'dec.fc0.b', shape: [HIDDEN], init: { kind: 'zeros' } });
-  specs.push({ name: 'dec.fc1.w', shape: [HIDDEN, flat], init: glorot(HIDDEN, flat) });
-  specs.push({ name: 'dec.fc1.b', shape: [flat], init: { kind: 'zeros' } });
-  let c = 64;
-  [...DECONV_FILTERS, cfg.channels].forEach((outC, i) => {
-    // conv2dTranspose filters are [h, w, outChannels, inChannels].
-    specs.push({ name: `dec.deconv${i}.w`, shape: [4, 4, outC, c], init: glorot(16 * c, 16 * outC) });
-    specs.push({ name: `dec.deconv${i}.b`, shape: [outC], init: { kind: 'zeros' } });
-    c = outC;
-  });
-  return specs;
-}
-
-function glorot(fanIn: number, fanOut: number): ParamSpec['init'] {
-  return { kind: 'glorot', fanIn, fanOut };
-}
-
-export function paramCount(specs: readonly ParamSpec[]): number {
-  return specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-}
+export * from './param-specs.js';
 
 /** Initial values of every parameter, from Rng(seed) in spec order: identical on every machine and replica. */
 export function initialValues(specs: readonly ParamSpec[], seed: number): Float32Array[] {
@@ -104,11 +45,20 @@ export function initialValues(specs: readonly ParamSpec[], seed: number): Float3
   });
 }
 
+/** Variables for `specs`, initialised from Rng(seed) in spec order (variables survive the tidy; the values do not). */
+export function makeVariables(specs: readonly ParamSpec[], seed: number): Variable[] {
+  const init = initialValues(specs, seed);
+  return tf.tidy(() =>
+    specs.map((s, i) => tf.variable(tf.tensor(init[i] as Float32Array, [...s.shape], 'float32'), true, `${s.name}#${uniqueId()}`)),
+  );
+}
+
 /** The encoder/decoder's variables, in paramSpecs order, and the forward passes over them. */
 export class ConvVae {
   readonly specs: readonly ParamSpec[];
   readonly params: readonly Variable[];
-  private readonly ks: readonly number[];
+  readonly architecture: NonNullable<ArchitectureConfig['architecture']>;
+  private readonly byName: ReadonlyMap<string, Variable>;
   private readonly side: number;
 
   constructor(
@@ -118,44 +68,68 @@ export class ConvVae {
     private readonly fused = true,
   ) {
     this.specs = paramSpecs(arch);
-    const init = initialValues(this.specs, seed);
-    // tidy: the initial-value tensors are released once the variables hold their data (variables survive tidy).
-    this.params = tf.tidy(() =>
-      this.specs.map((s, i) =>
-        tf.variable(tf.tensor(init[i] as Float32Array, [...s.shape], 'float32'), true, `${s.name}#${uniqueId()}`),
-      ),
-    );
-    this.ks = kernelSizes(arch.encoderKernels);
+    this.params = makeVariables(this.specs, seed);
+    this.byName = new Map(this.specs.map((s, i) => [s.name, this.params[i] as Variable]));
+    this.architecture = arch.architecture ?? 'standard';
     this.side = bottleneckSide(arch.imageSize);
   }
 
-  private p(i: number): Variable {
-    return this.params[i] as Variable;
+  private p(name: string): Variable {
+    const v = this.byName.get(name);
+    if (v === undefined) throw new Error(`no parameter ${name} in the ${this.architecture} architecture`);
+    return v;
   }
 
-  /** conv 'same', then bias (+ ReLU) as one native kernel (native-ops.ts), or separate tfjs ops when fused is off. */
-  private conv(x: tf.Tensor4D, i: number, stride: number, relu: boolean): tf.Tensor4D {
-    return this.tail(tf.conv2d(x, this.p(i) as tf.Tensor4D, stride, 'same'), i + 1, relu);
+  /** conv 'same' with parameter `<name>.w`, then bias `<name>.b` (+ ReLU) as one native kernel. */
+  private conv(x: tf.Tensor4D, name: string, stride: number, relu: boolean): tf.Tensor4D {
+    return this.tail(tf.conv2d(x, this.p(`${name}.w`) as tf.Tensor4D, stride, 'same'), `${name}.b`, relu);
   }
 
-  private dense(x: tf.Tensor2D, i: number, relu: boolean): tf.Tensor2D {
-    return this.tail(tf.matMul(x, this.p(i) as tf.Tensor2D), i + 1, relu);
+  private dense(x: tf.Tensor2D, name: string, relu: boolean): tf.Tensor2D {
+    return this.tail(tf.matMul(x, this.p(`${name}.w`) as tf.Tensor2D), `${name}.b`, relu);
   }
 
-  /** + bias of parameter i, then ReLU if asked. */
-  private tail<T extends Tensor>(y: T, i: number, relu: boolean): T {
-    const b = this.p(i);
+  /** + bias parameter `bias`, then ReLU if asked. */
+  private tail<T extends Tensor>(y: T, bias: string, relu: boolean): T {
+    const b = this.p(bias);
     if (this.fused) return biasActivation(y, b, relu);
     const z = tf.add(y, b) as T;
     return relu ? (tf.relu(z) as T) : z;
   }
 
+  /** Residual block with an identity shortcut: ReLU(h + conv3x3(h) + b). */
+  private residual(h: tf.Tensor4D, name: string): tf.Tensor4D {
+    return this.tail(tf.add(h, tf.conv2d(h, this.p(`${name}.w`) as tf.Tensor4D, 1, 'same')), `${name}.b`, true);
+  }
+
+  /**
+   * SAGAN self-attention over the positions of h [B, H, W, C] (Zhang et al. 2019, Eq. 1-3): q = h Wq + bq and
+   * k = h Wk + bk (C/8 channels), v = h Wv + bv (C), attention a = softmax_j(q_i . k_j), o_i = sum_j a_ij v_j,
+   * y = gamma * o + h. The 1x1 convolutions are matrix products over the flattened positions.
+   */
+  private attention(h: tf.Tensor4D, name: string): tf.Tensor4D {
+    const [b, hh, ww, c] = h.shape;
+    const n = hh * ww;
+    const ck = attentionKeyChannels(c);
+    const rows = h.reshape([b * n, c]) as tf.Tensor2D;
+    const q = this.dense(rows, `${name}.q`, false).reshape([b, n, ck]);
+    const k = this.dense(rows, `${name}.k`, false).reshape([b, n, ck]);
+    const v = this.dense(rows, `${name}.v`, false).reshape([b, n, c]);
+    const a = tf.softmax(tf.matMul(q, k, false, true)); // [B, N, N], rows sum to 1
+    const o = tf.matMul(a, v).reshape([b, hh, ww, c]);
+    return tf.add(tf.mul(o, this.p(`${name}.gamma`)), h) as tf.Tensor4D;
+  }
+
   /** x: [B, H, W, C] in [0, 1] -> mean and log-variance, each [B, L]. */
   encode(x: Tensor): { mu: Tensor; logvar: Tensor } {
     let h = x as tf.Tensor4D;
-    for (let i = 0; i < 4; i++) h = this.conv(h, 2 * i, 2, true);
+    for (let i = 0; i < 4; i++) {
+      h = this.conv(h, `enc.conv${i}`, 2, true);
+      if (this.architecture === 'residual') h = this.residual(h, `enc.res${i}`);
+      if (this.architecture === 'attention' && i === ATTENTION_STAGE) h = this.attention(h, 'enc.attn');
+    }
     const flat = h.reshape([h.shape[0], -1]) as tf.Tensor2D;
-    const out = this.dense(this.dense(flat, 8, true), 10, false);
+    const out = this.dense(this.dense(flat, 'enc.fc', true), 'enc.out', false);
     const L = this.arch.latentSize;
     const [mu, logvar] = tf.split(out, [L, L], 1) as [Tensor, Tensor];
     return { mu, logvar };
@@ -164,27 +138,22 @@ export class ConvVae {
   /** z: [B, L] -> decoder output [B, H, W, C] (Bernoulli logits, or the Gaussian mean's pre-sigmoid value). */
   decode(z: Tensor): Tensor {
     const b = z.shape[0] as number;
-    const h1 = this.dense(this.dense(z as tf.Tensor2D, 12, true), 14, true);
+    const h1 = this.dense(this.dense(z as tf.Tensor2D, 'dec.fc0', true), 'dec.fc1', true);
     let h = h1.reshape([b, this.side, this.side, 64]) as tf.Tensor4D;
     let side = this.side;
     for (let i = 0; i < 4; i++) {
-      const w = this.p(16 + 2 * i) as tf.Tensor4D;
+      if (this.architecture === 'residual') h = this.residual(h, `dec.res${i}`);
+      const w = this.p(`dec.deconv${i}.w`) as tf.Tensor4D;
       side *= 2;
-      h = this.tail(tf.conv2dTranspose(h, w, [b, side, side, w.shape[2]], 2, 'same'), 17 + 2 * i, i < 3);
+      h = this.tail(tf.conv2dTranspose(h, w, [b, side, side, w.shape[2]], 2, 'same'), `dec.deconv${i}.b`, i < 3);
+      if (this.architecture === 'attention' && i === ATTENTION_STAGE) h = this.attention(h, 'dec.attn');
     }
     return h;
   }
 
   /** Assigns flat values (paramSpecs order, concatenated) to the variables. */
   assignFlat(flat: Float32Array): void {
-    let off = 0;
-    for (const v of this.params) {
-      const n = v.size;
-      if (off + n > flat.length) throw new Error(`parameter vector too short: ${flat.length} values`);
-      tf.tidy(() => v.assign(tf.tensor(flat.subarray(off, off + n), v.shape, 'float32')));
-      off += n;
-    }
-    if (off !== flat.length) throw new Error(`parameter vector has ${flat.length} values, the model needs ${off}`);
+    assignFlat(this.params, flat);
   }
 
   /** All parameters as one Float32Array (reads back from the device). */
@@ -195,6 +164,18 @@ export class ConvVae {
   dispose(): void {
     for (const v of this.params) v.dispose();
   }
+}
+
+/** Assigns flat values (concatenated in order) to `vars`; the length must match exactly. */
+export function assignFlat(vars: readonly Variable[], flat: Float32Array): void {
+  let off = 0;
+  for (const v of vars) {
+    const n = v.size;
+    if (off + n > flat.length) throw new Error(`parameter vector too short: ${flat.length} values`);
+    tf.tidy(() => v.assign(tf.tensor(flat.subarray(off, off + n), v.shape, 'float32')));
+    off += n;
+  }
+  if (off !== flat.length) throw new Error(`parameter vector has ${flat.length} values, the model needs ${off}`);
 }
 
 let idCounter = 0;

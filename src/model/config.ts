@@ -1,7 +1,17 @@
 // Model configuration: JSON-serialisable, validated with messages that name the offending field.
-import { SUPPORTED_IMAGE_SIZES, type DecoderKind, type EncoderKernels } from './architecture.js';
+import { ARCHITECTURES, SUPPORTED_IMAGE_SIZES, type Architecture, type DecoderKind, type EncoderKernels } from './param-specs.js';
 
-export const MODEL_VARIANTS = ['beta-vae', 'annealed-vae', 'dcign', 'info-vae'] as const;
+/** Kept equal to src/contract/types.ts MODEL_VARIANTS (test/model/config.test.ts checks). */
+export const MODEL_VARIANTS = [
+  'beta-vae',
+  'annealed-vae',
+  'dcign',
+  'info-vae',
+  'factor-vae',
+  'beta-tcvae',
+  'dip-vae-i',
+  'dip-vae-ii',
+] as const;
 export type ModelVariant = (typeof MODEL_VARIANTS)[number];
 
 /** Burgess et al. 2018: gamma * |KL - C|, C rising linearly from 0 to cMax over `steps` steps. */
@@ -29,9 +39,36 @@ export interface MmdConfig {
   readonly alpha: number;
 }
 
+/**
+ * Kim & Mnih 2018 FactorVAE (factor-vae.ts): recon + KL + gamma * TC, TC estimated by a discriminator on permuted
+ * codes that trains alongside with its own Adam. Defaults: disentanglement_lib's shared.gin / fc_discriminator.
+ */
+export interface FactorVaeConfig {
+  readonly gamma: number;
+  /** Discriminator: `layers` fully connected layers of `hidden` units, leaky ReLU (slope 0.2), 2 logits. */
+  readonly hidden: number;
+  readonly layers: number;
+  /** The discriminator's own Adam (disentanglement_lib: lr 1e-4, beta1 0.5, beta2 0.9, eps 1e-8). */
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+}
+
+/** Kumar et al. 2018 DIP-VAE (dip-vae.ts): recon + KL + lambdaOd * sum offdiag^2 + lambdaD * sum (diag - 1)^2. */
+export interface DipConfig {
+  readonly lambdaOd: number;
+  /** lambda_d = lambdaDFactor * lambdaOd, as disentanglement_lib parameterises it. */
+  readonly lambdaDFactor: number;
+}
+
 export interface ModelConfig {
   readonly variant: ModelVariant;
-  /** KL weight for beta-vae and dcign (1 = plain VAE); ignored by annealed-vae (gamma) and info-vae (alpha, lambda). */
+  /** Encoder/decoder family (architecture.ts): the standard conv stack, with residual blocks, or with self-attention. */
+  readonly architecture: Architecture;
+  /**
+   * KL weight for beta-vae and dcign (1 = plain VAE), total-correlation weight for beta-tcvae; ignored by the others
+   * (annealed-vae: capacity.gamma, factor-vae: factorVae.gamma, dip-vae-*: dip, info-vae: mmd).
+   */
   readonly beta: number;
   readonly latentSize: number;
   readonly imageSize: number;
@@ -44,14 +81,23 @@ export interface ModelConfig {
   readonly capacity?: CapacityConfig;
   readonly dcign?: DcignConfig;
   readonly mmd?: MmdConfig;
+  readonly factorVae?: FactorVaeConfig;
+  readonly dip?: DipConfig;
 }
 
 export const DEFAULT_CAPACITY: CapacityConfig = { gamma: 1000, cMax: 25, steps: 100_000 };
 export const DEFAULT_DCIGN: DcignConfig = { clamp: 'mean' };
 export const DEFAULT_MMD: MmdConfig = { kernel: 'imq', lambda: 1000, alpha: 1 };
+// disentanglement_lib unsupervised_study_v1: factor_vae.gamma in {10, 20, 30, 40, 50, 100} (the first as default);
+// discriminator Adam from its shared.gin; fc_discriminator: 6 x 1000, leaky ReLU.
+export const DEFAULT_FACTOR_VAE: FactorVaeConfig = { gamma: 10, hidden: 1000, layers: 6, learningRate: 1e-4, beta1: 0.5, beta2: 0.9 };
+// dip_vae.lambda_od in {1, 2, 5, 10, 20, 50} (the first as default); lambda_d_factor 10 for DIP-VAE-I, 1 for -II.
+export const DEFAULT_DIP_I: DipConfig = { lambdaOd: 1, lambdaDFactor: 10 };
+export const DEFAULT_DIP_II: DipConfig = { lambdaOd: 1, lambdaDFactor: 1 };
 
 export const DEFAULT_MODEL: ModelConfig = {
   variant: 'beta-vae',
+  architecture: 'standard',
   beta: 4,
   latentSize: 10,
   imageSize: 64,
@@ -76,6 +122,9 @@ export function resolveModelConfig(input: Partial<ModelConfig>, prefix = 'model'
   const f = (name: string): string => `${prefix}.${name}`;
   if (!(MODEL_VARIANTS as readonly string[]).includes(cfg.variant)) {
     throw new ConfigError(f('variant'), `is unknown: '${String(cfg.variant)}' (known: ${MODEL_VARIANTS.join(', ')})`);
+  }
+  if (!(ARCHITECTURES as readonly string[]).includes(cfg.architecture)) {
+    throw new ConfigError(f('architecture'), `is unknown: '${String(cfg.architecture)}' (known: ${ARCHITECTURES.join(', ')})`);
   }
   finite(cfg.beta, f('beta'));
   if (cfg.beta < 0) throw new ConfigError(f('beta'), `must be >= 0, got ${cfg.beta}`);
@@ -128,6 +177,24 @@ export function resolveModelConfig(input: Partial<ModelConfig>, prefix = 'model'
     finite(m.alpha, f('mmd.alpha'));
     if (m.alpha > 1) throw new ConfigError(f('mmd.alpha'), `must be <= 1 (the KL weight is 1 - alpha), got ${m.alpha}`);
     out = { ...out, mmd: m };
+  }
+  if (cfg.variant === 'factor-vae') {
+    const fv: FactorVaeConfig = { ...DEFAULT_FACTOR_VAE, ...cfg.factorVae };
+    nonNegative(fv.gamma, f('factorVae.gamma'));
+    positiveInt(fv.hidden, f('factorVae.hidden'));
+    positiveInt(fv.layers, f('factorVae.layers'));
+    finite(fv.learningRate, f('factorVae.learningRate'));
+    if (fv.learningRate <= 0) throw new ConfigError(f('factorVae.learningRate'), `must be > 0, got ${fv.learningRate}`);
+    for (const k of ['beta1', 'beta2'] as const) {
+      if (typeof fv[k] !== 'number' || !(fv[k] >= 0 && fv[k] < 1)) throw new ConfigError(f(`factorVae.${k}`), `must be in [0, 1), got ${String(fv[k])}`);
+    }
+    out = { ...out, factorVae: fv };
+  }
+  if (cfg.variant === 'dip-vae-i' || cfg.variant === 'dip-vae-ii') {
+    const d: DipConfig = { ...(cfg.variant === 'dip-vae-i' ? DEFAULT_DIP_I : DEFAULT_DIP_II), ...cfg.dip };
+    nonNegative(d.lambdaOd, f('dip.lambdaOd'));
+    nonNegative(d.lambdaDFactor, f('dip.lambdaDFactor'));
+    out = { ...out, dip: d };
   }
   return out;
 }

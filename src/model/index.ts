@@ -6,3 +6,6 @@ export * from './vae.js';
 export { dcignClamp, freeMaskFor, resolveAssignment } from './dcign.js';
 export { mmd } from './mmd.js';
 export { tf } from './tf.js';
+export { betaTcRegulariser, gaussianLogDensity, totalCorrelation } from './beta-tcvae.js';
+export { covariance, dipCovariance, dipPenalty, dipRegulariser } from './dip-vae.js';
+export { Discriminator, discriminatorLoss, factorVaeTerms, permutationIndices, permuteDims, stopGradient, tcFromLogits } from './factor-vae.js';

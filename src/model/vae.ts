@@ -5,21 +5,39 @@
 //                 recon + gamma * |KL - C|, C = cMax * min(1, step / steps)
 //   dcign         Kulkarni et al. 2015 (dcign.ts): recon + beta * KL on clamped codes; plain VAE for unlabelled batches
 //   info-vae      Zhao et al. 2017 (mmd.ts): recon + (1 - alpha) KL + (alpha + lambda - 1) MMD
+//   factor-vae    Kim & Mnih 2018, Eq. 2 (factor-vae.ts): recon + KL + gamma * TC, TC from a discriminator trained
+//                 alongside (its parameters follow the encoder/decoder's in `params`, a second Adam group)
+//   beta-tcvae    Chen et al. 2018 (beta-tcvae.ts): recon + KL + (beta - 1) * TC, TC by minibatch-weighted sampling
+//   dip-vae-i/ii  Kumar et al. 2018, Eq. 6 / 7 (dip-vae.ts): recon + KL + lambda_od sum offdiag^2 + lambda_d sum (diag-1)^2
+// Every variant runs on every architecture (ModelConfig.architecture, param-specs.ts).
 //
 // Noise: eps for the sample at global index g (Batch.globalIndices) is latentSize standard normals drawn in order from
 // Rng(mixSeed(seed, EPS_SALT, g)); InfoVAE's prior sample for g from Rng(mixSeed(seed, PRIOR_SALT, g)). g already
 // counts steps (g = step * globalBatch + i), so noise depends only on (seed, sample) and data-parallel replicas
-// together draw exactly the noise of one replica with the whole batch.
+// together draw exactly the noise of one replica with the whole batch. FactorVAE's permutation: factor-vae.ts.
 import { mixSeed, Rng } from '../random.js';
-import { ConvVae } from './architecture.js';
+import { assignFlat, ConvVae, readFlat, type ParamSpec } from './architecture.js';
+import { betaTcRegulariser } from './beta-tcvae.js';
 import type { ModelConfig } from './config.js';
 import { dcignClamp, freeMaskFor, resolveAssignment } from './dcign.js';
+import { dipRegulariser } from './dip-vae.js';
+import { Discriminator, factorVaeTerms } from './factor-vae.js';
 import { elboParts, reparameterise } from './losses.js';
 import { mmd } from './mmd.js';
-import { tf, type Tensor } from './tf.js';
+import { paramCount, type ParamCounts } from './param-specs.js';
+import { tf, type Tensor, type Variable } from './tf.js';
 
 export const EPS_SALT = 0x3e95;
 export const PRIOR_SALT = 0x9a10;
+/** Salt of the discriminator's initialisation seed (FactorVAE). */
+export const DISC_SALT = 0xd15c;
+
+/** A run of consecutive parameters with their own optimiser settings (absent: the trainer's). */
+export interface ParamGroup {
+  readonly name: string;
+  readonly count: number;
+  readonly adam?: { readonly learningRate: number; readonly beta1: number; readonly beta2: number };
+}
 
 /** Everything about one batch the loss needs beside the images. */
 export interface StepInputs {
@@ -33,6 +51,8 @@ export interface StepInputs {
   readonly variedFactor?: number;
   /** InfoVAE: [B, L] prior samples (see noiseFor with PRIOR_SALT). */
   readonly prior?: Tensor;
+  /** FactorVAE: int32 [B * L] permute_dims gather indices (factor-vae.ts permutationIndices). */
+  readonly permutation?: Tensor;
 }
 
 /** The loss and its parts, all tensors owned by the caller (or the enclosing tidy). */
@@ -44,6 +64,12 @@ export interface LossParts {
   /** The variant's regulariser as it enters the total (beta * KL, gamma * |KL - C|, ...). */
   readonly regulariser: Tensor;
   readonly mmd?: Tensor;
+  /** Total-correlation estimate (factor-vae: the discriminator's; beta-tcvae: minibatch-weighted sampling). */
+  readonly tc?: Tensor;
+  /** DIP-VAE's covariance penalty (lambda-weighted). */
+  readonly dip?: Tensor;
+  /** FactorVAE: the discriminator's own loss, minimised for its parameters only (not part of `total`). */
+  readonly discriminatorLoss?: Tensor;
   /** Annealed capacity C at this step. */
   readonly capacity?: number;
 }
@@ -69,6 +95,12 @@ export interface VaeModelOptions {
 
 export class VaeModel {
   readonly net: ConvVae;
+  /** FactorVAE's discriminator (absent for the other variants). */
+  readonly discriminator: Discriminator | undefined;
+  /** Every trained parameter: the encoder/decoder's, then the discriminator's; the order of gradients and checkpoints. */
+  readonly params: readonly Variable[];
+  readonly specs: readonly ParamSpec[];
+  readonly groups: readonly ParamGroup[];
   private readonly assignment: (readonly number[])[] | undefined;
 
   constructor(
@@ -78,18 +110,55 @@ export class VaeModel {
   ) {
     const channels = config.channels ?? opts.channels ?? 1;
     this.net = new ConvVae(
-      { imageSize: config.imageSize, channels, latentSize: config.latentSize, encoderKernels: config.encoderKernels },
+      {
+        imageSize: config.imageSize,
+        channels,
+        latentSize: config.latentSize,
+        encoderKernels: config.encoderKernels,
+        architecture: config.architecture ?? 'standard',
+      },
       seed,
       opts.fused ?? true,
     );
+    const fv = config.factorVae;
+    this.discriminator =
+      config.variant === 'factor-vae' && fv !== undefined
+        ? new Discriminator(config.latentSize, fv.hidden, fv.layers, mixSeed(seed, DISC_SALT))
+        : undefined;
+    if (config.variant === 'factor-vae' && this.discriminator === undefined) {
+      throw new Error('the factor-vae variant needs model.factorVae (resolveModelConfig fills it)');
+    }
+    const d = this.discriminator;
+    this.params = d === undefined ? this.net.params : [...this.net.params, ...d.params];
+    this.specs = d === undefined ? this.net.specs : [...this.net.specs, ...d.specs];
+    this.groups =
+      d === undefined || fv === undefined
+        ? [{ name: 'vae', count: this.net.params.length }]
+        : [
+            { name: 'vae', count: this.net.params.length },
+            { name: 'discriminator', count: d.params.length, adam: { learningRate: fv.learningRate, beta1: fv.beta1, beta2: fv.beta2 } },
+          ];
     if (config.variant === 'dcign') {
       if (opts.factors === undefined) throw new Error('the dcign variant needs the dataset factors (VaeModelOptions.factors)');
       this.assignment = resolveAssignment(config.dcign ?? { clamp: 'mean' }, opts.factors, config.latentSize);
     }
   }
 
-  get params(): readonly tf.Variable[] {
-    return this.net.params;
+  /** Parameter counts: the encoder/decoder, the discriminator, and both. */
+  paramCounts(): ParamCounts {
+    const encoderDecoder = paramCount(this.net.specs);
+    const discriminator = this.discriminator === undefined ? 0 : paramCount(this.discriminator.specs);
+    return { total: encoderDecoder + discriminator, encoderDecoder, discriminator };
+  }
+
+  /** All parameters (params order) as one Float32Array: a device read. */
+  readFlat(): Float32Array {
+    return readFlat(this.params);
+  }
+
+  /** Assigns all parameters from one flat vector (params order). */
+  assignFlat(flat: Float32Array): void {
+    assignFlat(this.params, flat);
   }
 
   /** Annealed capacity at `step` (Burgess et al. 2018). */
@@ -130,6 +199,23 @@ export class VaeModel {
         const regulariser = tf.add(tf.mul(parts.kl, 1 - m.alpha), tf.mul(dist, m.alpha + m.lambda - 1));
         return { ...parts, regulariser, total: tf.add(parts.recon, regulariser), mmd: dist };
       }
+      case 'factor-vae': {
+        if (inp.permutation === undefined || this.discriminator === undefined) {
+          throw new Error('factor-vae needs the permute_dims indices (StepInputs.permutation)');
+        }
+        const t = factorVaeTerms(this.discriminator, parts.kl, z, inp.permutation, cfg.factorVae?.gamma ?? 10);
+        return { ...parts, ...t, total: tf.add(parts.recon, t.regulariser) };
+      }
+      case 'beta-tcvae': {
+        const t = betaTcRegulariser(parts.kl, z, mu, logvar, cfg.beta);
+        return { ...parts, ...t, total: tf.add(parts.recon, t.regulariser) };
+      }
+      case 'dip-vae-i':
+      case 'dip-vae-ii': {
+        const d = cfg.dip ?? { lambdaOd: 1, lambdaDFactor: cfg.variant === 'dip-vae-i' ? 10 : 1 };
+        const t = dipRegulariser(parts.kl, mu, logvar, cfg.variant === 'dip-vae-i' ? 'i' : 'ii', d.lambdaOd, d.lambdaDFactor);
+        return { ...parts, regulariser: t.regulariser, dip: t.penalty, total: tf.add(parts.recon, t.regulariser) };
+      }
     }
   }
 
@@ -140,5 +226,6 @@ export class VaeModel {
 
   dispose(): void {
     this.net.dispose();
+    this.discriminator?.dispose();
   }
 }

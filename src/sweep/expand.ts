@@ -1,8 +1,8 @@
 // Expands a sweep spec's search space into trials with stable keys, and builds each trial's trainer config.
 // Pure and deterministic (no I/O, no Math.random): the sweep workflow calls it, so it must replay identically.
 import { Rng } from '../random.js';
-import { PARAMS, paramPath } from '../contract/types.js';
-import type { Distribution, ParamValue, SweepSpec, TrainConfigJson, TrialPlan } from '../contract/types.js';
+import { PARAMS, paramPath, paramVariants } from '../contract/types.js';
+import type { Distribution, ModelVariant, ParamValue, SweepSpec, TrainConfigJson, TrialPlan } from '../contract/types.js';
 
 /** Short display name of a parameter in trial keys (beta, latent, lr, ...). */
 export function shortName(key: string): string {
@@ -31,12 +31,22 @@ function draw(rng: Rng, d: Distribution): ParamValue {
   return Number((lo + rng.float() * (hi - lo)).toPrecision(6));
 }
 
-/** Grid (cartesian product, in spec order) x random points (deterministic from search.random.seed) x seeds. */
-export function expandTrials(spec: SweepSpec): TrialPlan[] {
-  let points: Record<string, ParamValue>[] = [{}];
-  for (const [key, values] of Object.entries(spec.search.grid)) {
+function product(points: Record<string, ParamValue>[], grid: Readonly<Record<string, readonly ParamValue[]>>): Record<string, ParamValue>[] {
+  for (const [key, values] of Object.entries(grid)) {
     points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
   }
+  return points;
+}
+
+/**
+ * search.variants (each variant x its own grid, chained in spec order) x grid (cartesian product, in spec order) x
+ * random points (deterministic from search.random.seed) x seeds.
+ */
+export function expandTrials(spec: SweepSpec): TrialPlan[] {
+  const variants = spec.search.variants;
+  let points: Record<string, ParamValue>[] =
+    variants === undefined ? [{}] : Object.entries(variants).flatMap(([variant, grid]) => product([{ variant }], grid ?? {}));
+  points = product(points, spec.search.grid);
   const random = spec.search.random;
   if (random) {
     const rng = new Rng(random.seed);
@@ -67,7 +77,8 @@ export function expandTrials(spec: SweepSpec): TrialPlan[] {
  */
 export function parsePoint(spec: SweepSpec, text: string): TrialPlan {
   const byShort = new Map<string, string>();
-  for (const k of [...Object.keys(PARAMS), ...Object.keys(spec.search.grid), ...Object.keys(spec.search.random?.params ?? {})]) {
+  const variantKeys = Object.values(spec.search.variants ?? {}).flatMap((g) => Object.keys(g ?? {}));
+  for (const k of [...Object.keys(PARAMS), ...Object.keys(spec.search.grid), ...variantKeys, ...Object.keys(spec.search.random?.params ?? {})]) {
     byShort.set(k, k);
     byShort.set(shortName(k), k);
   }
@@ -90,14 +101,27 @@ export function parsePoint(spec: SweepSpec, text: string): TrialPlan {
       throw new Error(`point ${JSON.stringify(text)}: unknown parameter ${JSON.stringify(name)}; expected one of ${[...byShort.keys()].join(', ')} or a model./train. path`);
     }
     const kind = PARAMS[key]?.kind;
-    if (kind !== undefined && typeof value !== 'number') throw new Error(`point ${JSON.stringify(text)}: ${name} must be a number, got ${raw}`);
+    if ((kind === 'variant' || kind === 'architecture') && typeof value !== 'string') throw new Error(`point ${JSON.stringify(text)}: ${name} must be a name, got ${raw}`);
+    if (kind !== undefined && kind !== 'variant' && kind !== 'architecture' && kind !== 'any' && typeof value !== 'number') throw new Error(`point ${JSON.stringify(text)}: ${name} must be a number, got ${raw}`);
     if (kind === 'int' && !(Number.isInteger(value) && (value as number) >= 1)) throw new Error(`point ${JSON.stringify(text)}: ${name} must be an integer >= 1, got ${raw}`);
     if (kind === 'positive' && !((value as number) > 0)) throw new Error(`point ${JSON.stringify(text)}: ${name} must be > 0, got ${raw}`);
     if (kind === 'nonneg' && !((value as number) >= 0)) throw new Error(`point ${JSON.stringify(text)}: ${name} must be >= 0, got ${raw}`);
     params[key] = value;
   }
   if (seed === undefined) throw new Error(`point ${JSON.stringify(text)}: name a seed (e.g. seed=0)`);
-  const order = [...Object.keys(spec.search.grid), ...Object.keys(spec.search.random?.params ?? {})];
+  const variant = String(params.variant ?? spec.model.variant ?? '');
+  for (const key of Object.keys(params)) {
+    const owners = paramVariants(key);
+    if (owners !== undefined && !owners.includes(variant as ModelVariant)) {
+      throw new Error(`point ${JSON.stringify(text)}: ${key} does not belong to ${variant || 'the sweep\'s variant'}; it is a parameter of ${owners.join(', ')}`);
+    }
+  }
+  const order = [
+    ...(spec.search.variants === undefined ? [] : ['variant']),
+    ...new Set(variantKeys),
+    ...Object.keys(spec.search.grid),
+    ...Object.keys(spec.search.random?.params ?? {}),
+  ];
   const ordered: Record<string, ParamValue> = {};
   for (const k of order) if (k in params) ordered[k] = params[k] as ParamValue;
   for (const [k, v] of Object.entries(params)) if (!(k in ordered)) ordered[k] = v;
@@ -118,8 +142,10 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
 /** The trainer config of one trial: spec defaults, then the trial's parameters, then its seed and run folder. */
 export function trainConfigFor(spec: SweepSpec, trial: TrialPlan, runDir: string): TrainConfigJson {
   const cfg: Record<string, unknown> = { ...spec.train, dataset: spec.dataset, model: { ...spec.model } };
+  // gamma lands at model.capacity.gamma for annealed-vae and at model.factorVae.gamma for factor-vae (PARAMS).
+  const variant = String(trial.params.variant ?? spec.model.variant ?? '');
   for (const [key, value] of Object.entries(trial.params)) {
-    const path = (paramPath(key) ?? key).split('.');
+    const path = (paramPath(key, variant) ?? paramPath(key) ?? key).split('.');
     // train.x lands at the config's top level (TrainConfig has steps, batchSize, ... there).
     setPath(cfg, path[0] === 'train' ? path.slice(1) : path, value);
   }

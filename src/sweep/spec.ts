@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
-import { MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
+import { ARCHITECTURES, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
 import type { Distribution, ModelVariant, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
+import { checkSharedKeys, validateVariantGrids } from './variants.js';
 
 export * from '../contract/types.js';
 
@@ -78,9 +79,16 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
 
   // model
   const model: Record<string, unknown> = isRecord(raw.model) ? { ...raw.model } : {};
+  const crossing = isRecord(raw.search) && (raw.search.variants !== undefined || (isRecord(raw.search.grid) && raw.search.grid.variant !== undefined));
   if (!isRecord(raw.model)) bad('model', raw.model, 'expected a mapping with at least `variant`');
   else {
-    if (!MODEL_VARIANTS.includes(model.variant as ModelVariant)) bad('model.variant', model.variant, `expected one of ${MODEL_VARIANTS.join(', ')}`);
+    // A sweep that crosses variants (search.variants or a grid `variant` list) needs no fixed one.
+    if (!(crossing && model.variant === undefined) && !MODEL_VARIANTS.includes(model.variant as ModelVariant)) {
+      bad('model.variant', model.variant, `expected one of ${MODEL_VARIANTS.join(', ')}${crossing ? '' : ' (or cross several with search.variants)'}`);
+    }
+    if (model.architecture !== undefined && !(ARCHITECTURES as readonly unknown[]).includes(model.architecture)) {
+      bad('model.architecture', model.architecture, `expected one of ${ARCHITECTURES.join(', ')}`);
+    }
     if (model.beta !== undefined && !(isNum(model.beta) && model.beta >= 0)) bad('model.beta', model.beta, 'expected a number >= 0');
     if (model.latentSize !== undefined && !(isInt(model.latentSize) && model.latentSize >= 1)) bad('model.latentSize', model.latentSize, 'expected an integer >= 1');
     if (model.imageSize !== undefined && model.imageSize !== 32 && model.imageSize !== 64) bad('model.imageSize', model.imageSize, 'expected 32 or 64');
@@ -101,6 +109,19 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
 
   // search
   const search = validateSearch(raw.search, bad);
+  if (search !== undefined) {
+    // every variant-owned parameter on the shared axes must belong to every variant trained
+    const named = search.variants !== undefined ? Object.keys(search.variants) : ((search.grid.variant as string[] | undefined) ?? [String(model.variant)]);
+    const crossed = named.filter((v) => MODEL_VARIANTS.includes(v as ModelVariant)); // unknown ones are reported above
+    const shared = [
+      ...Object.keys(search.grid).map((key) => ({ field: `search.grid.${key}`, key })),
+      ...Object.keys(search.random?.params ?? {}).map((key) => ({ field: `search.random.params.${key}`, key })),
+    ];
+    checkSharedKeys(crossed, shared, bad, crossing);
+    if (search.variants !== undefined && search.grid.variant !== undefined) {
+      bad('search.grid.variant', search.grid.variant, 'cross variants in one place: search.variants (each with its own grid) or a grid `variant` list, not both');
+    }
+  }
 
   const replicas = raw.replicas ?? 1;
   if (!(isInt(replicas) && replicas >= 1 && replicas <= 64)) bad('replicas', replicas, 'expected an integer in 1..64');
@@ -165,7 +186,11 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
 
 function validateValue(field: string, key: string, v: unknown, bad: (f: string, v: unknown, a: string) => void): void {
   const kind = PARAMS[key]?.kind ?? 'any';
-  if (kind === 'any') {
+  if (kind === 'variant') {
+    if (!MODEL_VARIANTS.includes(v as ModelVariant)) bad(field, v, `expected one of ${MODEL_VARIANTS.join(', ')}`);
+  } else if (kind === 'architecture') {
+    if (!(ARCHITECTURES as readonly unknown[]).includes(v)) bad(field, v, `expected one of ${ARCHITECTURES.join(', ')}`);
+  } else if (kind === 'any') {
     if (!(isNum(v) || typeof v === 'string' || typeof v === 'boolean')) bad(field, v, 'expected a number, string or boolean');
   } else if (kind === 'int') {
     if (!(isInt(v) && v >= 1)) bad(field, v, 'expected an integer >= 1');
@@ -191,7 +216,13 @@ function validateSearch(raw: unknown, bad: (f: string, v: unknown, a: string) =>
     bad('search', raw, 'expected a mapping with `seeds` and `grid` and/or `random`');
     return undefined;
   }
-  for (const k of Object.keys(raw)) if (!['grid', 'random', 'seeds'].includes(k)) bad(`search.${k}`, raw[k], 'unknown field; allowed: grid, random, seeds');
+  for (const k of Object.keys(raw)) if (!['grid', 'random', 'seeds', 'variants'].includes(k)) bad(`search.${k}`, raw[k], 'unknown field; allowed: grid, variants, random, seeds');
+  const variants = validateVariantGrids(
+    raw.variants,
+    bad,
+    (field, key) => validateKey(field, key, bad),
+    (field, key, v) => validateValue(field, key, v, bad),
+  );
   const grid: Record<string, ParamValue[]> = {};
   if (raw.grid !== undefined) {
     if (!isRecord(raw.grid)) bad('search.grid', raw.grid, 'expected a mapping from parameter to a list of values');
@@ -237,7 +268,7 @@ function validateSearch(raw: unknown, bad: (f: string, v: unknown, a: string) =>
     });
     if (new Set(seeds).size !== seeds.length) bad('search.seeds', seeds, 'expected distinct seeds');
   }
-  return { grid, ...(random ? { random } : {}), seeds: seeds as number[] };
+  return { grid, ...(variants ? { variants } : {}), ...(random ? { random } : {}), seeds: seeds as number[] };
 }
 
 function validateDistribution(field: string, key: string, d: unknown, bad: (f: string, v: unknown, a: string) => void): Distribution | undefined {

@@ -23,6 +23,7 @@ export interface TrainFlags {
   readonly seed?: number;
   readonly imageSize?: number;
   readonly encoderKernels?: string;
+  readonly architecture?: string;
   readonly decoder?: string;
   readonly clipNorm?: number;
   readonly logEvery?: number;
@@ -50,6 +51,7 @@ export function configFromFlags(flags: TrainFlags, now = new Date()): TrainConfi
   set('latentSize', flags.latent);
   set('imageSize', flags.imageSize);
   set('encoderKernels', flags.encoderKernels as ModelConfig['encoderKernels'] | undefined);
+  set('architecture', flags.architecture as ModelConfig['architecture'] | undefined);
   set('decoder', flags.decoder as ModelConfig['decoder'] | undefined);
   if (model.imageSize === undefined && (flags.dataset ?? base.dataset) === 'dsprites-small') model.imageSize = 32;
   const input: Record<string, unknown> = { ...base, model };

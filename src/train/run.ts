@@ -12,7 +12,7 @@ import { createSampler, openDataset } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
 import type { GradientReducer } from './gradient-reducer.js';
 import { mixSeed } from '../random.js';
-import { readFlat } from '../model/architecture.js';
+import { readFlat, type ParamCounts } from '../model/architecture.js';
 import { VaeModel } from '../model/vae.js';
 import { Adam } from './adam.js';
 import { checksumOf, loadCheckpoint, resolveCheckpointDir, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
@@ -53,6 +53,8 @@ export interface TrainResult {
   readonly wallSeconds: number;
   /** Data-parallel replicas that trained it (1: alone). */
   readonly replicas: number;
+  /** Trained parameters: encoder/decoder, FactorVAE's discriminator, total. */
+  readonly parameters?: ParamCounts;
   /** Global images per second over this run's steps (all replicas). */
   readonly imagesPerSecond: number;
   readonly paramChecksum: number;
@@ -102,13 +104,19 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
 
   // Model and optimiser.
   const model = new VaeModel(cfg.model, mixSeed(cfg.seed, INIT_SALT), { factors: dataset.factors, channels: dataset.channels });
-  const optimizer = new Adam(model.params, {
-    learningRate: cfg.learningRate,
-    beta1: cfg.adam.beta1,
-    beta2: cfg.adam.beta2,
-    epsilon: cfg.adam.epsilon,
-    clipNorm: cfg.clipNorm,
-  });
+  // FactorVAE's discriminator is a second parameter group with its own Adam settings (model.groups).
+  const optimizer = new Adam(
+    model.params,
+    {
+      learningRate: cfg.learningRate,
+      beta1: cfg.adam.beta1,
+      beta2: cfg.adam.beta2,
+      epsilon: cfg.adam.epsilon,
+      clipNorm: cfg.clipNorm,
+    },
+    model.groups,
+  );
+  const parameters = model.paramCounts();
 
   let step = 0;
   let lastCheckpoint: string | undefined;
@@ -116,14 +124,14 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
   try {
     if (cfg.resumeFrom !== undefined) {
       const ck = await loadCheckpoint(cfg.resumeFrom);
-      const expected = model.net.specs;
+      const expected = model.specs;
       const mismatch = ck.state.params.findIndex(
         (p, i) => p.name !== expected[i]?.name || p.shape.join('x') !== expected[i]?.shape.join('x'),
       );
       if (mismatch >= 0 || ck.state.params.length !== expected.length) {
         throw new Error(`checkpoint ${cfg.resumeFrom} holds a different architecture than this config (parameter ${mismatch})`);
       }
-      model.net.assignFlat(ck.params);
+      model.assignFlat(ck.params);
       optimizer.restore(ck.adamM, ck.adamV, ck.state.adamT);
       sampler.restore(ck.state.sampler);
       step = ck.state.step;
@@ -131,23 +139,23 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
     }
     if (reducer !== undefined) {
       // Same initial parameters everywhere (they already are, from the shared seed; this makes it a guarantee).
-      const flat = model.net.readFlat();
+      const flat = model.readFlat();
       await reducer.broadcast(flat, step);
-      model.net.assignFlat(flat);
+      model.assignFlat(flat);
     }
     if (isChief) {
       await mkdir(runDir, { recursive: true });
       await writeAtomic(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
       // The folder never contradicts itself across resumes: summary.json says this segment is running from its
       // step until it ends, and history.jsonl keeps every segment's settings and outcome.
-      const started = { status: 'running', step, ...(cfg.resumeFrom === undefined ? {} : { resumedFrom: cfg.resumeFrom }) };
+      const started = { status: 'running', step, parameters, ...(cfg.resumeFrom === undefined ? {} : { resumedFrom: cfg.resumeFrom }) };
       await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result: started }, null, 2) + '\n');
       await appendHistory(runDir, { event: 'start', step, config: cfg });
     }
 
     const writeCheckpoint = async (): Promise<void> => {
       if (!isChief) return;
-      const params = model.net.readFlat(); // note: a device sync
+      const params = model.readFlat(); // note: a device sync
       const sum = checksumOf(params);
       if (!Number.isFinite(sum)) throw new DivergedError(step, lastCheckpoint, 'non-finite parameters');
       const st = optimizer.state();
@@ -157,7 +165,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
           step,
           adamT: optimizer.t,
           sampler: sampler.position(),
-          params: model.net.specs.map((s) => ({ name: s.name, shape: s.shape })),
+          params: model.specs.map((s) => ({ name: s.name, shape: s.shape })),
           checksum: sum,
         },
         config: cfg,
@@ -224,6 +232,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       ...(lastScalars === undefined ? {} : { lastScalars }),
       ...(evalResult === undefined ? {} : { eval: evalResult }),
       replicas: worldSize,
+      parameters,
       wallSeconds: (performance.now() - t0) / 1000,
       imagesPerSecond: (stepsDone * cfg.batchSize) / Math.max(1e-9, trainSeconds),
       paramChecksum: parameterChecksum(model),

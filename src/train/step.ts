@@ -3,15 +3,36 @@
 // Nothing here reads from the device except flattenGradients (only with a reducer) and readScalars (log steps only).
 import type { Batch } from '../data/types.js';
 import { tf, type Tensor } from '../model/tf.js';
-import { EPS_SALT, noiseFor, PRIOR_SALT, type VaeModel } from '../model/vae.js';
+import { permutationIndices } from '../model/factor-vae.js';
+import { EPS_SALT, noiseFor, PRIOR_SALT, type LossParts, type VaeModel } from '../model/vae.js';
 import type { Adam } from './adam.js';
 
 /** Names of the entries of StepResult.scalars, in order; then kl_0 .. kl_{L-1}. */
 export function scalarNames(model: VaeModel): string[] {
-  const names = ['loss', 'recon', 'kl', 'regulariser'];
-  if (model.config.variant === 'info-vae') names.push('mmd');
+  const names = ['loss', 'recon', 'kl', 'regulariser', ...extraNames(model)];
   for (let l = 0; l < model.config.latentSize; l++) names.push(`kl_${l}`);
   return names;
+}
+
+/** The variant's own loss parts, in the order they follow the common ones. */
+function extraNames(model: VaeModel): string[] {
+  switch (model.config.variant) {
+    case 'info-vae':
+      return ['mmd'];
+    case 'factor-vae':
+      return ['tc', 'discriminator_loss'];
+    case 'beta-tcvae':
+      return ['tc'];
+    case 'dip-vae-i':
+    case 'dip-vae-ii':
+      return ['dip'];
+    default:
+      return [];
+  }
+}
+
+function extraParts(parts: LossParts): Tensor[] {
+  return [parts.mmd, parts.tc, parts.discriminatorLoss, parts.dip].filter((x): x is Tensor => x !== undefined);
 }
 
 export interface StepGradients {
@@ -22,14 +43,21 @@ export interface StepGradients {
 }
 
 /** Batch images and the noise of its samples as tensors (inside the caller's tidy). */
-function stepInputs(model: VaeModel, batch: Batch, seed: number): { x: Tensor; eps: Tensor; prior?: Tensor } {
+function stepInputs(model: VaeModel, batch: Batch, seed: number): { x: Tensor; eps: Tensor; prior?: Tensor; permutation?: Tensor } {
   const { imageSize, latentSize } = model.config;
   const channels = model.net.arch.channels;
   const x = tf.tensor4d(batch.images, [batch.batchSize, imageSize, imageSize, channels]);
   const eps = tf.tensor2d(noiseFor(seed, EPS_SALT, batch.globalIndices, latentSize), [batch.batchSize, latentSize]);
-  if (model.config.variant !== 'info-vae') return { x, eps };
-  const prior = tf.tensor2d(noiseFor(seed, PRIOR_SALT, batch.globalIndices, latentSize), [batch.batchSize, latentSize]);
-  return { x, eps, prior };
+  if (model.config.variant === 'info-vae') {
+    const prior = tf.tensor2d(noiseFor(seed, PRIOR_SALT, batch.globalIndices, latentSize), [batch.batchSize, latentSize]);
+    return { x, eps, prior };
+  }
+  if (model.config.variant === 'factor-vae') {
+    const key = batch.globalIndices[0] ?? 0;
+    const permutation = tf.tensor1d(permutationIndices(seed, key, batch.batchSize, latentSize), 'int32');
+    return { x, eps, permutation };
+  }
+  return { x, eps };
 }
 
 export function computeGradients(model: VaeModel, batch: Batch, step: number, seed: number, keepScalars: boolean): StepGradients {
@@ -43,11 +71,13 @@ export function computeGradients(model: VaeModel, batch: Batch, step: number, se
         ...(batch.variedFactor === undefined ? {} : { variedFactor: batch.variedFactor }),
       });
       if (keepScalars) {
-        const head = [parts.total, parts.recon, parts.kl, parts.regulariser];
-        if (parts.mmd !== undefined) head.push(parts.mmd);
+        const head = [parts.total, parts.recon, parts.kl, parts.regulariser, ...extraParts(parts)];
         scalars = tf.keep(tf.concat([tf.stack(head), parts.klPerDim]));
       }
-      return parts.total as tf.Scalar;
+      // FactorVAE: the discriminator's loss reaches only the discriminator's parameters (factor-vae.ts), the VAE's
+      // only the encoder's and decoder's, so one gradient of their sum is both optimisers' gradients.
+      const objective = parts.discriminatorLoss === undefined ? parts.total : tf.add(parts.total, parts.discriminatorLoss);
+      return objective as tf.Scalar;
     }, model.params as tf.Variable[]);
     return model.params.map((p) => {
       const g = named[p.name];

@@ -310,6 +310,45 @@ export function plotMetricVsBeta(points: readonly SweepPoint[], metric: string, 
   });
 }
 
+/** One trial's point against its variant's own parameter (beta, gamma, capacity, lambda_od ...). */
+export interface AxisPoint {
+  /** The parameter's value. */
+  x: number;
+  /** The line it belongs to, e.g. `residual z=10`. */
+  line: string;
+  seed: number;
+  value: number;
+}
+
+/**
+ * Metric vs one variant's own parameter, one line per `line` label (architecture x latent size) through the mean over
+ * seeds, each seed as a faint dot (as plotMetricVsBeta).
+ */
+export function plotMetricVsParam(points: readonly AxisPoint[], metric: string, title: string, param: string, o: PlotOptions = {}): Buffer {
+  const lines = [...new Set(points.map((p) => p.line))].sort();
+  const series: Series[] = [];
+  lines.forEach((label, i) => {
+    const color = PALETTE[i % PALETTE.length] as Rgb;
+    const mine = points.filter((p) => p.line === label && Number.isFinite(p.value) && Number.isFinite(p.x));
+    const xs = [...new Set(mine.map((p) => p.x))].sort((a, b) => a - b);
+    const means = xs.map((x) => {
+      const v = mine.filter((p) => p.x === x).map((p) => p.value);
+      return { x, y: v.reduce((a, c) => a + c, 0) / v.length };
+    });
+    const faint: Rgb = [Math.round((color[0] + 255 * 2) / 3), Math.round((color[1] + 255 * 2) / 3), Math.round((color[2] + 255 * 2) / 3)];
+    if (mine.length > means.length) series.push({ label: '', points: mine.map((p) => ({ x: p.x, y: p.value })), color: faint, line: false, markerRadius: 2 });
+    series.push({ label, points: means, color });
+  });
+  const all = [...series.filter((s) => s.label === ''), ...series.filter((s) => s.label !== '')];
+  return renderPlot(all, {
+    title: `${metric} vs ${param} (${title})`,
+    xLabel: param,
+    yLabel: metric,
+    logX: points.length > 0 && points.every((p) => p.x > 0),
+    ...o,
+  });
+}
+
 /** Loss curves: one series per key, value against step. */
 export function plotLossCurves(curves: Record<string, readonly { step: number; value: number }[]>, o: PlotOptions = {}): Buffer {
   const series: Series[] = Object.entries(curves).map(([label, pts]) => ({

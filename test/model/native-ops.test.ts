@@ -63,23 +63,25 @@ test('sigmoidCrossEntropySum names mismatched shapes', (t) => {
   tf.dispose([a, b]);
 });
 
-test('the model with native tails has the gradients of the same model in plain tfjs ops', (t) => {
-  const arch = { imageSize: 32, channels: 1, latentSize: 3, encoderKernels: 'higgins' } as const;
-  const nets = [new ConvVae(arch, 11, true), new ConvVae(arch, 11, false)];
-  const grads = nets.map((net) =>
-    tf.tidy(() => {
-      const x = tf.randomUniform([4, 32, 32, 1], 0, 1, 'float32', 5);
-      const { grads: g } = tf.variableGrads(() => {
-        const out = net.decode(net.encode(x).mu);
-        return tf.sum(tf.mul(out, out)) as tf.Scalar;
-      }, net.params as tf.Variable[]);
-      return net.params.map((p) => g[p.name]!.dataSync() as Float32Array);
-    }),
-  );
-  for (const n of nets) n.dispose();
-  const [fused, plain] = grads as [Float32Array[], Float32Array[]];
-  fused.forEach((g, i) => {
-    const scale = Math.max(1e-6, ...Array.from(plain[i] as Float32Array, Math.abs));
-    t.true(maxAbsDiff(g, plain[i] as Float32Array) / scale < 1e-4, `parameter ${i}`);
+for (const architecture of ['standard', 'residual', 'attention'] as const) {
+  test(`the model with native tails has the gradients of the same model in plain tfjs ops: ${architecture}`, (t) => {
+    const arch = { imageSize: 32, channels: 1, latentSize: 3, encoderKernels: 'higgins', architecture } as const;
+    const nets = [new ConvVae(arch, 11, true), new ConvVae(arch, 11, false)];
+    const grads = nets.map((net) =>
+      tf.tidy(() => {
+        const x = tf.randomUniform([4, 32, 32, 1], 0, 1, 'float32', 5);
+        const { grads: g } = tf.variableGrads(() => {
+          const out = net.decode(net.encode(x).mu);
+          return tf.sum(tf.mul(out, out)) as tf.Scalar;
+        }, net.params as tf.Variable[]);
+        return net.params.map((p) => g[p.name]!.dataSync() as Float32Array);
+      }),
+    );
+    for (const n of nets) n.dispose();
+    const [fused, plain] = grads as [Float32Array[], Float32Array[]];
+    fused.forEach((g, i) => {
+      const scale = Math.max(1e-6, ...Array.from(plain[i] as Float32Array, Math.abs));
+      t.true(maxAbsDiff(g, plain[i] as Float32Array) / scale < 1e-4, `parameter ${i}`);
+    });
   });
-});
+}

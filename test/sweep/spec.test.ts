@@ -138,7 +138,8 @@ test('points added on the command line parse to canonical keys, errors name the 
   t.is(parsePoint(spec, 'beta=3,latentSize=10,seed=0').key, 'beta=3,latent=10,seed=0');
   t.throws(() => parsePoint(spec, 'beta=3,latent=10'), { message: /name a seed/ });
   t.throws(() => parsePoint(spec, 'beta=-1,seed=0'), { message: /beta must be >= 0/ });
-  t.throws(() => parsePoint(spec, 'gamma=1,seed=0'), { message: /unknown parameter "gamma"/ });
+  t.throws(() => parsePoint(spec, 'gama=1,seed=0'), { message: /unknown parameter "gama"/ });
+  t.throws(() => parsePoint(spec, 'gamma=1,seed=0'), { message: /gamma does not belong to beta-vae; it is a parameter of annealed-vae, factor-vae/ });
   t.throws(() => parsePoint(spec, 'beta,seed=0'), { message: /"beta" is not NAME=VALUE/ });
   t.truthy(readFileSync('sweeps/smoke.yaml', 'utf8'));
 });

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/model/tf.js';
-import { resolveModelConfig } from '../../src/model/config.js';
+import { MODEL_VARIANTS, resolveModelConfig, type ModelVariant } from '../../src/model/config.js';
+import { ARCHITECTURES, type Architecture } from '../../src/model/param-specs.js';
 import { VaeModel } from '../../src/model/vae.js';
 import { Adam } from '../../src/train/adam.js';
 import { DivergedError, runTraining } from '../../src/train/run.js';
@@ -24,6 +25,9 @@ test.before(async () => {
 test.after.always(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
+
+/** FactorVAE's discriminator at test size (the default, 6 x 1000, is disentanglement_lib's). */
+const SMALL_DISCRIMINATOR = { gamma: 10, hidden: 32, layers: 2, learningRate: 1e-4, beta1: 0.5, beta2: 0.9 };
 
 const small = (runDir: string, patch: TrainConfigInput = {}): TrainConfigInput => ({
   dataset: 'bars',
@@ -72,12 +76,17 @@ test.serial('a small model on the generated dataset halves its loss', async (t) 
 /** Counts tensors around `steps` steps of one trainer path (after one warm-up step). */
 function leakCheck(
   dataset: FactorDataset,
-  variant: 'beta-vae' | 'dcign' | 'info-vae' | 'annealed-vae',
+  variant: ModelVariant,
   viaFlat: boolean,
   steps: number,
+  architecture: Architecture = 'standard',
 ): number[] {
-  const model = new VaeModel(resolveModelConfig({ variant, imageSize: 32, latentSize: 3, beta: 1 }), 1, { factors: dataset.factors });
-  const opt = new Adam(model.params, { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: 1 });
+  const model = new VaeModel(
+    resolveModelConfig({ variant, architecture, imageSize: 32, latentSize: 3, beta: 1, factorVae: SMALL_DISCRIMINATOR }),
+    1,
+    { factors: dataset.factors },
+  );
+  const opt = new Adam(model.params, { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: 1 }, model.groups);
   const sampler = createSampler(dataset, { kind: variant === 'dcign' ? 'dcign' : 'iid', batchSize: 2, seed: 1 });
   const step = (i: number): void => {
     const { grads, scalars } = computeGradients(model, sampler.next(), i, 1, i % 10 === 0);
@@ -112,6 +121,88 @@ for (const [variant, viaFlat, steps] of [
     t.is(tf.memory().numTensors, start);
   });
 }
+
+// Every variant on every architecture: the same loop around a different loss and network, 8 steps each.
+for (const architecture of ARCHITECTURES) {
+  test.serial(`tensor count stays flat for every variant on the ${architecture} architecture (and through the flat path)`, (t) => {
+    const start = tf.memory().numTensors;
+    for (const variant of MODEL_VARIANTS) {
+      const [before, after] = leakCheck(createBars(), variant, variant === 'factor-vae', 8, architecture);
+      t.is(after, before, variant);
+    }
+    t.is(tf.memory().numTensors, start);
+  });
+}
+
+for (const [variant, architecture] of [
+  ['factor-vae', 'standard'],
+  ['factor-vae', 'residual'],
+  ['factor-vae', 'attention'],
+  ['beta-tcvae', 'residual'],
+  ['dip-vae-ii', 'attention'],
+] as const) {
+  test.serial(`resume is bit-identical for ${variant} on ${architecture}${variant === 'factor-vae' ? ' (discriminator and its Adam state included)' : ''}`, async (t) => {
+    const dataset = createBars();
+    const model = { imageSize: 32, latentSize: 3, beta: 2, variant, architecture, factorVae: SMALL_DISCRIMINATOR };
+    const dir = (x: string): string => join(root, `${variant}-${architecture}-${x}`);
+    const a = await runTraining(small(dir('a'), { model, steps: 4 }), { dataset });
+    await runTraining(small(dir('b'), { model, steps: 2 }), { dataset });
+    const b = await runTraining(small(dir('b'), { model, steps: 4, resumeFrom: dir('b') }), { dataset });
+    const ca = await loadCheckpoint(a.lastCheckpoint!);
+    const cb = await loadCheckpoint(b.lastCheckpoint!);
+    t.true(Buffer.from(ca.params.buffer).equals(Buffer.from(cb.params.buffer)), 'parameters differ');
+    t.true(Buffer.from(ca.adamM.buffer).equals(Buffer.from(cb.adamM.buffer)), 'Adam m differs');
+    t.true(Buffer.from(ca.adamV.buffer).equals(Buffer.from(cb.adamV.buffer)), 'Adam v differs');
+    const names = ca.state.params.map((p) => p.name);
+    t.is(names.some((n) => n.startsWith('disc.')), variant === 'factor-vae', 'discriminator weights in the checkpoint');
+    t.is(names.some((n) => n.startsWith('enc.res') || n.startsWith('enc.attn')), architecture !== 'standard');
+    const summary = JSON.parse(await readFile(join(dir('b'), 'summary.json'), 'utf8')) as {
+      result: { parameters: { total: number; encoderDecoder: number; discriminator: number } };
+    };
+    t.is(summary.result.parameters.total, ca.params.length);
+    t.is(summary.result.parameters.discriminator > 0, variant === 'factor-vae');
+  });
+}
+
+test.serial('Adam parameter groups step exactly as separate Adams with each group\'s settings', (t) => {
+  const mk = (): tf.Variable[] => [tf.variable(tf.tensor1d([0.5, -1, 2])), tf.variable(tf.tensor2d([[1, 2], [3, -4]]))];
+  const grouped = mk();
+  const [a, b] = [mk().slice(0, 1), mk().slice(1)];
+  const base = { learningRate: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: 1 };
+  const disc = { learningRate: 1e-3, beta1: 0.5, beta2: 0.9 };
+  const og = new Adam(grouped, base, [{ count: 1 }, { count: 1, adam: disc }]);
+  const oa = new Adam(a as tf.Variable[], base);
+  const ob = new Adam(b as tf.Variable[], { ...base, ...disc });
+  for (let i = 0; i < 3; i++) {
+    tf.tidy(() => {
+      const g = [tf.tensor1d([0.3 * i, -2, 1]), tf.tensor2d([[5, -1], [0.5, 2 * i]])];
+      og.apply(g);
+      oa.apply([g[0]!]);
+      ob.apply([g[1]!]);
+    });
+  }
+  t.deepEqual(grouped[0]!.dataSync(), a[0]!.dataSync());
+  t.deepEqual(grouped[1]!.dataSync(), b[0]!.dataSync());
+  for (const o of [og, oa, ob]) o.dispose();
+  tf.dispose([...grouped, ...a, ...b]);
+});
+
+test.serial('FactorVAE data parallel: the discriminator gradient travels in the one all-reduced vector', async (t) => {
+  const sizes: number[] = [];
+  const reducer: GradientReducer = {
+    rank: 0,
+    worldSize: 1,
+    allReduceMean: async (buf) => void sizes.push(buf.length),
+    broadcast: async (buf) => void sizes.push(buf.length),
+    checkConsistent: async () => undefined,
+    close: async () => undefined,
+  };
+  const model = { imageSize: 32, latentSize: 3, variant: 'factor-vae', architecture: 'attention', factorVae: SMALL_DISCRIMINATOR } as const;
+  const plain = await runTraining(small(join(root, 'fv-plain'), { model, steps: 3 }), { dataset: createBars() });
+  const r = await runTraining(small(join(root, 'fv-reduced'), { model, steps: 3 }), { dataset: createBars(), reducer });
+  t.deepEqual(new Set(sizes), new Set([r.parameters!.total]));
+  t.is(r.paramChecksum, plain.paramChecksum);
+});
 
 test.serial('a reducer gets one broadcast, an all-reduce per step and a consistency check every K steps', async (t) => {
   const calls: string[] = [];

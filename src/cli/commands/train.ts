@@ -13,6 +13,7 @@ interface TrainArgs {
   seed?: number;
   'image-size'?: number;
   'encoder-kernels'?: string;
+  architecture?: string;
   decoder?: string;
   'clip-norm'?: number;
   'log-every'?: number;
@@ -31,7 +32,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (y) =>
     (y as Argv)
       .option('dataset', { type: 'string', describe: 'dsprites (default), dsprites-small, scenes, npz:<path>' })
-      .option('model', { type: 'string', describe: 'beta-vae (default), annealed-vae, dcign, info-vae' })
+      .option('model', {
+        type: 'string',
+        describe: 'beta-vae (default), annealed-vae, dcign, info-vae, factor-vae, beta-tcvae, dip-vae-i, dip-vae-ii',
+      })
+      .option('architecture', { type: 'string', describe: "'standard' (default), 'residual' or 'attention'" })
       .option('beta', { type: 'number', describe: 'KL weight (default 4; 1 = plain VAE)' })
       .option('latent', { type: 'number', describe: 'latent size (default 10)' })
       .option('steps', { type: 'number', describe: 'optimiser steps (default 300000)' })
@@ -69,6 +74,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       seed: argv.seed,
       imageSize: argv['image-size'],
       encoderKernels: argv['encoder-kernels'],
+      architecture: argv.architecture,
       decoder: argv.decoder,
       clipNorm: argv['clip-norm'],
       logEvery: argv['log-every'],
