@@ -50,21 +50,22 @@ if (!temporalAvailable()) {
       t.is(spec.name, 'tracked');
       t.is(parent.data.tags['temporal.workflowId'], 'sweep/tracked');
       const summary = (await client.listArtifacts(parent.info.runId, 'summary')).map((a) => a.path).sort();
-      t.deepEqual(summary, ['summary/mig_vs_beta.png', 'summary/sap_vs_beta.png', 'summary/summary.csv', 'summary/summary.json', 'summary/trials.json']);
+      // one plot per metric and variant, against the variant's own parameter
+      t.deepEqual(summary, ['summary/mig_beta-vae_vs_beta.png', 'summary/sap_beta-vae_vs_beta.png', 'summary/summary.csv', 'summary/summary.json', 'summary/trials.json']);
       const csv = (await client.readArtifact(parent.info.runId, 'summary/summary.csv')).toString('utf8');
-      t.regex(csv, /^trial,run_id,beta,latent_size,seed,status,mig,sap\n/);
+      t.regex(csv, /^trial,run_id,variant,architecture,param,param_value,beta,latent_size,seed,status,mig,sap\n/);
       t.regex(csv, /beta=4,seed=0/);
 
       const children = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
       // Readable run names in the UI; the trial key stays in the dcign.trial tag.
-      t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta=1 z=4 seed=0', 'beta=4 z=4 seed=0']);
+      t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta-vae standard beta=1 z=4 seed=0', 'beta-vae standard beta=4 z=4 seed=0']);
       for (const run of children) {
         t.is(run.info.status, 'FINISHED');
-        t.is(run.data.params['model.beta'], run.info.runName.startsWith('beta=4') ? '4' : '1');
+        t.is(run.data.params['model.beta'], run.info.runName.includes(' beta=4 ') ? '4' : '1');
         t.is(run.data.params.seed, '0');
         t.truthy(run.data.metrics['eval/mig'], JSON.stringify(run.data.metrics));
         const trialKey = run.data.tags['dcign.trial'] as string;
-        t.is(trialKey, run.info.runName.startsWith('beta=4') ? 'beta=4,seed=0' : 'beta=1,seed=0');
+        t.is(trialKey, run.info.runName.includes(' beta=4 ') ? 'beta=4,seed=0' : 'beta=1,seed=0');
         t.is(run.data.tags['temporal.workflowId'], `sweep/tracked/${trialKey}`);
         t.regex(run.data.tags['dcign.version'] ?? '', /^\d+\.\d+\.\d+/);
         t.is(result.trials.find((x) => x.key === trialKey)?.mlflowRunId, run.info.runId);
