@@ -6,6 +6,7 @@ import type { TestFn } from 'ava';
 
 import { startSweep } from '../../src/sweep/control.js';
 import { trialCurveQuery, trialWorkflowId } from '../../src/contract/index.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { REPLICA_CHILD_PATH } from '../../workers/worker.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
@@ -41,7 +42,7 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
     for (const trial of result.trials) {
       t.is(trial.state, 'completed', `${trial.key}: ${trial.error ?? ''}`);
       t.is(trial.step, 6);
-      t.truthy(trial.checkpointPath && existsSync(trial.checkpointPath), trial.checkpointPath);
+      t.is((await loadCheckpoint(trial.checkpointPath ?? '(none)')).state.step, 6, `final checkpoint ${trial.checkpointPath}`);
       t.true(Number.isFinite(trial.losses.loss), JSON.stringify(trial.losses));
       const curve = await server.client.workflow.getHandle(trialWorkflowId('real', trial.key)).query(trialCurveQuery);
       t.deepEqual(curve.map((p) => p.step), [2, 4, 6]);
