@@ -1,7 +1,9 @@
 // Orchestration against the real Temporal dev server: sweeps of tiny trials whose replicas are real child processes
 // (the fake replica: same config and JSON-lines protocol as src/parallel/replica-child.ts, no TensorFlow).
-import { writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
@@ -24,6 +26,7 @@ interface Ctx {
 }
 const test = anyTest as TestFn<Ctx>;
 const QUEUE = 'sweep-test';
+const CLI = path.resolve('dist/src/cli/main.js');
 
 if (!temporalAvailable()) {
   test('temporal dev server binary is missing (scripts/setup-temporal.sh)', (t) => t.fail());
@@ -178,6 +181,35 @@ if (!temporalAvailable()) {
     t.is(pids.length, 4);
     // 60 s is a hang guard only: the worker stops the replicas when their activities are cancelled.
     t.deepEqual(await stillAliveAfter(pids, 60_000), [], 'replicas left running after cancel');
+  });
+
+  test.serial('`dcign sweep add` reaches a sweep that has continued as new; the added trial runs and a known point is skipped', async (t) => {
+    const { server, runRoot } = t.context;
+    // Every trial holds after its last step until released, so the sweep is surely running while points are added.
+    const spec = smallSpec('addlater', QUEUE, { maxConcurrentTrials: 1, train: { steps: 10, fakeStepMs: 10, fakeHoldAt: '0:10' }, search: { grid: { beta: [1, 2] }, seeds: [0] } });
+    const handle = await startSweep(server.client, spec, { maxHistoryEvents: 20, progressReportMs: 100 });
+    await waitHeld(runRoot, 'addlater', 'beta=1,seed=0', 0, 2);
+    // Signals grow the history too: pause/resume (which changes nothing here) until the sweep has continued as new.
+    await waitFor('the sweep to continue as new', async () => {
+      if ((await sweepProgress(server.client, 'addlater')).continuedAsNew >= 1) return true;
+      await pauseSweep(server.client, 'addlater');
+      await resumeSweep(server.client, 'addlater');
+      return undefined;
+    });
+    const cli = (args: string[]): Promise<{ stdout: string }> => promisify(execFile)(process.execPath, [CLI, 'sweep', 'add', 'addlater', ...args, '--address', server.address]);
+    t.is((await cli(['beta=8,seed=3'])).stdout.trim(), 'added 1 trial(s): beta=8,seed=3');
+    t.is((await cli(['beta=2,seed=0'])).stdout.trim(), 'nothing added: every point is already in the sweep');
+    for (const key of ['beta=1,seed=0', 'beta=2,seed=0', 'beta=8,seed=3']) {
+      await mkdir(path.join(runRoot, 'addlater', key), { recursive: true });
+      await writeFile(path.join(runRoot, 'addlater', key, 'release-g0'), '');
+    }
+    const result = await handle.result();
+    t.true(result.continuedAsNew >= 1, `continued ${result.continuedAsNew} times`);
+    t.deepEqual(result.trials.map((x) => [x.key, x.state, x.step]), [
+      ['beta=1,seed=0', 'completed', 10],
+      ['beta=2,seed=0', 'completed', 10],
+      ['beta=8,seed=3', 'completed', 10],
+    ]);
   });
 
   test.serial('a sweep continues as new when its history grows, and still completes every trial', async (t) => {
