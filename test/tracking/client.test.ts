@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { MlflowClient, MlflowError } from '../../src/tracking/index.js';
-import { freePort, startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
+import { freePort, testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startProxy } from './proxy.js';
 
 let server: MlflowServer;
@@ -14,7 +14,7 @@ let client: MlflowClient;
 let tmp: string;
 
 test.before(async () => {
-  server = await startMlflowServer();
+  server = await testMlflowServer();
   client = new MlflowClient({ trackingUri: server.uri });
   tmp = mkdtempSync(path.join(os.tmpdir(), 'dcign-client-test-'));
 });

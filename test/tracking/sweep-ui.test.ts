@@ -16,7 +16,7 @@ import {
   writeSweepSummary,
   type SweepSummaryRow,
 } from '../../src/tracking/index.js';
-import { startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
+import { testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = path.resolve('test-output', 'tracking');
@@ -29,7 +29,7 @@ let parentId: string;
 const rows: SweepSummaryRow[] = [];
 
 test.before(async () => {
-  server = await startMlflowServer();
+  server = await testMlflowServer();
   client = new MlflowClient({ trackingUri: server.uri });
   tmp = mkdtempSync(path.join(os.tmpdir(), 'dcign-sweep-ui-'));
   mkdirSync(OUT, { recursive: true });

@@ -5,7 +5,7 @@ import type { TestFn } from 'ava';
 
 import { startSweep } from '../../src/sweep/control.js';
 import { MlflowClient } from '../../src/tracking/index.js';
-import { startMlflowServer } from '../helpers/mlflow.js';
+import { testMlflowServer } from '../helpers/mlflow.js';
 import type { MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
@@ -19,7 +19,7 @@ if (!temporalAvailable()) {
   test('temporal dev server binary is missing (scripts/setup-temporal.sh)', (t) => t.fail());
 } else {
   test.before(async (t) => {
-    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), startMlflowServer(), bundle(), tempDir('tracked')]);
+    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), testMlflowServer(), bundle(), tempDir('tracked')]);
     const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, mlflowUri: mlflow.uri });
     t.context = { server, mlflow, worker };
   });
