@@ -1,7 +1,8 @@
 // Tracking throughput and cost, against one real MLflow server started for the run:
 //  1. metric points per second through our RunLogger next to MLflow's own Python client with asynchronous logging
 //     (`mlflow.log_metrics(..., synchronous=False)`, then `mlflow.flush_async_logging()`), the same points per step;
-//  2. the time logging adds to a training step: a loop doing a fixed CPU task per step, with and without logger calls.
+//  2. the time logging adds to a training step: a loop doing a fixed CPU task per step, with and without logger calls;
+//  3. the cost of one logging call while the server is down, next to the same call while it is up.
 // Prints JSON lines; the last is {"bench":"tracking-points-per-s","ours":X,"reference":Y,"unit":"points/s","ratio":X/Y}
 // (higher is better). Usage: npm run bench:tracking [-- --keys 10 --steps 2000 --train-steps 300]
 import { execFileSync } from 'node:child_process';
@@ -141,6 +142,37 @@ async function main(): Promise<void> {
         addedMsPerStep: msWith - msWithout,
         enqueueUsPerStep,
         runs: { without, with: withLog },
+      }),
+    );
+    // 3. What one logMetrics call costs while the server is down (the backlog grows and is spooled) next to the same
+    //    calls while it is up: a training step must not feel the outage.
+    const { info: outRun } = await client.createRun({ experimentId: exp, runName: 'bench-outage' });
+    const out = new RunLogger(client, outRun.runId, { spoolDir: spool, flushIntervalMs: 50, eagerBatchSize: 50, backoffMs: 50, maxBackoffMs: 500, onError: () => undefined });
+    const callMs = async (from: number, n: number): Promise<number[]> => {
+      const ms: number[] = [];
+      for (let s = from; s < from + n; s++) {
+        const t0 = performance.now();
+        out.logMetrics({ 'loss/total': s, 'loss/kl': s, 'kl/dim_0': s }, s);
+        ms.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      return ms;
+    };
+    const up = await callMs(0, 300);
+    await server.stop();
+    const down = await callMs(300, 300);
+    await server.start();
+    await out.close(600_000);
+    const p99 = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length * 0.99)] as number;
+    console.log(
+      JSON.stringify({
+        bench: 'tracking-log-call-outage',
+        ours: p99(down),
+        reference: p99(up),
+        unit: 'ms per logMetrics call, p99 (server down vs up; lower is better)',
+        ratio: p99(down) / p99(up),
+        maxMsDown: Math.max(...down),
+        maxMsUp: Math.max(...up),
       }),
     );
     console.log(

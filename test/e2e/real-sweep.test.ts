@@ -17,7 +17,7 @@ import { startSweep } from '../../src/sweep/control.js';
 import { MlflowClient } from '../../src/tracking/index.js';
 import { childEvaluator } from '../../workers/cli.js';
 import { REPLICA_CHILD_PATH } from '../../workers/worker.js';
-import { startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
+import { testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable, type TemporalTestServer } from '../helpers/temporal.js';
 import { bundle, smallSpec, startWorker, tempDir, waitFor, type RunningWorker } from '../helpers/sweep-fixture.js';
 
@@ -73,7 +73,7 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
   test('temporal binary and the replica child are built', (t) => t.fail(`need ${REPLICA_CHILD_PATH} and the Temporal CLI`));
 } else {
   test.before(async (t) => {
-    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), startMlflowServer(), bundle(), tempDir('e2e')]);
+    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), testMlflowServer(), bundle(), tempDir('e2e')]);
     process.env.MLFLOW_TRACKING_URI = mlflow.uri; // the evaluation child reads it, as on a real worker
     const worker = await startWorker({
       taskQueue: QUEUE,

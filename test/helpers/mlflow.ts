@@ -1,6 +1,9 @@
 // Starts a real MLflow tracking server for tests and benchmarks: SQLite store and proxied artifacts in a temp dir, a
-// free port (never 5000, which the dev stack uses). Start it in test.before and stop it in test.after.always; one
-// server per test file (it takes several seconds to come up).
+// free port (never 5000, which the dev stack uses). Start it in test.before and stop it in test.after.always.
+// A server takes from several seconds to half a minute to come up, so a whole-suite ava run starts one in
+// ava.config.js and hands its URI to every test file in DCIGN_TEST_MLFLOW_URI: testMlflowServer() uses it when set
+// (each file keeps to its own experiment names) and starts a server of the file's own otherwise. A test that stops
+// or restarts its server (an outage) calls startMlflowServer() for a server of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -42,6 +45,11 @@ export interface StartOptions {
   /** Extra arguments for `mlflow server`. */
   args?: string[];
   readyTimeoutMs?: number;
+  /**
+   * Let this process exit while the server runs (it is still killed on exit): for a server started outside any test,
+   * by ava.config.js, whose process must end once the tests are done.
+   */
+  unref?: boolean;
 }
 
 async function waitReady(uri: string, proc: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {
@@ -101,6 +109,7 @@ export async function startMlflowServer(o: StartOptions = {}): Promise<MlflowSer
       // Own process group, so stop() reaches the server's worker processes too.
       { cwd: dir, detached: true, stdio: ['ignore', out, out], env: { ...process.env, MLFLOW_TRACKING_URI: '' } },
     );
+    if (o.unref === true) proc.unref();
     // If this process ends without stop() (a killed test run), do not leave the server behind.
     const pid = proc.pid;
     const reap = (): void => {
@@ -165,5 +174,29 @@ export async function startMlflowServer(o: StartOptions = {}): Promise<MlflowSer
       if (o.dir === undefined) rmSync(dir, { recursive: true, force: true });
     },
     logTail: () => tail(logFile),
+  };
+}
+
+/** The URI of the server shared by a whole ava run (set by ava.config.js), if any. */
+export const SHARED_MLFLOW_ENV = 'DCIGN_TEST_MLFLOW_URI';
+
+/**
+ * The MLflow server for a test file: the run's shared server when ava.config.js started one, else a server of the
+ * file's own. Use your own experiment names. The shared server cannot be stopped or restarted from a test file;
+ * dispose() leaves it running for the other files.
+ */
+export async function testMlflowServer(): Promise<MlflowServer> {
+  const uri = process.env[SHARED_MLFLOW_ENV];
+  if (uri === undefined || uri === '') return startMlflowServer();
+  const refuse = (): Promise<void> =>
+    Promise.reject(new Error(`the MLflow server at ${uri} is shared by this ava run (${SHARED_MLFLOW_ENV}): a test that stops it needs startMlflowServer()`));
+  return {
+    uri,
+    port: Number(new URL(uri).port),
+    dir: '',
+    stop: refuse,
+    start: refuse,
+    dispose: () => Promise.resolve(),
+    logTail: () => `(shared server ${uri}: its log is in the directory ava.config.js printed)`,
   };
 }

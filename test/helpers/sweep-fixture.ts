@@ -97,6 +97,29 @@ export async function replicaPids(runRoot: string, sweep: string, trialKey: stri
   }
 }
 
+/**
+ * Waits until every rank of `generation` holds at the fake replica's train.fakeHoldAt step (each wrote its
+ * held-g<generation>-r<rank> file): from then on nothing trains until release-g<generation> appears or it is killed.
+ */
+export async function waitHeld(runRoot: string, sweep: string, trialKey: string, generation: number, worldSize: number, timeoutMs = 120_000): Promise<void> {
+  const dir = path.join(runRoot, sweep, trialKey);
+  await waitFor(
+    `${worldSize} replicas of generation ${generation} holding in ${dir}`,
+    async () => {
+      const held = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.startsWith(`held-g${generation}-r`));
+      return held.length === worldSize ? true : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Waits (up to timeoutMs, a hang guard) for the given processes to exit; returns those still alive at the end. */
+export async function stillAliveAfter(pids: readonly number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return pids.filter(alive);
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -24,7 +24,8 @@ for (const R of [2, 3, 4]) {
     const group = await spawnReplicas({
       replicas: R,
       stderr: 'pipe',
-      config: () => ({ exercise: { sizes, iterations: 2 }, timeoutMs: 10_000, bucketBytes: 4096 }),
+      // A receive timeout only matters when something hangs; long, so a starved process on a loaded machine is not it.
+      config: () => ({ exercise: { sizes, iterations: 2 }, timeoutMs: 60_000, bucketBytes: 4096 }),
     });
     const outcomes = await group.wait();
     for (const o of outcomes) t.is(o.code, 0, `rank ${o.rank}: ${errorOf(o)} ${group.processes[o.rank]?.stderr ?? ''}`);
@@ -40,8 +41,10 @@ for (const R of [2, 3, 4]) {
   });
 }
 
-test('SIGKILL of one replica: every other replica exits with an error naming it, within the timeout', async (t) => {
-  const timeoutMs = 4000; // short, but a loaded test machine can starve a process for a second or two
+test('SIGKILL of one replica: every other replica exits with an error naming it, from the lost connection', async (t) => {
+  // The survivors learn of the death from the lost connection (a grace of a few heartbeats), not from this timeout;
+  // it is long so that a survivor starved by a loaded machine is not mistaken for a dead peer.
+  const timeoutMs = 30_000;
   let victimSteps = 0;
   let killedAt = 0;
   const group = await spawnReplicas({
@@ -67,8 +70,8 @@ test('SIGKILL of one replica: every other replica exits with an error naming it,
     t.regex(errorOf(o), /at step \d+/);
     t.log(`rank ${rank}: ${errorOf(o)}`);
   }
-  t.log(`all stopped ${elapsed} ms after the kill (timeout ${timeoutMs} ms)`);
-  t.true(elapsed < timeoutMs + 10_000, 'replicas hung'); // generous hang guard for a loaded machine
+  t.log(`all stopped ${elapsed} ms after the kill (receive timeout ${timeoutMs} ms)`);
+  for (const rank of [0, 2]) t.regex(errorOf(outcomes[rank]), /lost the connection to rank 1/, 'found out from the connection, not a timeout');
 });
 
 test('SIGTERM of one replica: it exits cleanly and the others stop naming it', async (t) => {

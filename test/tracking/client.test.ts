@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { MlflowClient, MlflowError } from '../../src/tracking/index.js';
-import { freePort, startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
+import { freePort, testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startProxy } from './proxy.js';
 
 let server: MlflowServer;
@@ -14,7 +14,7 @@ let client: MlflowClient;
 let tmp: string;
 
 test.before(async () => {
-  server = await startMlflowServer();
+  server = await testMlflowServer();
   client = new MlflowClient({ trackingUri: server.uri });
   tmp = mkdtempSync(path.join(os.tmpdir(), 'dcign-client-test-'));
 });
@@ -60,7 +60,7 @@ test('runs: params, tags, metrics, status and nesting read back exactly', async 
 
   const run = await client.getRun(id);
   t.is(run.info.status, 'FINISHED');
-  t.truthy(run.info.endTime);
+  t.true((run.info.endTime ?? 0) >= run.info.startTime, `end ${run.info.endTime} before start ${run.info.startTime}`);
   t.is(run.info.runName, 'beta=4 z=10 seed=1');
   t.deepEqual(run.data.params, { 'model.beta': '4', 'model.latentSize': '10', seed: '1', dataset: 'dsprites' });
   t.is(run.data.tags['mlflow.parentRunId'], parent.info.runId);
@@ -134,7 +134,9 @@ test('search pages through every run', async (t) => {
   for (let i = 0; i < 7; i++) ids.push((await client.createRun({ experimentId: exp, runName: `r${i}` })).info.runId);
   const page = await client.searchRunsPage({ experimentIds: [exp], pageSize: 3 });
   t.is(page.runs.length, 3);
-  t.truthy(page.nextPageToken);
+  const second = await client.searchRunsPage({ experimentIds: [exp], pageSize: 3 }, page.nextPageToken);
+  t.is(second.runs.length, 3, 'the token leads to the next page');
+  t.deepEqual(second.runs.filter((r) => page.runs.some((p) => p.info.runId === r.info.runId)), [], 'the second page repeats none of the first');
   const all = await client.searchRuns({ experimentIds: [exp], pageSize: 3 });
   t.deepEqual(all.map((r) => r.info.runId).sort(), [...ids].sort());
   t.is((await client.searchRuns({ experimentIds: [exp], pageSize: 3, maxResults: 4 })).length, 4);
@@ -197,7 +199,7 @@ test('wrong or missing credentials are a clear UNAUTHENTICATED error (bearer-tok
   const proxy = await startProxy({ target: server.uri, token: 's3cret' });
   try {
     const good = new MlflowClient({ trackingUri: proxy.uri, token: 's3cret' });
-    t.truthy(await good.getOrCreateExperiment('client-test-auth'));
+    t.is(await good.getOrCreateExperiment('client-test-auth'), await client.getOrCreateExperiment('client-test-auth'));
     good.close();
     const wrong = new MlflowClient({ trackingUri: proxy.uri, token: 'nope' });
     const err = await t.throwsAsync(wrong.getOrCreateExperiment('client-test-auth'), { instanceOf: MlflowError });
@@ -233,10 +235,11 @@ test('HTTPS: a self-signed server is refused with advice, accepted with its CA o
     t.regex(err?.message ?? '', /MLFLOW_TRACKING_SERVER_CERT_PATH/);
     strict.close();
     const withCa = new MlflowClient({ trackingUri: proxy.uri, serverCertPath: cert });
-    t.truthy(await withCa.getOrCreateExperiment('client-test-tls'));
+    const direct = await client.getOrCreateExperiment('client-test-tls');
+    t.is(await withCa.getOrCreateExperiment('client-test-tls'), direct);
     withCa.close();
     const insecure = new MlflowClient({ trackingUri: proxy.uri, insecureTls: true });
-    t.truthy(await insecure.getOrCreateExperiment('client-test-tls'));
+    t.is(await insecure.getOrCreateExperiment('client-test-tls'), direct);
     insecure.close();
   } finally {
     await proxy.close();

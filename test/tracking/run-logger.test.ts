@@ -98,10 +98,10 @@ test.serial('server stopped mid-run and restarted: nothing lost, nothing duplica
     await tick();
   }
   await stopping;
+  // logMetrics is synchronous, so it cannot wait on the server; what it costs during an outage is a figure for
+  // bench/tracking.ts (its 'tracking-log-call-outage' line), not a test assertion.
   for (; s < 250; s++) {
-    const t0 = performance.now();
     log(s);
-    t.true(performance.now() - t0 < 50, 'logging blocked during the outage');
     await new Promise((r) => setTimeout(r, 2));
   }
   await new Promise((r) => setTimeout(r, 300));

@@ -16,7 +16,7 @@ import {
   writeSweepSummary,
   type SweepSummaryRow,
 } from '../../src/tracking/index.js';
-import { startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
+import { testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = path.resolve('test-output', 'tracking');
@@ -29,7 +29,7 @@ let parentId: string;
 const rows: SweepSummaryRow[] = [];
 
 test.before(async () => {
-  server = await startMlflowServer();
+  server = await testMlflowServer();
   client = new MlflowClient({ trackingUri: server.uri });
   tmp = mkdtempSync(path.join(os.tmpdir(), 'dcign-sweep-ui-'));
   mkdirSync(OUT, { recursive: true });
@@ -85,8 +85,8 @@ test.after.always(async () => {
 test('trial runs carry params, tags and artifacts, nested under the sweep run', async (t) => {
   const children = await client.searchRuns({ experimentIds: [exp], filter: `tags.mlflow.parentRunId = '${parentId}'` });
   t.is(children.length, 4);
+  t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta=1 z=10 seed=1', 'beta=1 z=6 seed=1', 'beta=4 z=10 seed=1', 'beta=4 z=6 seed=1']);
   const one = children.find((r) => r.info.runName === 'beta=4 z=10 seed=1');
-  t.truthy(one);
   if (!one) return;
   t.like(one.data.params, { 'model.beta': '4', 'model.latentSize': '10', 'model.encoderKernels': '[4,4,4,4]', seed: '1', replicas: '1', dataset: 'dsprites' });
   t.false('runDir' in one.data.params);
@@ -132,6 +132,7 @@ test('MLflow UI in headless Chromium shows the trials nested under the sweep run
     await page.locator('button[data-component-id*="runnamecellrenderer"]').first().click();
     for (const name of ['beta=1 z=6 seed=1', 'beta=1 z=10 seed=1', 'beta=4 z=6 seed=1', 'beta=4 z=10 seed=1']) {
       await page.getByText(name).first().waitFor();
+      t.true(await page.getByText(name).first().isVisible(), `${name} is visible once the parent is expanded`);
     }
     const y = async (text: string): Promise<number> => (await page.getByText(text).first().boundingBox())?.y ?? -1;
     const x = async (text: string): Promise<number> => (await page.getByText(text).first().boundingBox())?.x ?? -1;
@@ -142,9 +143,22 @@ test('MLflow UI in headless Chromium shows the trials nested under the sweep run
 
     await page.goto(`${server.uri}/#/experiments/${exp}/runs/${parentId}/artifacts/summary/mig_vs_beta.png`);
     await page.getByText('summary/mig_vs_beta.png').first().waitFor();
-    await page.waitForTimeout(3000);
+    // The artifact viewer shows the plot itself: an image that loaded, at the plot's own size.
+    const want = PNG.sync.read(await client.readArtifact(parentId, 'summary/mig_vs_beta.png'));
+    const shown = async (): Promise<{ w: number; h: number }[]> =>
+      page.locator('img').evaluateAll((els) =>
+        els
+          .map((el) => el as unknown as { complete: boolean; naturalWidth: number; naturalHeight: number })
+          .filter((i) => i.complete && i.naturalWidth > 0)
+          .map((i) => ({ w: i.naturalWidth, h: i.naturalHeight })),
+      );
+    let images = await shown();
+    for (let i = 0; i < 300 && !images.some((x) => x.w === want.width); i++) {
+      await page.waitForTimeout(200);
+      images = await shown();
+    }
+    t.true(images.some((x) => x.w === want.width && x.h === want.height), `images on the page: ${JSON.stringify(images)}`);
     await page.screenshot({ path: path.join(OUT, 'mlflow-sweep-summary-plot.png') });
-    t.true(existsSync(path.join(OUT, 'mlflow-sweep-nested.png')));
   } finally {
     await browser?.close();
   }

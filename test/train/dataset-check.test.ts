@@ -7,12 +7,12 @@ import { join } from 'node:path';
 
 import { MlflowClient } from '../../src/tracking/index.js';
 import { runTrainCommand } from '../../src/train/cli.js';
-import { startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
+import { testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 
 const test = anyTest as TestFn<{ mlflow: MlflowServer; dir: string }>;
 
 test.before(async (t) => {
-  t.context = { mlflow: await startMlflowServer(), dir: mkdtempSync(join(tmpdir(), 'dcign-typo-')) };
+  t.context = { mlflow: await testMlflowServer(), dir: mkdtempSync(join(tmpdir(), 'dcign-typo-')) };
 });
 
 test.after.always(async (t) => {

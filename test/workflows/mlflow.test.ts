@@ -5,7 +5,7 @@ import type { TestFn } from 'ava';
 
 import { startSweep } from '../../src/sweep/control.js';
 import { MlflowClient } from '../../src/tracking/index.js';
-import { startMlflowServer } from '../helpers/mlflow.js';
+import { testMlflowServer } from '../helpers/mlflow.js';
 import type { MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
@@ -19,7 +19,7 @@ if (!temporalAvailable()) {
   test('temporal dev server binary is missing (scripts/setup-temporal.sh)', (t) => t.fail());
 } else {
   test.before(async (t) => {
-    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), startMlflowServer(), bundle(), tempDir('tracked')]);
+    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), testMlflowServer(), bundle(), tempDir('tracked')]);
     const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, mlflowUri: mlflow.uri });
     t.context = { server, mlflow, worker };
   });
@@ -34,8 +34,8 @@ if (!temporalAvailable()) {
     const spec = smallSpec('tracked', QUEUE, { search: { grid: { beta: [1, 4] }, seeds: [0] } });
     const result = await (await startSweep(server.client, spec)).result();
     t.true(result.trials.every((x) => x.state === 'completed'), JSON.stringify(result.trials.map((x) => x.error)));
-    t.truthy(result.experimentId);
-    t.truthy(result.parentRunId);
+    t.regex(result.experimentId ?? '', /^\d+$/);
+    t.regex(result.parentRunId ?? '', /^[0-9a-f]{32}$/);
 
     const client = new MlflowClient({ trackingUri: mlflow.uri });
     try {
@@ -63,7 +63,8 @@ if (!temporalAvailable()) {
         t.is(run.info.status, 'FINISHED');
         t.is(run.data.params['model.beta'], run.info.runName.includes(' beta=4 ') ? '4' : '1');
         t.is(run.data.params.seed, '0');
-        t.truthy(run.data.metrics['eval/mig'], JSON.stringify(run.data.metrics));
+        // The stand-in evaluator's MIG is beta / 100.
+        t.is(run.data.metrics['eval/mig']?.value, Number(run.data.params['model.beta']) / 100, JSON.stringify(run.data.metrics));
         const trialKey = run.data.tags['dcign.trial'] as string;
         t.is(trialKey, run.info.runName.includes(' beta=4 ') ? 'beta=4,seed=0' : 'beta=1,seed=0');
         t.is(run.data.tags['temporal.workflowId'], `sweep/tracked/${trialKey}`);
