@@ -41,7 +41,7 @@ export async function startTemporal(opts: { searchAttributes?: boolean } = {}): 
   if (opts.searchAttributes !== false) {
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push('--search-attribute', `${name}=${type}`);
   }
-  let proc: ChildProcess;
+  let proc!: ChildProcess; // assigned by launch()
   let stderr = '';
   const launch = (): void => {
     proc = spawn(TEMPORAL_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
