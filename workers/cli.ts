@@ -9,12 +9,16 @@ import path from 'node:path';
 import { checkGpuSlots } from './gpu-check.js';
 import { createDcignWorker } from './worker.js';
 import type { ActivityDeps } from './activities.js';
+import { describeTemporalSecurity } from '../src/stack/temporal-connection.js';
+import type { TemporalSecurity } from '../src/stack/temporal-connection.js';
 
 const execFileAsync = promisify(execFile);
 
 export interface WorkerCliArgs {
   readonly taskQueue: string;
   readonly address: string;
+  /** TLS / API key for Temporal (default plaintext). */
+  readonly security?: TemporalSecurity;
   readonly namespace: string;
   readonly gpus?: string;
   readonly slots: number;
@@ -55,6 +59,7 @@ export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
   const worker = await createDcignWorker({
     taskQueue: a.taskQueue,
     address: a.address,
+    ...(a.security ? { security: a.security } : {}),
     namespace: a.namespace,
     ...(gpus ? { gpus } : { slots: a.slots }),
     ...(a.advertiseHost ? { advertiseHost: a.advertiseHost } : {}),
@@ -72,6 +77,7 @@ export async function runWorkerCli(a: WorkerCliArgs): Promise<void> {
       type: 'worker',
       taskQueue: a.taskQueue,
       temporal: a.address,
+      temporalSecurity: describeTemporalSecurity(a.security ?? {}),
       slots: worker.slots,
       devices: where,
       advertiseHost: worker.advertiseHost,

@@ -18,6 +18,8 @@ import { controlQueue } from '../src/contract/index.js';
 import { createActivities } from './activities.js';
 import type { ActivityDeps } from './activities.js';
 import { SlotPool } from './slots.js';
+import { temporalConnectionOptions } from '../src/stack/temporal-connection.js';
+import type { TemporalSecurity } from '../src/stack/temporal-connection.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/workers
 /** The compiled workflow entry the worker bundles (we compile with tsc to dist/). */
@@ -29,6 +31,8 @@ export interface DcignWorkerOptions {
   readonly taskQueue: string;
   /** Temporal frontend, host:port. */
   readonly address: string;
+  /** TLS / mTLS / API key for both connections (src/stack/temporal-connection.ts); default plaintext. */
+  readonly security?: TemporalSecurity;
   readonly namespace?: string;
   /** GPU indices; one training slot each. Without them, `slots` CPU slots. */
   readonly gpus?: readonly string[];
@@ -128,8 +132,12 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
   const clusterKeyFile = o.clusterKeyFile ? path.resolve(o.clusterKeyFile) : undefined;
   if (clusterKeyFile) readClusterKeyFile(clusterKeyFile);
   const replicaEnv = { ...o.replicaEnv, ...(clusterKeyFile ? { DCIGN_CLUSTER_KEY_FILE: clusterKeyFile } : {}) };
-  const native = await NativeConnection.connect({ address: o.address });
-  const connection = await Connection.connect({ address: o.address });
+  const connect = temporalConnectionOptions(o.address, o.security);
+  const native = await NativeConnection.connect(connect);
+  const connection = await Connection.connect(connect).catch(async (err: unknown) => {
+    await native.close();
+    throw err;
+  });
   const temporal = new Client({ connection, namespace });
   const mlflow = o.mlflowUri ? new MlflowClient({ trackingUri: o.mlflowUri }) : undefined;
   const activities = createActivities({

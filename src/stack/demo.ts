@@ -10,6 +10,7 @@ import { projectRoot } from './paths.js';
 import type { StackOptions } from './services.js';
 import { stackUp, tail } from './stack.js';
 import { localWorkers, startLocalWorker, workerLogFiles } from './workers.js';
+import { PLAINTEXT, temporalConnectionOptions } from './temporal-connection.js';
 
 export interface DemoOptions {
   readonly specPath: string;
@@ -62,7 +63,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
 
 /** Resolves once the queue and its control queue have pollers; throws when the demo's workers have all exited. */
 async function waitForPollers(stateDir: string, address: string, taskQueue: string): Promise<void> {
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect(temporalConnectionOptions(address, PLAINTEXT)); // the local dev stack: plaintext
   try {
     const client = new Client({ connection, namespace: 'default' });
     while ((await noWorkerMessage(client, 'default', taskQueue)) !== undefined) {

@@ -4,6 +4,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contract/index.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
+import { PLAINTEXT, temporalConnectionOptions } from './temporal-connection.js';
 
 export type ServiceName = 'temporal' | 'mlflow';
 
@@ -146,7 +147,7 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
 export async function temporalHealthy(address: string): Promise<boolean> {
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address, connectTimeout: 5000 });
+    connection = await Connection.connect({ ...temporalConnectionOptions(address, PLAINTEXT), connectTimeout: 5000 }); // the local dev server
     const res = await connection.healthService.check({ service: 'temporal.api.workflowservice.v1.WorkflowService' });
     return res.status === 1; // SERVING
   } catch {

@@ -2,6 +2,8 @@
 import { Client, Connection } from '@temporalio/client';
 
 import { trackingUriFromEnv } from '../tracking/index.js';
+import { describeTemporalSecurity, temporalConnectionOptions } from '../stack/temporal-connection.js';
+import type { TemporalSecurity } from '../stack/temporal-connection.js';
 import { SWEEP_WORKFLOW, sweepWorkflowId } from '../contract/index.js';
 import {
   addTrials,
@@ -26,6 +28,8 @@ export interface ConnectionArgs {
   readonly ui: string;
   /** MLflow tracking server, for links (default MLFLOW_TRACKING_URI or the local default). */
   readonly mlflowUri?: string;
+  /** TLS / mTLS / API key (default plaintext). */
+  readonly security?: TemporalSecurity;
 }
 
 export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
@@ -33,9 +37,13 @@ export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
 async function withClient<T>(a: ConnectionArgs, fn: (client: Client) => Promise<T>): Promise<T> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: a.address, connectTimeout: 5000 });
+    connection = await Connection.connect({ ...temporalConnectionOptions(a.address, a.security), connectTimeout: 5000 });
   } catch (err) {
-    throw new Error(`cannot reach Temporal at ${a.address} (${(err as Error).message}); start the stack with \`dcign dev up\` or set TEMPORAL_ADDRESS`);
+    const how = describeTemporalSecurity(a.security ?? {});
+    throw new Error(
+      `cannot reach Temporal at ${a.address} (${how}: ${(err as Error).message}); start the stack with \`dcign dev up\` or set TEMPORAL_ADDRESS` +
+        (a.security?.tls ? ', and check the --tls-* options' : '; a server that requires TLS needs --tls (or --tls-cert-path/--tls-key-path for mTLS)'),
+    );
   }
   try {
     return await fn(new Client({ connection, namespace: a.namespace }));

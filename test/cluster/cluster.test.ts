@@ -204,4 +204,61 @@ if (missing) {
     t.is(gen1.length, 2);
     t.false(gen1.some((r) => r.host === victim), `generation 1 ran elsewhere than ${victim}: ${JSON.stringify(gen1)}`);
   });
+
+  test.serial('(e) every process of the host holding rank 0 killed after a stored checkpoint: the trial resumes on another host from MLflow, each step logged once', async (t) => {
+    const { cluster } = t.context;
+    const steps = 300;
+    const handle = await startSweep(cluster.client, spec('cl-e', steps, { checkpointEvery: 20, heartbeatTimeoutSeconds: 12 }));
+    let stored: { step: number; uri: string } | undefined;
+    await waitFor('a checkpoint of generation 0 stored in MLflow', async () => {
+      const p = await trialProgress(cluster, 'cl-e');
+      if (p?.generation === 0 && p.lastCheckpoint?.uri.startsWith('runs:/')) stored = p.lastCheckpoint;
+      return stored !== undefined;
+    }, 180_000);
+    const gen0 = replicaRuns(cluster, 'cl-e').filter((r) => r.generation === 0);
+    const victim = gen0.find((r) => r.rank === 0)?.host as string;
+    t.truthy(victim, JSON.stringify(gen0));
+    // every dcign process on that host at once (worker, replica, any child): as a machine losing power would
+    const pids = await cluster.net.pids(victim, /dist\/(src|workers)\//);
+    t.true(pids.length >= 2, `the worker and its replica on ${victim}: ${pids.join(', ')}`);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    cluster.workers.delete(victim);
+    try {
+      await waitFor(`nothing of dcign left on ${victim}`, async () => (await cluster.net.pids(victim, /dist\/(src|workers)\//)).length === 0, 30_000, 100);
+      const result = await handle.result();
+      const trial = result.trials[0];
+      t.is(trial?.state, 'completed', explain(cluster, result));
+      t.is(trial?.step, steps);
+      t.true((trial?.generation ?? 0) >= 1, `restarted (last generation ${trial?.generation})`);
+      const later = replicaRuns(cluster, 'cl-e').filter((r) => r.generation >= 1);
+      t.true(later.length >= 2, JSON.stringify(later));
+      t.false(later.some((r) => r.host === victim), `no later generation ran on ${victim}: ${JSON.stringify(later)}`);
+      // generation 1 resumed from a checkpoint no later than the one stored before the kill, from MLflow: rank 0 wrote
+      // that checkpoint into the victim's run root only, and hosts share no files
+      const progress = await cluster.client.workflow.getHandle(trialWorkflowId('cl-e', trial?.key as string)).query(trialProgressQuery);
+      const restart = progress.restarts.find((r) => r.generation === 0); // the restart that ended generation 0
+      t.truthy(restart, JSON.stringify(progress.restarts));
+      t.true((restart?.resumeStep ?? 0) >= (stored?.step ?? Infinity), `generation 1 resumed at step ${restart?.resumeStep}, a checkpoint at ${stored?.step} was stored`);
+      const resumedOn = later.find((r) => r.generation === 1 && r.rank === 0)?.host as string;
+      const local = path.join(cluster.runRoot(victim), 'cl-e');
+      t.true(existsSync(local), 'rank 0 of generation 0 wrote its checkpoints on the victim host');
+      t.not(resumedOn, victim);
+      const mlflow = new MlflowClient({ trackingUri: cluster.stack.mlflowUri });
+      try {
+        const history = await mlflow.getMetricHistory(trial?.mlflowRunId as string, 'loss');
+        const logged = history.map((p) => p.step).sort((a, b) => a - b);
+        t.deepEqual(logged, Array.from({ length: steps / 5 }, (_, i) => (i + 1) * 5), 'each log step exactly once');
+      } finally {
+        mlflow.close();
+      }
+    } finally {
+      await cluster.startWorker(victim); // the host back, as the other tests found it
+    }
+  });
 }

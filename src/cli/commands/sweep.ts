@@ -2,7 +2,10 @@
 // lazily imports src/sweep/cli.ts so `dcign --help` stays fast and argument parsing is testable without Temporal.
 import type { Argv, CommandModule } from 'yargs';
 
-interface Common {
+import { temporalTlsFlags, tlsFlagsOf } from './temporal-flags.js';
+import type { TemporalTlsArgs } from './temporal-flags.js';
+
+interface Common extends TemporalTlsArgs {
   address?: string;
   namespace: string;
   ui?: string;
@@ -10,18 +13,20 @@ interface Common {
 
 const IN_USE = 'else the local stack started by `dcign dev up`, else';
 const common = <T>(y: Argv<T>): Argv<T & Common> =>
-  y
+  temporalTlsFlags(y)
     .option('address', { type: 'string', describe: `Temporal frontend host:port (default: env TEMPORAL_ADDRESS, ${IN_USE} 127.0.0.1:7233)` })
     .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default', describe: 'Temporal namespace (env TEMPORAL_NAMESPACE)' })
     .option('ui', { type: 'string', describe: `Temporal Web UI base URL, for links (default: env TEMPORAL_UI, ${IN_USE} http://localhost:8233)` }) as Argv<T & Common>;
 
-type Resolved<A> = A & { address: string; ui: string; mlflowUri: string };
+type Resolved<A> = A & { address: string; ui: string; mlflowUri: string; security: import('../../stack/temporal-connection.js').TemporalSecurity };
 
 /** The CLI's addresses and links: flag, then environment, then the recorded local stack, then defaults. */
 async function inUse<A extends Common>(a: A): Promise<Resolved<A>> {
   const { resolveEndpoints } = await import('../../stack/endpoints.js');
+  const { resolveTemporalSecurity } = await import('../../stack/temporal-connection.js');
+  const security = resolveTemporalSecurity(tlsFlagsOf(a)); // bad TLS input fails here, before connecting
   const ep = resolveEndpoints({ ...(a.address ? { temporalAddress: a.address } : {}), ...(a.ui ? { temporalUi: a.ui } : {}) });
-  return { ...a, address: ep.temporalAddress, ui: ep.temporalUi, mlflowUri: ep.mlflowUri };
+  return { ...a, address: ep.temporalAddress, ui: ep.temporalUi, mlflowUri: ep.mlflowUri, security };
 }
 
 const impl = (): Promise<typeof import('../../sweep/cli.js')> => import('../../sweep/cli.js');

@@ -2,7 +2,10 @@
 // replicas (one per GPU, or N CPU slots). The handler lazily imports workers/cli.ts.
 import type { CommandModule } from 'yargs';
 
-interface WorkerArgs {
+import { temporalTlsFlags, tlsFlagsOf } from './temporal-flags.js';
+import type { TemporalTlsArgs } from './temporal-flags.js';
+
+interface WorkerArgs extends TemporalTlsArgs {
   'task-queue': string;
   address?: string;
   namespace: string;
@@ -21,7 +24,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
   command: 'worker',
   describe: 'Run a worker: sweep/trial workflows and training replicas (one per GPU or N CPU slots)',
   builder: (y) =>
-    y
+    temporalTlsFlags(y)
       .option('task-queue', { type: 'string', default: 'dcign-train', describe: 'task queue of the sweeps to serve (spec field taskQueue)' })
       .option('address', { type: 'string', describe: 'Temporal frontend (default: env TEMPORAL_ADDRESS, else the local stack started by `dcign dev up`, else 127.0.0.1:7233)' })
       .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default' })
@@ -50,10 +53,13 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
   handler: async (a) => {
     const { runWorkerCli } = await import('../../../workers/cli.js');
     const { resolveEndpoints } = await import('../../stack/endpoints.js');
+    const { resolveTemporalSecurity } = await import('../../stack/temporal-connection.js');
+    const security = resolveTemporalSecurity(tlsFlagsOf(a)); // bad TLS input fails here, before connecting
     const ep = resolveEndpoints(a.address ? { temporalAddress: a.address } : {});
     await runWorkerCli({
       taskQueue: a['task-queue'],
       address: ep.temporalAddress,
+      security,
       mlflowUri: ep.mlflowUri,
       namespace: a.namespace,
       ...(a.gpus ? { gpus: a.gpus } : {}),
