@@ -85,8 +85,8 @@ test.after.always(async () => {
 test('trial runs carry params, tags and artifacts, nested under the sweep run', async (t) => {
   const children = await client.searchRuns({ experimentIds: [exp], filter: `tags.mlflow.parentRunId = '${parentId}'` });
   t.is(children.length, 4);
-  t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta=1 z=10 seed=1', 'beta=1 z=6 seed=1', 'beta=4 z=10 seed=1', 'beta=4 z=6 seed=1']);
-  const one = children.find((r) => r.info.runName === 'beta=4 z=10 seed=1');
+  t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta-vae standard beta=1 z=10 seed=1', 'beta-vae standard beta=1 z=6 seed=1', 'beta-vae standard beta=4 z=10 seed=1', 'beta-vae standard beta=4 z=6 seed=1']);
+  const one = children.find((r) => r.info.runName === 'beta-vae standard beta=4 z=10 seed=1');
   if (!one) return;
   t.like(one.data.params, { 'model.beta': '4', 'model.latentSize': '10', 'model.encoderKernels': '[4,4,4,4]', seed: '1', replicas: '1', dataset: 'dsprites' });
   t.false('runDir' in one.data.params);
@@ -128,16 +128,16 @@ test('MLflow UI in headless Chromium shows the trials nested under the sweep run
     const close = page.getByRole('button', { name: 'Close' });
     if ((await close.count()) > 0) await close.first().click().catch(() => undefined); // the assistant side panel
     // Collapsed, the table shows the parent only, with an expander; its children appear under it once expanded.
-    t.false(await page.getByText('beta=4 z=10 seed=1').first().isVisible());
+    t.false(await page.getByText('beta-vae standard beta=4 z=10 seed=1').first().isVisible());
     await page.locator('button[data-component-id*="runnamecellrenderer"]').first().click();
-    for (const name of ['beta=1 z=6 seed=1', 'beta=1 z=10 seed=1', 'beta=4 z=6 seed=1', 'beta=4 z=10 seed=1']) {
+    for (const name of ['beta-vae standard beta=1 z=6 seed=1', 'beta-vae standard beta=1 z=10 seed=1', 'beta-vae standard beta=4 z=6 seed=1', 'beta-vae standard beta=4 z=10 seed=1']) {
       await page.getByText(name).first().waitFor();
       t.true(await page.getByText(name).first().isVisible(), `${name} is visible once the parent is expanded`);
     }
     const y = async (text: string): Promise<number> => (await page.getByText(text).first().boundingBox())?.y ?? -1;
     const x = async (text: string): Promise<number> => (await page.getByText(text).first().boundingBox())?.x ?? -1;
-    t.true((await y('beta=1 z=6 seed=1')) > (await y('sweep dsprites-beta')), 'children are listed below the parent');
-    t.true((await x('beta=1 z=6 seed=1')) > (await x('sweep dsprites-beta')), 'children are indented under the parent');
+    t.true((await y('beta-vae standard beta=1 z=6 seed=1')) > (await y('sweep dsprites-beta')), 'children are listed below the parent');
+    t.true((await x('beta-vae standard beta=1 z=6 seed=1')) > (await x('sweep dsprites-beta')), 'children are indented under the parent');
     await page.waitForTimeout(1000);
     await page.screenshot({ path: path.join(OUT, 'mlflow-sweep-nested.png') });
 
