@@ -207,7 +207,7 @@ test.serial('trackTraining: trainer hooks become metrics, the run ends with arti
   t.true(stats.complete);
   const run = await client.getRun(tracker.runId);
   t.is(run.info.status, 'FINISHED');
-  t.is(run.info.runName, 'beta=4 z=10 seed=2');
+  t.is(run.info.runName, 'beta-vae standard beta=4 z=10 seed=2');
   t.is(run.data.params['model.beta'], '4');
   t.is(run.data.tags['dcign.checkpoint'], ckpt);
   t.is((await client.getMetricHistory(tracker.runId, 'loss/total')).length, 11);
