@@ -25,6 +25,9 @@ export class CheckpointGatedMetrics {
     const [final, rest] = partition(this.held, (p) => p.step <= step);
     this.held = rest;
     for (const p of final) this.logger.logMetrics(finite(p.scalars), p.step);
+    // released losses leave at once rather than at the next interval: the window in which a host that dies right
+    // after its checkpoint was accepted loses them shrinks to one request
+    if (final.length > 0) void this.logger.flush().catch(() => undefined);
   }
 
   /** Training finished: everything held is final. Failed or cancelled: drop what no checkpoint covers. */
