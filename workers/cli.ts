@@ -9,8 +9,8 @@ import path from 'node:path';
 import { checkGpuSlots } from './gpu-check.js';
 import { createDcignWorker } from './worker.js';
 import type { ActivityDeps } from './activities.js';
-import { describeTemporalSecurity } from '../src/stack/temporal-connection.js';
-import type { TemporalSecurity } from '../src/stack/temporal-connection.js';
+import { describeTemporalSecurity } from '../src/temporal-connection.js';
+import type { TemporalSecurity } from '../src/temporal-connection.js';
 
 const execFileAsync = promisify(execFile);
 

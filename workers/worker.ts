@@ -18,8 +18,8 @@ import { controlQueue } from '../src/contract/index.js';
 import { createActivities } from './activities.js';
 import type { ActivityDeps } from './activities.js';
 import { SlotPool } from './slots.js';
-import { temporalConnectionOptions } from '../src/stack/temporal-connection.js';
-import type { TemporalSecurity } from '../src/stack/temporal-connection.js';
+import { temporalConnectionOptions } from '../src/temporal-connection.js';
+import type { TemporalSecurity } from '../src/temporal-connection.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/workers
 /** The compiled workflow entry the worker bundles (we compile with tsc to dist/). */

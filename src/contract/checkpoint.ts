@@ -20,6 +20,11 @@ const RUNS_SCHEME = 'runs:/';
 /** Newest durable checkpoints each trial keeps in MLflow (and in a worker's local cache) unless the spec says. */
 export const DEFAULT_KEEP_CHECKPOINTS = 3;
 
+/** A checkpoint's folder name, the same in a run folder and in the trial's MLflow run: step-00001000. */
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(8, '0')}`;
+}
+
 export function mlflowCheckpointUri(runId: string, artifactPath: string): string {
   return `${RUNS_SCHEME}${runId}/${artifactPath.replace(/^\/+/, '')}`;
 }

@@ -10,7 +10,7 @@ import { projectRoot } from './paths.js';
 import type { StackOptions } from './services.js';
 import { stackUp, tail } from './stack.js';
 import { localWorkers, startLocalWorker, workerLogFiles } from './workers.js';
-import { PLAINTEXT, temporalConnectionOptions } from './temporal-connection.js';
+import { PLAINTEXT, temporalConnectionOptions } from '../temporal-connection.js';
 
 export interface DemoOptions {
   readonly specPath: string;

@@ -4,7 +4,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contract/index.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
-import { PLAINTEXT, temporalConnectionOptions } from './temporal-connection.js';
+import { PLAINTEXT, temporalConnectionOptions } from '../temporal-connection.js';
 
 export type ServiceName = 'temporal' | 'mlflow';
 
@@ -21,8 +21,6 @@ export interface StackOptions {
   readonly mlflowPort: number;
   readonly stateDir: string;
 }
-
-export { DEFAULT_PORTS as DEFAULT_STACK_PORTS } from './endpoints.js';
 
 /** Search attributes that make trials filterable in the Temporal UI: registered on the dev server at start. */
 export const SEARCH_ATTRIBUTES: Readonly<Record<string, string>> = SEARCH_ATTRIBUTE_TYPES;

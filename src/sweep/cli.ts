@@ -2,8 +2,8 @@
 import { Client, Connection } from '@temporalio/client';
 
 import { trackingUriFromEnv } from '../tracking/index.js';
-import { describeTemporalSecurity, temporalConnectionOptions } from '../stack/temporal-connection.js';
-import type { TemporalSecurity } from '../stack/temporal-connection.js';
+import { describeTemporalSecurity, temporalConnectionOptions } from '../temporal-connection.js';
+import type { TemporalSecurity } from '../temporal-connection.js';
 import { SWEEP_WORKFLOW, sweepWorkflowId } from '../contract/index.js';
 import {
   addTrials,

@@ -13,8 +13,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { mlflowCheckpointUri } from '../contract/checkpoint.js';
-import { checkpointName } from '../train/checkpoint.js';
+import { checkpointName, mlflowCheckpointUri } from '../contract/checkpoint.js';
 import type { MlflowClient } from './client.js';
 import { MlflowError } from './errors.js';
 

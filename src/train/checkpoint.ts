@@ -34,9 +34,9 @@ export interface CheckpointData {
   readonly adamV: Float32Array;
 }
 
-export function checkpointName(step: number): string {
-  return `step-${String(step).padStart(8, '0')}`;
-}
+import { checkpointName } from '../contract/checkpoint.js';
+
+export { checkpointName };
 
 export function checksumOf(values: Float32Array): number {
   let s = 0;

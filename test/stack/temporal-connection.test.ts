@@ -24,7 +24,7 @@ import {
   describeTemporalSecurity,
   resolveTemporalSecurity,
   temporalConnectionOptions,
-} from '../../src/stack/temporal-connection.js';
+} from '../../src/temporal-connection.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
 

@@ -18,12 +18,12 @@ const common = <T>(y: Argv<T>): Argv<T & Common> =>
     .option('namespace', { type: 'string', default: process.env.TEMPORAL_NAMESPACE ?? 'default', describe: 'Temporal namespace (env TEMPORAL_NAMESPACE)' })
     .option('ui', { type: 'string', describe: `Temporal Web UI base URL, for links (default: env TEMPORAL_UI, ${IN_USE} http://localhost:8233)` }) as Argv<T & Common>;
 
-type Resolved<A> = A & { address: string; ui: string; mlflowUri: string; security: import('../../stack/temporal-connection.js').TemporalSecurity };
+type Resolved<A> = A & { address: string; ui: string; mlflowUri: string; security: import('../../temporal-connection.js').TemporalSecurity };
 
 /** The CLI's addresses and links: flag, then environment, then the recorded local stack, then defaults. */
 async function inUse<A extends Common>(a: A): Promise<Resolved<A>> {
   const { resolveEndpoints } = await import('../../stack/endpoints.js');
-  const { resolveTemporalSecurity } = await import('../../stack/temporal-connection.js');
+  const { resolveTemporalSecurity } = await import('../../temporal-connection.js');
   const security = resolveTemporalSecurity(tlsFlagsOf(a)); // bad TLS input fails here, before connecting
   const ep = resolveEndpoints({ ...(a.address ? { temporalAddress: a.address } : {}), ...(a.ui ? { temporalUi: a.ui } : {}) });
   return { ...a, address: ep.temporalAddress, ui: ep.temporalUi, mlflowUri: ep.mlflowUri, security };

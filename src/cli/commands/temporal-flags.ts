@@ -1,8 +1,8 @@
 // The Temporal TLS / mTLS / API key flags (Temporal CLI names), added to every command that connects to Temporal.
 import type { Argv } from 'yargs';
 
-import { TEMPORAL_TLS_OPTIONS } from '../../stack/temporal-connection.js';
-import type { TemporalTlsFlags } from '../../stack/temporal-connection.js';
+import { TEMPORAL_TLS_OPTIONS } from '../../temporal-connection.js';
+import type { TemporalTlsFlags } from '../../temporal-connection.js';
 
 export type TemporalTlsArgs = TemporalTlsFlags;
 

@@ -53,7 +53,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
   handler: async (a) => {
     const { runWorkerCli } = await import('../../../workers/cli.js');
     const { resolveEndpoints } = await import('../../stack/endpoints.js');
-    const { resolveTemporalSecurity } = await import('../../stack/temporal-connection.js');
+    const { resolveTemporalSecurity } = await import('../../temporal-connection.js');
     const security = resolveTemporalSecurity(tlsFlagsOf(a)); // bad TLS input fails here, before connecting
     const ep = resolveEndpoints(a.address ? { temporalAddress: a.address } : {});
     await runWorkerCli({
