@@ -1,7 +1,7 @@
 // Sweep spec types and the parameter table: the data that crosses the Temporal boundary (the sweep workflow's input
 // and progress). Pure (no I/O), so workflow code may import them.
 
-/** Model variants the trainer knows (src/model/config.ts keeps the same list). */
+/** Model variants the trainer knows (src/model/config.ts takes this list). */
 export const MODEL_VARIANTS = [
   'beta-vae',
   'annealed-vae',

@@ -1,18 +1,10 @@
 // Model configuration: JSON-serialisable, validated with messages that name the offending field.
 import { ARCHITECTURES, SUPPORTED_IMAGE_SIZES, type Architecture, type DecoderKind, type EncoderKernels } from './param-specs.js';
 
-/** Kept equal to src/contract/types.ts MODEL_VARIANTS (test/model/config.test.ts checks). */
-export const MODEL_VARIANTS = [
-  'beta-vae',
-  'annealed-vae',
-  'dcign',
-  'info-vae',
-  'factor-vae',
-  'beta-tcvae',
-  'dip-vae-i',
-  'dip-vae-ii',
-] as const;
-export type ModelVariant = (typeof MODEL_VARIANTS)[number];
+// The variant list is declared once, with the sweep spec types (pure, so workflow code can validate specs too).
+import { MODEL_VARIANTS, type ModelVariant } from '../contract/types.js';
+
+export { MODEL_VARIANTS, type ModelVariant };
 
 /** Burgess et al. 2018: gamma * |KL - C|, C rising linearly from 0 to cMax over `steps` steps. */
 export interface CapacityConfig {

@@ -13,10 +13,12 @@
 //              second conv of the encoder, after the second transposed conv of the decoder: side/4, 32 channels):
 //              1x1 query/key (C/8 channels) and value (C) projections, softmax attention over positions, y = gamma o + x
 //              with gamma a learned scalar initialised to 0.
+import { ARCHITECTURES, type ArchitectureName as Architecture } from '../contract/types.js';
+
+// Declared once with the sweep spec types (pure), which validate architectures before anything starts.
+export { ARCHITECTURES, type Architecture };
 export type EncoderKernels = 'higgins' | 'dlib';
 export type DecoderKind = 'bernoulli' | 'gaussian';
-export const ARCHITECTURES = ['standard', 'residual', 'attention'] as const;
-export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface ArchitectureConfig {
   readonly imageSize: number;
