@@ -21,6 +21,19 @@ export type ArchitectureName = (typeof ARCHITECTURES)[number];
 /** Metrics the evaluate activity can compute (src/metrics). */
 export const METRIC_NAMES = ['beta-vae', 'factor-vae', 'mig', 'sap', 'dci', 'irs', 'modularity', 'explicitness', 'elbo'] as const;
 
+/**
+ * What a sweep optimises: the key a trial logs to MLflow (an evaluation metric such as `mig` or `dci_disentanglement`,
+ * the held-out `elbo`, or a training loss `recon`/`kl`/`loss`) and whether lower or higher is better. `sweep results`
+ * sorts by it, the report ranks by it, and early stopping (ASHA) compares trials on it.
+ */
+export interface Objective {
+  readonly metric: string;
+  readonly mode: 'min' | 'max';
+}
+
+/** Objectives read from training losses: lower is better. Every other objective defaults to higher is better. */
+export const LOSS_OBJECTIVES = ['recon', 'kl', 'loss'] as const;
+
 export type ParamValue = number | string | boolean;
 
 /** A distribution a random search draws one parameter from. */
@@ -85,6 +98,8 @@ export interface SweepSpec {
   readonly taskQueue: string;
   /** Durable checkpoints: the newest `keep` per trial stay in its MLflow run, older ones are deleted. */
   readonly checkpoints: { readonly keep: number };
+  /** Optional: what the sweep optimises (spec `objective: mig` or `{metric: recon, mode: min}`). */
+  readonly objective?: Objective;
 }
 
 export type ParamKind = 'positive' | 'nonneg' | 'int' | 'any' | 'variant' | 'architecture';

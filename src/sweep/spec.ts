@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
-import { ARCHITECTURES, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
-import type { Distribution, ModelVariant, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
+import { ARCHITECTURES, LOSS_OBJECTIVES, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
+import type { Distribution, ModelVariant, Objective, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 import { checkSharedKeys, validateVariantGrids } from './variants.js';
 
 export * from '../contract/types.js';
@@ -69,7 +69,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   const bad = (field: string, value: unknown, allowed: string): void => void issues.push({ field, value, allowed });
   if (!isRecord(raw)) throw new SweepSpecError([{ field: '(top level)', value: raw, allowed: 'expected a mapping of fields' }], source);
 
-  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints'];
+  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints', 'objective'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) bad(k, raw[k], `unknown field; allowed fields: ${known.join(', ')}`);
 
   const name = raw.name;
@@ -168,6 +168,8 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   for (const k of Object.keys(checkpoints)) if (k !== 'keep') bad(`checkpoints.${k}`, checkpoints[k], 'unknown field; allowed: keep');
   if (!(isInt(checkpoints.keep) && checkpoints.keep >= 1)) bad('checkpoints.keep', checkpoints.keep, 'expected an integer >= 1 (the newest checkpoints kept per trial)');
 
+  const objective = validateObjective(raw.objective, bad);
+
   if (issues.length > 0) throw new SweepSpecError(issues, source);
   return {
     name: name as string,
@@ -181,7 +183,28 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     retry: retry as unknown as SweepSpec['retry'],
     taskQueue: taskQueue as string,
     checkpoints: { keep: checkpoints.keep as number },
+    ...(objective !== undefined ? { objective } : {}),
   };
+}
+
+/** `objective: mig` (mode from the metric: losses are minimised, the rest maximised) or `{metric, mode}`. */
+function validateObjective(raw: unknown, bad: (f: string, v: unknown, a: string) => void): Objective | undefined {
+  if (raw === undefined) return undefined;
+  const form = 'expected a metric key such as `mig`, `elbo` or `recon`, or a mapping {metric: <key>, mode: min|max}';
+  const metric = typeof raw === 'string' ? raw : isRecord(raw) ? raw.metric : undefined;
+  if (typeof metric !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(metric)) {
+    bad('objective', raw, form);
+    return undefined;
+  }
+  if (isRecord(raw)) {
+    for (const k of Object.keys(raw)) if (k !== 'metric' && k !== 'mode') bad(`objective.${k}`, raw[k], 'unknown field; allowed: metric, mode');
+  }
+  const mode = isRecord(raw) && raw.mode !== undefined ? raw.mode : (LOSS_OBJECTIVES as readonly string[]).includes(metric) ? 'min' : 'max';
+  if (mode !== 'min' && mode !== 'max') {
+    bad('objective.mode', mode, 'expected min (lower is better) or max (higher is better)');
+    return undefined;
+  }
+  return { metric, mode };
 }
 
 function validateValue(field: string, key: string, v: unknown, bad: (f: string, v: unknown, a: string) => void): void {

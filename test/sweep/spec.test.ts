@@ -143,3 +143,14 @@ test('points added on the command line parse to canonical keys, errors name the 
   // A point added to the smoke sweep (no latent axis) parses against that spec's own axes.
   t.is(parsePoint(loadSweepSpec('sweeps/smoke.yaml'), 'seed=2,beta=2').key, 'beta=2,seed=2');
 });
+
+test('objective: a bare key takes its mode from the metric, a mapping states it, bad forms are named', (t) => {
+  const base = { name: 'o', dataset: 'dsprites-small', model: { variant: 'beta-vae' }, train: { steps: 1, batchSize: 8 }, search: { grid: { beta: [1] }, seeds: [0] } };
+  t.deepEqual(validateSweepSpec({ ...base, objective: 'mig' }).objective, { metric: 'mig', mode: 'max' });
+  t.deepEqual(validateSweepSpec({ ...base, objective: 'recon' }).objective, { metric: 'recon', mode: 'min' });
+  t.deepEqual(validateSweepSpec({ ...base, objective: { metric: 'elbo', mode: 'max' } }).objective, { metric: 'elbo', mode: 'max' });
+  t.is(validateSweepSpec(base).objective, undefined);
+  const e = t.throws(() => validateSweepSpec({ ...base, objective: { metric: 'mig', mode: 'best' } }));
+  t.regex(e.message, /objective\.mode[\s\S]*min \(lower is better\) or max/);
+  t.throws(() => validateSweepSpec({ ...base, objective: 42 }), { message: /objective[\s\S]*metric key/ });
+});
