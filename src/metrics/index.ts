@@ -13,3 +13,14 @@ export { activeUnits, klPerDimension } from './active-units.js';
 export { fitGbt, predictGbt } from './gbt.js';
 export { fitLogistic, predictLogistic, predictProba, macroRocAuc, rocAuc } from './logistic.js';
 export { fitLinearSvc1d, predictLinearSvc1d } from './svm.js';
+export { fitLasso } from './lasso.js';
+export {
+  udrFromRepresentations,
+  relativeStrengthDisentanglement,
+  spearmanCorrelationMatrix,
+  lassoCorrelationMatrix,
+  type UdrCorrelation,
+  type UdrModelSample,
+  type UdrOptions,
+  type UdrResult,
+} from './udr.js';
