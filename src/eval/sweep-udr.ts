@@ -12,7 +12,7 @@ import path from 'node:path';
 import { openDataset } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
 import { klPerDimension } from '../metrics/active-units.js';
-import { udrFromRepresentations, type UdrCorrelation } from '../metrics/udr.js';
+import { udrFromRepresentations, type UdrCorrelation, type UdrResult } from '../metrics/udr.js';
 import { tf } from '../model/tf.js';
 import { VaeModel } from '../model/vae.js';
 import { Rng } from '../random.js';
@@ -160,8 +160,13 @@ async function encode(checkpointDir: string, images: Float32Array, count: number
         const e = model.net.encode(x);
         return [e.mu, e.logvar];
       });
-      const [m, lv] = [await mu.data(), await logvar.data()];
-      tf.dispose([mu, logvar]);
+      let m: Float32Array;
+      let lv: Float32Array;
+      try {
+        [m, lv] = [(await mu.data()) as Float32Array, (await logvar.data()) as Float32Array];
+      } finally {
+        tf.dispose([mu, logvar]);
+      }
       const d = m.length / n;
       for (let i = 0; i < n; i++) {
         codes.push(Float64Array.from(m.subarray(i * d, (i + 1) * d)));
@@ -244,10 +249,20 @@ export async function computeSweepUdr(opts: SweepUdrOptions): Promise<SweepUdrRe
         progress({ type: 'encoded', index: index++, total, runName: t.run.info.runName, step: stored.step });
       }
       const label = labelOf((g[0] as Trial).run);
-      const udr = udrFromRepresentations(models, {
-        ...(opts.correlation ? { correlation: opts.correlation } : {}),
-        ...(opts.klFilterThreshold !== undefined ? { klFilterThreshold: opts.klFilterThreshold } : {}),
-      });
+      let udr: UdrResult;
+      try {
+        udr = udrFromRepresentations(models, {
+          ...(opts.correlation ? { correlation: opts.correlation } : {}),
+          ...(opts.klFilterThreshold !== undefined ? { klFilterThreshold: opts.klFilterThreshold } : {}),
+        });
+      } catch (err) {
+        // The metric numbers its models; the user knows them as trial runs.
+        const message = (err as Error).message.replace(/model (\d+)/g, (_, i: string) => {
+          const t = g[Number(i)];
+          return t ? `trial ${t.run.info.runName} (${t.run.info.runId})` : `model ${i}`;
+        });
+        throw new SweepUdrError(`configuration '${label}': ${message}`);
+      }
       const conf: ConfigurationUdr = { label, runIds: g.map((t) => t.run.info.runId), seeds: g.map((t) => t.seed), scores: udr.modelScores, pairwise: udr.pairwise };
       configurations.push(conf);
       g.forEach((t, i) => scores.set(t.run.info.runId, udr.modelScores[i] as number));

@@ -144,6 +144,33 @@ test.serial('trials without a stored checkpoint are named, and nothing is logged
   t.is((await client.getRun(kept)).data.metrics[UDR_METRIC], undefined);
 });
 
+test.serial('a model whose latents all collapsed is named by its trial run', async (t) => {
+  const name = `udr-collapsed-${tag}`;
+  const s = await newSweep(name);
+  // Two steps of a Bernoulli beta-VAE: the posterior is still the prior, every latent's KL far below 0.01.
+  const fresh = async (seed: number): Promise<{ dir: string; step: number }> => {
+    const cfg = { ...trainConfig(seed, 1), model: { imageSize: 32, latentSize: 4, beta: 1 }, steps: 2, runDir: path.join(root, `collapsed-${seed}`) };
+    const r = await runTraining(cfg);
+    return { dir: r.lastCheckpoint as string, step: r.step };
+  };
+  const ids: string[] = [];
+  for (const seed of [0, 1]) {
+    const ck = await fresh(seed);
+    const r = await startTrialRun(client, {
+      experimentId: s.experimentId,
+      parentRunId: s.parentRunId,
+      sweepName: name,
+      trialKey: `collapsed/seed=${seed}`,
+      config: { ...trainConfig(seed, 1), model: { imageSize: 32, latentSize: 4, beta: 1 }, steps: 2, seed } as unknown as TrialConfigLike,
+    });
+    await new CheckpointStore(client, r.info.runId).upload(ck.dir, ck.step);
+    await client.endRun(r.info.runId);
+    ids.push(r.info.runId);
+  }
+  const err = await t.throwsAsync(computeSweepUdr({ trackingUri: server.uri, sweep: name, numExamples: 50 }), { instanceOf: SweepUdrError });
+  t.regex(err?.message ?? '', new RegExp(`configuration '.*': UDR: trial .* \\((${ids.join('|')})\\) has no latent with mean KL above 0.01`));
+});
+
 test.serial('an unknown sweep is refused with where it looked', async (t) => {
   const err = await t.throwsAsync(computeSweepUdr({ trackingUri: server.uri, sweep: `udr-nope-${tag}` }), { instanceOf: SweepUdrError });
   t.regex(err?.message ?? '', new RegExp(`no MLflow experiment named 'udr-nope-${tag}' at ${server.uri.replace(/[.]/g, '\\.')}`));
