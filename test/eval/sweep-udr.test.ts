@@ -1,7 +1,8 @@
 // `dcign udr <sweep>` and computeSweepUdr against a real MLflow server: three seeds of one configuration, each trained
 // for a few real steps and logged as a sweep's trial run with its checkpoint stored in MLflow (as a sweep's workers
-// do), get `udr` logged on every run; the tensor count stays flat; a configuration with one seed, trials without a
-// stored checkpoint and an unknown sweep are refused before any model is loaded, with the fix in the message.
+// do), get `udr` logged on every run; the tensor count stays flat; a configuration with one seed (unless skipped),
+// trials without a stored checkpoint and an unknown sweep are refused before any model is loaded, and a collapsed
+// model is named by its trial run, each with the fix in the message.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -120,8 +121,7 @@ test.serial('computeSweepUdr: the same scores again, and the tensor count stays 
 test.serial('a configuration with one seed: UDR is undefined, said before anything is loaded', async (t) => {
   const name = `udr-single-${tag}`;
   const s = await newSweep(name);
-  await trialRun(name, s, 0, 1, checkpoints.get(0));
-  await trialRun(name, s, 1, 1, checkpoints.get(1));
+  const pair = [await trialRun(name, s, 0, 1, checkpoints.get(0)), await trialRun(name, s, 1, 1, checkpoints.get(1))];
   const lone = await trialRun(name, s, 0, 4); // no checkpoint: the seed check comes first
   const err = await t.throwsAsync(computeSweepUdr({ trackingUri: server.uri, sweep: name, numExamples: 50 }), { instanceOf: SweepUdrError });
   t.regex(err?.message ?? '', /undefined for a configuration with one seed.*'beta-vae standard beta=4 z=4' \(seed 0\).*at least two seeds/);
@@ -130,6 +130,10 @@ test.serial('a configuration with one seed: UDR is undefined, said before anythi
   const cli = await run(process.execPath, [CLI, 'udr', name, '--tracking-uri', server.uri]).catch((e: { code: number; stderr: string }) => e);
   t.is((cli as { code?: number }).code, 1);
   t.regex((cli as { stderr: string }).stderr, /error: UDR is undefined for a configuration with one seed/);
+  // Asked to skip it, the configurations with two seeds are scored and the lone one is reported as skipped.
+  const r = await computeSweepUdr({ trackingUri: server.uri, sweep: name, numExamples: 50, singleSeed: 'skip', log: false });
+  t.deepEqual([...r.scores.keys()].sort(), [...pair].sort());
+  t.deepEqual(r.skipped, ['beta-vae standard beta=4 z=4']);
 });
 
 test.serial('trials without a stored checkpoint are named, and nothing is logged', async (t) => {
