@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 
 import anyTest from 'ava';
 import type { ExecutionContext, TestFn } from 'ava';
+import { Worker } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { pauseSweep, resumeSweep, startSweep, sweepProgress } from '../../src/sweep/control.js';
 import { trialProgressQuery, trialWorkflowId, sweepWorkflowId } from '../../src/contract/index.js';
@@ -23,6 +25,7 @@ import type { RunningWorker } from '../helpers/sweep-fixture.js';
 
 interface Ctx {
   server: TemporalTestServer;
+  code: WorkflowBundleWithSourceMap;
   mlflow: MlflowServer;
   tracking: MlflowClient;
   runRoot: string;
@@ -41,7 +44,7 @@ if (!temporalAvailable()) {
   test.before(async (t) => {
     const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), testMlflowServer(), bundle(), tempDir('lifecycle')]);
     const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, mlflowUri: mlflow.uri, pausePollMs: 200 });
-    t.context = { server, mlflow, tracking: new MlflowClient({ trackingUri: mlflow.uri }), runRoot, worker };
+    t.context = { server, code, mlflow, tracking: new MlflowClient({ trackingUri: mlflow.uri }), runRoot, worker };
   });
   test.after.always(async (t) => {
     t.context.tracking?.close();
@@ -53,6 +56,12 @@ if (!temporalAvailable()) {
   /** Steps of a run's `loss` history, in order; each must appear once. */
   const lossSteps = async (t: ExecutionContext<Ctx>, runId: string): Promise<number[]> =>
     (await t.context.tracking.getMetricHistory(runId, 'loss')).map((m) => m.step).sort((a, b) => a - b);
+
+  /** The recorded history of one workflow run goes through the workflow code again without a determinism error. */
+  const replays = async (t: ExecutionContext<Ctx>, workflowId: string, runId?: string): Promise<void> => {
+    const history = await t.context.server.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    await t.notThrowsAsync(Worker.runReplayHistory({ workflowBundle: { code: t.context.code.code } }, history, workflowId), `${workflowId} ${runId ?? ''}`);
+  };
 
   const trialOf = (p: SweepProgress, key: string): SweepProgress['trials'][number] => {
     const trial = p.trials.find((x) => x.key === key);
@@ -116,6 +125,8 @@ if (!temporalAvailable()) {
     t.is(parent.info.status, 'FINISHED');
     t.is(parent.data.tags['temporal.runId'], (await server.client.workflow.getHandle(sweepWorkflowId(name)).describe()).runId, 'the parent run names the run that continued it');
 
+    await replays(t, sweepWorkflowId(name)); // the run that continued the terminated one
+
     // Nothing is left to resume; the error says so and names retry.
     await t.throwsAsync(resumeSweep(server.client, name), { message: new RegExp(`sweep '${name}' has nothing to resume: 2 trial\\(s\\) completed, 0 failed`) });
   });
@@ -176,6 +187,7 @@ if (!temporalAvailable()) {
     // Nothing holds a slot: no replica process, no training task on the worker, the trial's workflow closed.
     t.deepEqual(await stillAliveAfter(await replicaPids(runRoot, name, key), 30_000), []);
     t.is(worker.worker.slotsInUse(), 0);
+    const pausedRunId = (await server.client.workflow.getHandle(trialWorkflowId(name, key)).describe()).runId;
     const pausedTrial: TrialResult = await server.client.workflow.getHandle(trialWorkflowId(name, key)).result();
     t.is(pausedTrial.state, 'paused');
     t.is(pausedTrial.step, at);
@@ -198,5 +210,7 @@ if (!temporalAvailable()) {
     t.deepEqual(after.slice(at).map((s) => s.step), range(at + 1, 600), 'resumed at the pause checkpoint + 1');
     t.true(after.slice(at).every((s) => s.generation === 1), 'the continuation is a new generation');
     t.deepEqual(await lossSteps(t, runId), range(1, 600), 'each step logged once');
+    await replays(t, trialWorkflowId(name, key), pausedRunId);
+    await replays(t, sweepWorkflowId(name));
   });
 }
