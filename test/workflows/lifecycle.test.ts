@@ -88,6 +88,10 @@ if (!temporalAvailable()) {
     // Terminated by the server, as an operator or a timeout would end it: the sweep and its running trial.
     const before = await sweepProgress(server.client, name, { live: false });
     await handle.terminate('test: the sweep ends mid-run');
+    // Temporal leaves a terminated sweep's trials running: resume refuses to start a second copy beside one.
+    await t.throwsAsync(resumeSweep(server.client, name), {
+      message: `trial '${cut}' of sweep '${name}' is still running (workflow sweep/${name}/${cut}) although its sweep ended; let it finish or stop it (\`temporal workflow terminate --workflow-id 'sweep/${name}/${cut}'\`), then resume again`,
+    });
     await cutTrial.terminate('test: the sweep ends mid-run');
     const cutPids = await replicaPids(runRoot, name, cut);
     t.deepEqual(await stillAliveAfter(cutPids, 30_000), [], 'replicas of the terminated trial stopped');
