@@ -24,6 +24,7 @@ import {
   SA_LATENT,
   SA_MODEL,
   SA_ARCHITECTURE,
+  SA_STATE,
   SA_SWEEP,
   SA_TRIAL,
   controlQueue,
@@ -119,8 +120,10 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       if (isCancellation(err)) throw err;
     }
   };
+  const showsState = input.searchAttributes.includes(SA_STATE.name); // only when the server has registered it
   const setState = async (s: TrialState): Promise<void> => {
     state = s;
+    if (showsState) upsertSearchAttributes([{ key: SA_STATE, value: s }]);
     await report();
   };
 

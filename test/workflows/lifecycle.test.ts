@@ -12,7 +12,7 @@ import { Worker } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { pauseSweep, resumeSweep, startSweep, sweepProgress } from '../../src/sweep/control.js';
-import { trialProgressQuery, trialWorkflowId, sweepWorkflowId } from '../../src/contract/index.js';
+import { SA_STATE, trialProgressQuery, trialWorkflowId, sweepWorkflowId } from '../../src/contract/index.js';
 import type { TrialResult } from '../../src/contract/index.js';
 import type { SweepProgress } from '../../src/contract/types.js';
 import { CheckpointStore, MlflowClient } from '../../src/tracking/index.js';
@@ -195,8 +195,9 @@ if (!temporalAvailable()) {
     const pausedTrial: TrialResult = await server.client.workflow.getHandle(trialWorkflowId(name, key)).result();
     t.is(pausedTrial.state, 'paused');
     t.is(pausedTrial.step, at);
-    const pending = (await server.client.workflow.getHandle(trialWorkflowId(name, key)).describe()).raw.pendingActivities ?? [];
-    t.is(pending.length, 0, 'no training activity pending in Temporal');
+    const pausedDesc = await server.client.workflow.getHandle(trialWorkflowId(name, key)).describe();
+    t.is((pausedDesc.raw.pendingActivities ?? []).length, 0, 'no training activity pending in Temporal');
+    t.is(pausedDesc.typedSearchAttributes.get(SA_STATE), 'paused', 'filterable in the Temporal UI');
     // It trained exactly up to its pause checkpoint, and nothing trains while paused.
     const trained = await trainedSteps(runRoot, name, key);
     t.deepEqual(trained.map((s) => s.step), range(1, at));
