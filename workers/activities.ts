@@ -20,7 +20,14 @@ import { threadShareEnv } from '../src/parallel/threads.js';
 import type { TrainConfigInput } from '../src/train/config.js';
 import { REPLICA_EXIT, trainedTo, type ReplicaConfig, type ReplicaMessage } from '../src/train/replica-protocol.js';
 import type { ParamValue, SweepProgress, SweepSpec, TrainConfigJson } from '../src/contract/types.js';
-import { DEFAULT_KEEP_CHECKPOINTS, SEARCH_ATTRIBUTE_TYPES, checkpointStoredUpdate, replicaProgressSignal, specVariants } from '../src/contract/index.js';
+import {
+  DEFAULT_KEEP_CHECKPOINTS,
+  SEARCH_ATTRIBUTE_TYPES,
+  checkpointStoredUpdate,
+  pauseRequestedQuery,
+  replicaProgressSignal,
+  specVariants,
+} from '../src/contract/index.js';
 import type { CheckpointRef, CurvePoint } from '../src/contract/index.js';
 import { CheckpointStore } from '../src/tracking/index.js';
 import { CheckpointCache, NoTrackingServerError } from './checkpoint-cache.js';
@@ -74,6 +81,8 @@ export interface ActivityDeps {
   readonly replicaEnv?: NodeJS.ProcessEnv;
   /** ZeroMQ all-reduce timeout handed to replicas (ms; capped by the trial's heartbeat timeout, ./ring-timeout.ts). */
   readonly ringTimeoutMs?: number;
+  /** How often rank 0's worker asks its trial whether a pause was requested (ms; default 1000). */
+  readonly pausePollMs?: number;
   /** Backoff of failed checkpoint uploads (default 1 s doubling to 60 s). */
   readonly uploadBackoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -100,6 +109,8 @@ export interface ReplicaResult {
   /** Rank 0's final checkpoint: durable (stored in MLflow) when the trial is tracked. */
   readonly checkpoint?: CheckpointRef;
   readonly losses?: Record<string, number>;
+  /** Rank 0 stopped early because its trial was paused; `checkpoint` holds `step`. */
+  readonly paused?: boolean;
 }
 
 /** What a trainReplica heartbeat carries (and what a retried attempt resumes from). */
@@ -166,7 +177,7 @@ export function createActivities(deps: ActivityDeps) {
     replicas: number;
     experimentId?: string;
     parentRunId?: string;
-  }): Promise<{ runId?: string }> {
+  }): Promise<{ runId?: string; latestCheckpoint?: CheckpointRef }> {
     if (!deps.mlflow || !req.experimentId) return {};
     const wf = activityInfo().workflowExecution;
     const gpu = deps.slots.devices.some((d) => d !== '');
@@ -183,7 +194,34 @@ export function createActivities(deps: ActivityDeps) {
       device: gpu ? `GPU ${deps.slots.devices.join(',')}` : 'CPU',
       config: { ...req.train, seed: req.seed } as unknown as TrialConfigLike,
     });
-    return { runId: run.info.runId };
+    const runId = run.info.runId;
+    // A trial continued after a pause or an ended sweep keeps its run: reopened, and resumed from its newest
+    // checkpoint stored whole (the durable record, whatever the workflow that stored it knew).
+    if (run.info.status !== 'RUNNING') await deps.mlflow.updateRun(runId, { status: 'RUNNING' });
+    await deps.mlflow.setTags(runId, { [TRIAL_STATE_TAG]: 'running' });
+    const store = new CheckpointStore(deps.mlflow, runId);
+    const latest = await store.latest();
+    return { runId, ...(latest ? { latestCheckpoint: { step: latest.step, uri: store.uri(latest.artifactPath) } } : {}) };
+  }
+
+  /** Marks a trial paused in its MLflow run, which stays open for the trial to continue in. */
+  async function pauseTrialRun(req: { runId: string; step: number }): Promise<void> {
+    if (!deps.mlflow) return;
+    await deps.mlflow.setTags(req.runId, { [TRIAL_STATE_TAG]: 'paused', 'dcign.pausedAtStep': String(req.step) });
+  }
+
+  /**
+   * A sweep run that continues an ended one (`dcign sweep resume`): its parent run is reopened, nothing is created.
+   * Returns the search attributes the server has, as setupSweep does.
+   */
+  async function reopenSweep(req: { parentRunId?: string }): Promise<{ searchAttributes: string[] }> {
+    const searchAttributes = await hasSearchAttributes(deps.temporal, deps.namespace ?? 'default');
+    if (deps.mlflow && req.parentRunId) {
+      await deps.mlflow.updateRun(req.parentRunId, { status: 'RUNNING' });
+      const wf = activityInfo().workflowExecution;
+      if (wf) await deps.mlflow.setTags(req.parentRunId, { 'temporal.runId': wf.runId });
+    }
+    return { searchAttributes };
   }
 
   async function trainReplica(input: TrainReplicaInput): Promise<ReplicaResult> {
@@ -260,12 +298,34 @@ export function createActivities(deps: ActivityDeps) {
         sending = delivered.then(() => undefined);
         return delivered;
       };
+      // Rank 0 alone is told of a pause: it stops at a step boundary and keeps the checkpoint; its peers are stopped
+      // by the workflow (their state is a copy of rank 0's, so a step they had begun is dropped, never half-kept).
+      let pausePoll: NodeJS.Timeout | undefined;
+      const watchForPause = (): void => {
+        let asking = false;
+        pausePoll = setInterval(() => {
+          if (asking) return;
+          asking = true;
+          handle
+            .query(pauseRequestedQuery)
+            .then((requested) => {
+              if (!requested) return;
+              clearInterval(pausePoll);
+              child.requestPause();
+            })
+            .catch(() => undefined) // Temporal unreachable for a moment: ask again at the next tick
+            .finally(() => {
+              asking = false;
+            });
+        }, deps.pausePollMs ?? 1000);
+      };
       let joinFailure: Error | undefined;
       const rdzv = new TemporalRendezvous(deps.temporal, { workflowId: input.trialWorkflowId, generation: input.generation, replicaIndex: input.replicaIndex });
       const join = async (endpoint: string): Promise<void> => {
         try {
           const group = await abortable(rdzv.join(endpoint), ctx.cancellationSignal);
           rank = group.rank;
+          if (rank === 0) watchForPause();
           if (durable && deps.mlflow && input.mlflowRunId && rank === 0) {
             const metrics = new CheckpointGatedMetrics(deps.mlflow, input.mlflowRunId);
             tracked = metrics;
@@ -342,6 +402,7 @@ export function createActivities(deps: ActivityDeps) {
         exit = await child.exited;
       } finally {
         ctx.cancellationSignal.removeEventListener('abort', onAbort);
+        clearInterval(pausePoll);
       }
       const trainedOk = exit.done !== undefined && exit.code === REPLICA_EXIT.ok && !ctx.cancellationSignal.aborted;
       const up = uploader as CheckpointUploader | undefined; // assigned in a callback
@@ -370,6 +431,7 @@ export function createActivities(deps: ActivityDeps) {
       if (exit.done && exit.code === REPLICA_EXIT.ok) {
         const trained = trainedTo(exit.done);
         if (exit.done.kind !== 'train') throw ApplicationFailure.nonRetryable(`${who} ran a ${exit.done.kind} workload, not training`, 'BadConfig');
+        const paused = exit.done.train.status === 'aborted';
         if (trained.scalars) losses = trained.scalars;
         // Tracked: the durable copy of the final checkpoint. Untracked: the replica's own folder, as it reported it.
         const ckpt = durable ? (rank === 0 ? checkpoint : undefined) : trained.checkpoint ? { step: trained.checkpoint.step, uri: trained.checkpoint.path } : checkpoint;
@@ -378,6 +440,7 @@ export function createActivities(deps: ActivityDeps) {
           step: trained.step,
           ...(ckpt ? { checkpoint: ckpt } : {}),
           ...(losses ? { losses } : {}),
+          ...(paused ? { paused } : {}),
         };
       }
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
@@ -409,7 +472,8 @@ export function createActivities(deps: ActivityDeps) {
 
   async function finishTrialRun(req: { runId: string; status: 'FINISHED' | 'FAILED' | 'KILLED'; metrics: Record<string, number>; error?: string }): Promise<void> {
     if (!deps.mlflow) return;
-    if (req.error) await deps.mlflow.setTags(req.runId, { 'dcign.error': req.error.slice(0, 4000) });
+    const state = { FINISHED: 'completed', FAILED: 'failed', KILLED: 'cancelled' }[req.status];
+    await deps.mlflow.setTags(req.runId, { [TRIAL_STATE_TAG]: state, ...(req.error ? { 'dcign.error': req.error.slice(0, 4000) } : {}) });
     await deps.mlflow.endRun(req.runId, req.status);
   }
 
@@ -429,8 +493,11 @@ export function createActivities(deps: ActivityDeps) {
     await deps.mlflow.endRun(p.parentRunId, p.state === 'cancelled' ? 'KILLED' : counts.failed > 0 && counts.completed === 0 ? 'FAILED' : 'FINISHED');
   }
 
-  return { setupSweep, createTrialRun, trainReplica, evaluate, finishTrialRun, summarizeSweep };
+  return { setupSweep, reopenSweep, createTrialRun, pauseTrialRun, trainReplica, evaluate, finishTrialRun, summarizeSweep };
 }
+
+/** The trial run's tag holding its state as the trial last set it (running, paused, completed, failed, cancelled). */
+const TRIAL_STATE_TAG = 'dcign.state';
 
 /** Which of dcign's search attributes the server has registered (upserting an unknown one fails the workflow). */
 async function hasSearchAttributes(client: Client, namespace: string): Promise<string[]> {

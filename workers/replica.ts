@@ -27,6 +27,8 @@ export interface ReplicaProcess {
   readonly exited: Promise<ReplicaExit>;
   /** Answers the replica's `bound` line with its group (the supervisor rendezvous). */
   answerRendezvous(result: RendezvousResult): void;
+  /** Asks the replica to stop at its next step boundary with a checkpoint (src/train/replica-protocol.ts). */
+  requestPause(): void;
   /** Stops the replica and its group (SIGTERM, then SIGKILL after a grace period). */
   kill(): void;
 }
@@ -85,6 +87,9 @@ export function spawnReplica(o: SpawnReplicaOptions): ReplicaProcess {
     exited,
     answerRendezvous: (result) => {
       child.stdin.write(encodeMessage({ type: 'rendezvous', result }));
+    },
+    requestPause: () => {
+      if (child.exitCode === null && child.signalCode === null) child.stdin.write(encodeMessage({ type: 'pause' }));
     },
     kill: () => {
       if (killed || child.exitCode !== null || child.signalCode !== null) return;

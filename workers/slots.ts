@@ -22,6 +22,11 @@ export class SlotPool {
     return this.devices.length;
   }
 
+  /** Slots held by running replicas. */
+  get inUse(): number {
+    return this.devices.length - this.free.length;
+  }
+
   /** A free slot's device ('' for a CPU slot). The worker accepts at most `size` training tasks, so one is free. */
   acquire(): string {
     const d = this.free.shift();

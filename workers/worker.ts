@@ -53,6 +53,8 @@ export interface DcignWorkerOptions {
   readonly evaluate?: ActivityDeps['evaluate'];
   readonly identity?: string;
   readonly progressIntervalMs?: number;
+  /** How often rank 0's worker asks its trial whether a pause was requested (ms; default 1000). */
+  readonly pausePollMs?: number;
   /** Extra environment for replica processes. */
   readonly replicaEnv?: NodeJS.ProcessEnv;
   /** How long running replicas get to stop when the worker shuts down (default 10 s). */
@@ -71,6 +73,8 @@ export interface DcignWorker {
   /** Whether replicas authenticate each other with the cluster key. */
   readonly clusterKey: boolean;
   readonly slots: number;
+  /** Training slots held by running replicas now (a paused sweep's trials hold none). */
+  slotsInUse(): number;
   /** Runs until shutdown() (or a fatal error). */
   run(): Promise<void>;
   shutdown(): void;
@@ -151,6 +155,7 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
     slots,
     ...(o.evaluate ? { evaluate: o.evaluate } : {}),
     ...(o.progressIntervalMs !== undefined ? { progressIntervalMs: o.progressIntervalMs } : {}),
+    ...(o.pausePollMs !== undefined ? { pausePollMs: o.pausePollMs } : {}),
     replicaEnv,
     ...(o.ringTimeoutMs !== undefined ? { ringTimeoutMs: o.ringTimeoutMs } : {}),
   });
@@ -175,7 +180,9 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
     taskQueue: controlQueue(o.taskQueue),
     activities: {
       setupSweep: activities.setupSweep,
+      reopenSweep: activities.reopenSweep,
       createTrialRun: activities.createTrialRun,
+      pauseTrialRun: activities.pauseTrialRun,
       evaluate: activities.evaluate,
       finishTrialRun: activities.finishTrialRun,
       summarizeSweep: activities.summarizeSweep,
@@ -186,6 +193,7 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
     advertiseHost,
     clusterKey: clusterKeyFile !== undefined || Boolean(replicaEnv.DCIGN_CLUSTER_KEY_FILE ?? process.env.DCIGN_CLUSTER_KEY_FILE),
     slots: slots.size,
+    slotsInUse: () => slots.inUse,
     run: async () => {
       try {
         await Promise.all([training.run(), control.run()]);

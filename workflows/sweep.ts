@@ -1,7 +1,9 @@
 // sweepWorkflow: expands the search space, opens the MLflow experiment and parent run, and runs up to
-// maxConcurrentTrials trial workflows at a time. A failed trial is recorded, never fatal. Pause holds new trials,
-// resume releases them, cancel stops every running trial (and its replicas). Trials report back by signal, so the
-// sweep can continue as new at any moment without losing track of trials in flight.
+// maxConcurrentTrials trial workflows at a time. A failed trial is recorded, never fatal. Pause holds new trials and
+// pauses running ones (each stops at a step boundary with a checkpoint and frees its slot), resume continues them from
+// there, cancel stops every running trial (and its replicas), retry queues failed trials again. Trials report back by
+// signal, so the sweep can continue as new at any moment without losing track of trials in flight. A run that
+// continues an ended one (input.resumed) reuses its MLflow runs and starts only the trials it was given in its queue.
 import {
   CancellationScope,
   ParentClosePolicy,
@@ -27,13 +29,15 @@ import {
   cancelSignal,
   controlQueue,
   pauseSignal,
+  pauseTrialSignal,
   progressQuery,
   resumeSignal,
+  retryTrialsUpdate,
   specQuery,
   trialReportSignal,
   trialWorkflowId,
 } from '../src/contract/index.js';
-import type { SweepInput, SweepWorkflow, TrialInput } from '../src/contract/index.js';
+import type { CheckpointRef, SweepInput, SweepWorkflow, TrialInput, TrialResult } from '../src/contract/index.js';
 import { failureMessage, trialWorkflow } from './trial.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -47,25 +51,33 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   });
   const maxHistoryEvents = input.maxHistoryEvents ?? 10000;
 
-  // ---- state (carried across continue-as-new)
+  // ---- state (carried across continue-as-new, or taken over from an ended run by resume)
   let searchAttributes: readonly string[] = input.carried?.searchAttributes ?? [];
-  const progress: SweepProgress = input.carried?.progress ?? {
+  const seeded = input.carried ?? input.resumed;
+  const progress: SweepProgress = seeded?.progress ?? {
     name: spec.name,
     state: 'running',
     maxConcurrentTrials: spec.maxConcurrentTrials,
     trials: (input.trials ?? expandTrials(spec)).map(newStatus),
     continuedAsNew: 0,
   };
+  if (input.resumed) progress.resumed = (progress.resumed ?? 0) + 1;
   const byKey = new Map(progress.trials.map((t) => [t.key, t]));
-  const queue: string[] = input.carried ? [...input.carried.queue] : progress.trials.map((t) => t.key);
+  const queue: string[] = seeded ? [...seeded.queue] : progress.trials.map((t) => t.key);
   let cancelRequested = progress.state === 'cancelling';
   let cancelReason = 'cancelled by request';
-  const running = (): TrialStatus[] => progress.trials.filter((t) => t.state !== 'pending' && !TERMINAL.has(t.state));
+  // Trials holding a slot: paused and pending ones hold none.
+  const running = (): TrialStatus[] => progress.trials.filter((t) => t.state !== 'pending' && t.state !== 'paused' && !TERMINAL.has(t.state));
+  // Each start of a trial's workflow; a result of an earlier start (a paused workflow) never overwrites a later one.
+  const starts = new Map<string, number>();
+  let pauseTrialsDue = progress.state === 'paused' && running().length > 0;
 
   setHandler(progressQuery, () => progress);
   setHandler(specQuery, () => spec);
   setHandler(pauseSignal, () => {
-    if (progress.state === 'running') progress.state = 'paused';
+    if (progress.state !== 'running') return;
+    progress.state = 'paused';
+    pauseTrialsDue = true;
   });
   setHandler(resumeSignal, () => {
     if (progress.state === 'paused') progress.state = 'running';
@@ -76,17 +88,47 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   });
   setHandler(trialReportSignal, (r) => {
     const t = byKey.get(r.key);
-    if (!t || TERMINAL.has(t.state)) return; // late report after the sweep recorded its end
-    t.state = r.state;
+    if (!t || TERMINAL.has(t.state) || t.state === 'paused') return; // late report after the sweep recorded its end
     t.step = r.step;
     t.generation = r.generation;
     t.losses = r.losses;
     t.metrics = r.metrics;
     if (r.checkpointUri) t.checkpointUri = r.checkpointUri;
+    if (r.checkpointStep !== undefined) t.checkpointStep = r.checkpointStep;
     if (r.mlflowRunId) t.mlflowRunId = r.mlflowRunId;
     if (r.error) t.error = r.error;
+    if (r.state === 'paused') {
+      pausedAt(t);
+      return;
+    }
+    t.state = r.state;
     if (TERMINAL.has(r.state)) t.endedAt = Date.now();
   });
+  setHandler(
+    retryTrialsUpdate,
+    (keys) => {
+      const chosen = keys.length > 0 ? keys.map((k) => byKey.get(k) as TrialStatus) : progress.trials.filter((t) => t.state === 'failed');
+      for (const t of chosen) {
+        t.state = 'pending';
+        delete t.error;
+        delete t.endedAt;
+        queue.push(t.key);
+      }
+      return chosen.map((t) => t.key);
+    },
+    {
+      validator: (keys) => {
+        if (cancelRequested || progress.state === 'cancelled' || progress.state === 'completed') {
+          throw new Error(`sweep ${spec.name} is ${cancelRequested ? 'cancelling' : progress.state}; \`dcign sweep retry\` on an ended sweep starts a new run of it`);
+        }
+        for (const k of keys) {
+          const t = byKey.get(k);
+          if (!t) throw new Error(`sweep ${spec.name} has no trial '${k}'; \`dcign sweep status ${spec.name}\` lists its trials`);
+          if (t.state !== 'failed') throw new Error(`trial '${k}' is ${t.state}, not failed; only failed trials are retried`);
+        }
+      },
+    },
+  );
   setHandler(
     addTrialsUpdate,
     (points) => {
@@ -117,7 +159,11 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   );
 
   try {
-    if (!input.carried) {
+    if (input.resumed) {
+      // The experiment, parent run and trial runs exist: reopen the parent run, create nothing.
+      searchAttributes = (await control.reopenSweep({ ...(progress.parentRunId ? { parentRunId: progress.parentRunId } : {}) })).searchAttributes;
+      if (searchAttributes.includes(SA_SWEEP.name)) upsertSearchAttributes([{ key: SA_SWEEP, value: spec.name }]);
+    } else if (!input.carried) {
       const setup = await control.setupSweep({ name: spec.name, spec, trialCount: progress.trials.length });
       searchAttributes = setup.searchAttributes;
       if (setup.experimentId) progress.experimentId = setup.experimentId;
@@ -126,6 +172,11 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
     }
 
     const startTrial = async (t: TrialStatus): Promise<void> => {
+      // A trial that ran before (paused, or left unfinished by an ended run) continues from its newest checkpoint.
+      const resume = t.startedAt === undefined ? undefined : { generation: t.generation + 1, ...(checkpointOf(t) ? { checkpoint: checkpointOf(t) } : {}) };
+      const start = (starts.get(t.key) ?? 0) + 1;
+      starts.set(t.key, start);
+      const current = (): boolean => starts.get(t.key) === start;
       t.state = 'running';
       t.startedAt = Date.now();
       const trial: TrialPlan = { key: t.key, params: t.params, seed: t.seed };
@@ -145,6 +196,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
         parentWorkflowId: workflowInfo().workflowId,
         searchAttributes,
         ...(input.progressReportMs !== undefined ? { progressReportMs: input.progressReportMs } : {}),
+        ...(resume ? { resume } : {}),
       };
       try {
         const child = await startChild(trialWorkflow, {
@@ -157,8 +209,17 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
         });
         // Safety net for this run: a trial that ends without reporting (terminated, timed out) is still recorded.
         child.result().then(
-          (r) => settle(t, 'completed', undefined, r.metrics),
-          (err: unknown) => settle(t, isCancellation(err) ? 'cancelled' : 'failed', failureMessage(err)),
+          (r: TrialResult) => {
+            if (!current()) return;
+            if (r.state === 'paused') {
+              if (r.checkpointUri) t.checkpointUri = r.checkpointUri;
+              t.checkpointStep = r.step;
+              pausedAt(t);
+            } else settle(t, 'completed', undefined, r.metrics);
+          },
+          (err: unknown) => {
+            if (current()) settle(t, isCancellation(err) ? 'cancelled' : 'failed', failureMessage(err));
+          },
         );
       } catch (err) {
         settle(t, 'failed', `could not start: ${failureMessage(err)}`);
@@ -169,12 +230,18 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       await condition(
         () =>
           cancelRequested ||
+          pauseTrialsDue ||
           (queue.length === 0 && running().length === 0) ||
           (progress.state === 'running' && queue.length > 0 && running().length < spec.maxConcurrentTrials) ||
           workflowInfo().historyLength > maxHistoryEvents ||
           workflowInfo().continueAsNewSuggested,
       );
       if (cancelRequested) break;
+      if (pauseTrialsDue) {
+        pauseTrialsDue = false;
+        await pauseRunningTrials();
+        continue;
+      }
       if (queue.length === 0 && running().length === 0) break;
       if (workflowInfo().historyLength > maxHistoryEvents || workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
@@ -188,7 +255,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       }
       while (progress.state === 'running' && queue.length > 0 && running().length < spec.maxConcurrentTrials) {
         const t = byKey.get(queue.shift() as string);
-        if (t && t.state === 'pending') await startTrial(t);
+        if (t && (t.state === 'pending' || t.state === 'paused')) await startTrial(t);
       }
     }
   } catch (err) {
@@ -202,7 +269,11 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       progress.state = 'cancelling';
       for (const key of queue.splice(0)) {
         const t = byKey.get(key);
-        if (t && t.state === 'pending') settle(t, 'cancelled', cancelReason);
+        if (t?.state === 'paused' && t.mlflowRunId) {
+          // its run stayed open for the trial to continue in; it will not
+          await control.finishTrialRun({ runId: t.mlflowRunId, status: 'KILLED', metrics: t.metrics, error: cancelReason }).catch(() => undefined);
+        }
+        if (t && (t.state === 'pending' || t.state === 'paused')) settle(t, 'cancelled', cancelReason);
       }
       for (const t of running()) {
         try {
@@ -222,6 +293,25 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   await CancellationScope.nonCancellable(() => control.summarizeSweep({ progress, model: spec.model }));
   return progress;
 
+  /** Asks every running trial to stop at its next step boundary; each reports `paused` once its checkpoint is stored. */
+  async function pauseRunningTrials(): Promise<void> {
+    for (const t of running()) {
+      try {
+        await getExternalWorkflowHandle(trialWorkflowId(spec.name, t.key)).signal(pauseTrialSignal);
+      } catch {
+        // it has just ended; its report says how
+      }
+    }
+  }
+
+  /** A trial that stopped for a pause: it holds no slot and goes first in the queue, to continue on resume. */
+  function pausedAt(t: TrialStatus): void {
+    if (t.state === 'paused' || TERMINAL.has(t.state)) return;
+    t.state = 'paused';
+    if (t.checkpointStep !== undefined) t.step = t.checkpointStep;
+    if (!queue.includes(t.key)) queue.unshift(t.key);
+  }
+
   function settle(t: TrialStatus, state: 'completed' | 'failed' | 'cancelled', error?: string, metrics?: Record<string, number>): void {
     if (TERMINAL.has(t.state)) return;
     t.state = state;
@@ -229,6 +319,11 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
     if (metrics) t.metrics = metrics;
     t.endedAt = Date.now();
   }
+}
+
+/** Where a trial that ran before continues: its newest checkpoint the sweep heard of (the trial run may hold newer). */
+function checkpointOf(t: TrialStatus): CheckpointRef | undefined {
+  return t.checkpointUri !== undefined && t.checkpointStep !== undefined ? { step: t.checkpointStep, uri: t.checkpointUri } : undefined;
 }
 
 function newStatus(p: TrialPlan): TrialStatus {

@@ -1,6 +1,8 @@
 // trialWorkflow: one model of a sweep. Creates its MLflow child run, trains R data-parallel replicas as activities
 // with the workflow itself as their rendezvous (like torchrun's, with Temporal as the store), restarts the whole group
 // from the last checkpoint under a new generation when any replica fails, evaluates, and reports to its sweep.
+// A pause stops the group at a step boundary with a checkpoint and ends the workflow `paused`; a later workflow of the
+// same trial (input.resume) continues from that checkpoint, in the same MLflow run.
 import {
   ApplicationFailure,
   CancellationScope,
@@ -22,11 +24,14 @@ import {
   SA_LATENT,
   SA_MODEL,
   SA_ARCHITECTURE,
+  SA_STATE,
   SA_SWEEP,
   SA_TRIAL,
   controlQueue,
   joinUpdate,
   checkpointStoredUpdate,
+  pauseRequestedQuery,
+  pauseTrialSignal,
   replicaProgressSignal,
   trialCurveQuery,
   trialProgressQuery,
@@ -57,12 +62,14 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   });
 
   let state: TrialState = 'pending';
-  let generation = 0;
-  let step = 0;
+  // A continued trial numbers its generations on, so nothing of an earlier workflow's group passes for this one's.
+  let generation = input.resume?.generation ?? 0;
   let losses: Record<string, number> = {};
   let metrics: Record<string, number> = {};
   // With MLflow, only checkpoints stored there whole (`runs:/...`): a group restarted on any host can fetch them.
-  let lastCheckpoint: CheckpointRef | undefined;
+  let lastCheckpoint: CheckpointRef | undefined = input.resume?.checkpoint;
+  let step = lastCheckpoint?.step ?? 0;
+  let pauseRequested = false;
   let curve: CurvePoint[] = [];
   let joined = new Map<number, string>();
   let mlflowRunId: string | undefined;
@@ -82,6 +89,10 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   });
   setHandler(trialProgressQuery, progress);
   setHandler(trialCurveQuery, () => curve);
+  setHandler(pauseTrialSignal, () => {
+    pauseRequested = true;
+  });
+  setHandler(pauseRequestedQuery, () => pauseRequested);
 
   // ---- reporting to the sweep: state changes at once, progress at most every progressReportMs of workflow time
   const reportEvery = input.progressReportMs ?? 5000;
@@ -98,7 +109,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       generation,
       losses,
       metrics,
-      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
+      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri, checkpointStep: lastCheckpoint.step } : {}),
       ...(mlflowRunId ? { mlflowRunId } : {}),
       ...(error ? { error } : {}),
     };
@@ -109,8 +120,10 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       if (isCancellation(err)) throw err;
     }
   };
+  const showsState = input.searchAttributes.includes(SA_STATE.name); // only when the server has registered it
   const setState = async (s: TrialState): Promise<void> => {
     state = s;
+    if (showsState) upsertSearchAttributes([{ key: SA_STATE, value: s }]);
     await report();
   };
 
@@ -156,6 +169,27 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     return true;
   });
 
+  /** Ends this workflow at its newest checkpoint; the MLflow run stays open for the workflow that continues it. */
+  const paused = async (): Promise<TrialResult> => {
+    step = lastCheckpoint?.step ?? 0;
+    curve = curve.filter((p) => p.step <= step);
+    if (mlflowRunId) await control.pauseTrialRun({ runId: mlflowRunId, step });
+    await setState('paused');
+    return {
+      key: trial.key,
+      params: trial.params,
+      seed: trial.seed,
+      state: 'paused',
+      step,
+      generations: generation + 1,
+      metrics,
+      losses,
+      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
+      ...(mlflowRunId ? { mlflowRunId } : {}),
+      curve,
+    };
+  };
+
   try {
     // Only attributes the server has registered (an unknown one would fail the workflow task).
     const pairs: SearchAttributeUpdatePair[] = [
@@ -181,6 +215,11 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       ...input.mlflow,
     });
     mlflowRunId = run.runId;
+    // The run's newest stored checkpoint wins over what the sweep remembered (a report may have been lost).
+    if (run.latestCheckpoint && run.latestCheckpoint.step >= (lastCheckpoint?.step ?? 0)) {
+      lastCheckpoint = run.latestCheckpoint;
+      step = lastCheckpoint.step;
+    }
     await setState('running');
 
     // Progress reports run beside training, throttled in workflow time.
@@ -197,6 +236,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
 
     let final: Awaited<ReturnType<Activities['trainReplica']>> | undefined;
     for (;;) {
+      if (pauseRequested) break; // asked before this generation started: nothing to stop
       const scope = new CancellationScope();
       const gen = generation;
       const resumeFrom = lastCheckpoint;
@@ -217,8 +257,12 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
         ),
       );
       try {
-        const results = await Promise.all(group);
-        final = results[0];
+        final = await groupOutcome(group, () => pauseRequested);
+        if (final?.paused) {
+          // Rank 0 stopped with its checkpoint; the others wait on it in the ring (or have failed for it): stop them.
+          scope.cancel();
+          await CancellationScope.nonCancellable(() => Promise.allSettled(group));
+        }
         break;
       } catch (err) {
         scope.cancel();
@@ -250,6 +294,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     step = final?.step ?? step;
     if (final?.losses) losses = final.losses;
     reporterScope.cancel();
+
+    if (final === undefined || final.paused) return await paused();
 
     if (input.evaluation.enabled && lastCheckpoint) {
       await setState('evaluating');
@@ -293,6 +339,36 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     });
     throw err;
   }
+}
+
+/**
+ * What a replica group came to: rank 0's result once every replica succeeded, or as soon as rank 0 reports it paused
+ * (its peers then wait on it in the ring). A failure rejects at once, except a peer's while a pause is asked for:
+ * that one is expected once rank 0 leaves the ring, so rank 0's own outcome decides.
+ */
+function groupOutcome<T extends { readonly paused?: boolean }>(group: readonly Promise<T>[], pausing: () => boolean): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve, reject) => {
+    const results: T[] = [];
+    let settled = 0;
+    let firstError: unknown;
+    const finish = (): void => (firstError === undefined ? resolve(results[0]) : reject(firstError));
+    group.forEach((p, i) => {
+      p.then(
+        (r) => {
+          results[i] = r;
+          settled += 1;
+          if (i === 0 && r.paused) resolve(r);
+          else if (settled === group.length) finish();
+        },
+        (err: unknown) => {
+          settled += 1;
+          firstError ??= err;
+          if (i === 0 || !pausing()) reject(err);
+          else if (settled === group.length) finish();
+        },
+      );
+    });
+  });
 }
 
 /** The innermost message of an activity/child failure chain (what actually went wrong). */

@@ -17,6 +17,11 @@ export interface SweepInput {
   readonly progressReportMs?: number;
   /** State carried over a continue-as-new. */
   readonly carried?: { readonly progress: SweepProgress; readonly queue: readonly string[]; readonly searchAttributes: readonly string[] };
+  /**
+   * An ended run of this sweep that this run continues (`dcign sweep resume` / `retry`): its progress, with the
+   * trials to run again set back to pending and listed in `queue`. Its MLflow runs are reused, nothing is set up anew.
+   */
+  readonly resumed?: { readonly progress: SweepProgress; readonly queue: readonly string[] };
 }
 
 /** A trial's latest status as it reports it to its sweep (state changes always, progress throttled). */
@@ -28,6 +33,7 @@ export interface TrialReport {
   readonly losses: Record<string, number>;
   readonly metrics: Record<string, number>;
   readonly checkpointUri?: string;
+  readonly checkpointStep?: number;
   readonly mlflowRunId?: string;
   readonly error?: string;
 }
@@ -38,5 +44,7 @@ export const cancelSignal = defineSignal<[reason?: string]>('cancel');
 export const trialReportSignal = defineSignal<[TrialReport]>('trialReport');
 export const progressQuery = defineQuery<SweepProgress>('progress');
 export const specQuery = defineQuery<SweepSpec>('spec');
+/** Sets failed trials (the named ones, or every failed one when none is named) back in the queue; returns their keys. */
+export const retryTrialsUpdate = defineUpdate<string[], [readonly string[]]>('retryTrials');
 /** Adds trials to a running sweep; returns the keys actually added (known keys are skipped). */
 export const addTrialsUpdate = defineUpdate<string[], [readonly TrialPlan[]]>('addTrials');

@@ -29,6 +29,11 @@ export interface TrialInput {
   /** Names of dcign's search attributes registered on the server; only these are upserted. */
   readonly searchAttributes: readonly string[];
   readonly progressReportMs?: number;
+  /**
+   * Where an earlier workflow of this trial stopped (a pause, an ended sweep): its newest checkpoint and the next
+   * generation number. The newest checkpoint stored in the trial's MLflow run is used when it is newer.
+   */
+  readonly resume?: { readonly checkpoint?: CheckpointRef; readonly generation: number };
 }
 
 export interface CurvePoint {
@@ -40,15 +45,20 @@ export interface TrialResult {
   readonly key: string;
   readonly params: Readonly<Record<string, ParamValue>>;
   readonly seed: number;
-  readonly state: 'completed';
+  /** `paused`: stopped by a pause after storing its checkpoint at `step`; a later workflow of the trial continues. */
+  readonly state: 'completed' | 'paused';
   readonly step: number;
+  /** The last generation + 1 (generations are numbered on across pauses and resumes, see `resume`). */
   readonly generations: number;
   readonly metrics: Record<string, number>;
   readonly losses: Record<string, number>;
   /** The final checkpoint (`runs:/...` when tracked in MLflow). */
   readonly checkpointUri?: string;
   readonly mlflowRunId?: string;
-  /** Loss curve as the final model trained it: steps after a restart's checkpoint are replaced, never repeated. */
+  /**
+   * Loss curve as the final model trained it: steps after a restart's checkpoint are replaced, never repeated. A
+   * resumed trial's curve starts after its resume checkpoint (the MLflow run holds the whole history).
+   */
   readonly curve: readonly CurvePoint[];
 }
 
@@ -94,4 +104,8 @@ export const replicaProgressSignal = defineSignal<[ReplicaProgress]>('replicaPro
  */
 export const checkpointStoredUpdate = defineUpdate<boolean, [ReplicaProgress]>('checkpointStored');
 export const trialProgressQuery = defineQuery<TrialProgress>('trialProgress');
+/** Pause: the group stops at its next step boundary with a checkpoint, and the trial ends `paused`. */
+export const pauseTrialSignal = defineSignal('pauseTrial');
+/** Whether a pause was asked for: rank 0's worker polls it and tells its replica (workers/activities.ts). */
+export const pauseRequestedQuery = defineQuery<boolean>('pauseRequested');
 export const trialCurveQuery = defineQuery<readonly CurvePoint[]>('trialCurve');

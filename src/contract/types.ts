@@ -228,7 +228,11 @@ export interface TrainConfigJson {
   readonly [key: string]: unknown;
 }
 
-export type TrialState = 'pending' | 'running' | 'restarting' | 'evaluating' | 'completed' | 'failed' | 'cancelled';
+/**
+ * `paused`: stopped at a step boundary by `sweep pause` after storing a checkpoint; it holds no slot and continues from
+ * that checkpoint on resume. `pending`, `running`, `restarting`, `evaluating` and `paused` are not yet ended.
+ */
+export type TrialState = 'pending' | 'running' | 'restarting' | 'evaluating' | 'paused' | 'completed' | 'failed' | 'cancelled';
 
 /** What the sweep knows about one trial (the progress query returns these). */
 export interface TrialStatus {
@@ -241,6 +245,8 @@ export interface TrialStatus {
   losses: Record<string, number>;
   metrics: Record<string, number>;
   checkpointUri?: string;
+  /** The step checkpointUri holds (where the trial continues after a pause or a resume). */
+  checkpointStep?: number;
   mlflowRunId?: string;
   error?: string;
   startedAt?: number;
@@ -257,4 +263,6 @@ export interface SweepProgress {
   parentRunId?: string;
   /** How many times the sweep continued as new (history kept small). */
   continuedAsNew: number;
+  /** How many times an ended run of this sweep was continued (`dcign sweep resume` / `retry`); absent before. */
+  resumed?: number;
 }

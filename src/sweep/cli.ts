@@ -12,6 +12,7 @@ import {
   pauseSweep,
   resultRows,
   resumeSweep,
+  retryTrials,
   startSweep,
   stopSweep,
   sweepProgress,
@@ -107,7 +108,9 @@ async function waitForExperiment(client: Client, name: string): Promise<SweepPro
 function summaryLine(p: SweepProgress & { status: string }): string {
   const counts: Record<string, number> = {};
   for (const t of p.trials) counts[t.state] = (counts[t.state] ?? 0) + 1;
-  return `${p.name}: ${p.state} | ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`;
+  // a closed run that did not complete (terminated, timed out, failed) ended in the middle of its recorded state
+  const state = p.status === 'RUNNING' || p.status === 'COMPLETED' ? p.state : `${p.status.toLowerCase()} (while ${p.state})`;
+  return `${p.name}: ${state} | ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`;
 }
 
 export async function sweepStatus(a: ConnectionArgs & { name: string; format: string }): Promise<void> {
@@ -155,7 +158,29 @@ export async function sweepList(a: ConnectionArgs): Promise<void> {
   });
 }
 
-export async function sweepSignal(a: ConnectionArgs & { name: string; action: 'pause' | 'resume' | 'cancel' }): Promise<void> {
+export async function sweepResume(a: ConnectionArgs & { name: string }): Promise<void> {
+  await withClient(a, async (client) => {
+    const out = await resumeSweep(client, a.name);
+    if (out.how === 'signalled') {
+      const taskQueue = (await client.workflow.getHandle(sweepWorkflowId(a.name)).describe()).taskQueue;
+      const missing = await noWorkerMessage(client, a.namespace, taskQueue);
+      console.log(`sweep '${a.name}' resumed: paused trials continue from their checkpoints${missing ? ` once a worker handles the signal: ${missing}` : ''}`);
+    } else {
+      console.log(`sweep '${a.name}' continues in a new run: ${out.trials.length} trial(s) from their newest checkpoints (${out.trials.join('; ')}); ${out.kept} kept as they ended`);
+      console.log(`  Temporal: ${temporalUiLink(sweepWorkflowId(a.name), a.ui, a.namespace)}`);
+    }
+  });
+}
+
+export async function sweepRetry(a: ConnectionArgs & { name: string; trials: readonly string[] }): Promise<void> {
+  await withClient(a, async (client) => {
+    const out = await retryTrials(client, a.name, a.trials);
+    const where = out.how === 'queued' ? 'queued in the running sweep' : `in a new run of the ended sweep (${out.kept} trial(s) kept as they ended)`;
+    console.log(`retrying ${out.trials.length} trial(s) ${where}, each from its newest checkpoint: ${out.trials.join('; ')}`);
+  });
+}
+
+export async function sweepSignal(a: ConnectionArgs & { name: string; action: 'pause' | 'cancel' }): Promise<void> {
   await withClient(a, async (client) => {
     if (a.action === 'cancel') {
       const out = await stopSweep(client, a.name);
@@ -168,12 +193,11 @@ export async function sweepSignal(a: ConnectionArgs & { name: string; action: 'p
       }
       return;
     }
-    if (a.action === 'pause') await pauseSweep(client, a.name);
-    else await resumeSweep(client, a.name);
-    const what = { pause: 'paused: running trials finish, no new ones start', resume: 'resumed' };
+    await pauseSweep(client, a.name);
     const taskQueue = (await client.workflow.getHandle(sweepWorkflowId(a.name)).describe()).taskQueue;
     const missing = await noWorkerMessage(client, a.namespace, taskQueue);
-    console.log(`sweep '${a.name}' ${what[a.action]}${missing ? ` once a worker handles the signal: ${missing}` : ''}`);
+    const what = 'pausing: running trials stop at their next step with a checkpoint and free their slots, no new ones start';
+    console.log(`sweep '${a.name}' ${what}${missing ? ` once a worker handles the signal: ${missing}` : ''}; \`dcign sweep resume ${a.name}\` continues`);
   });
 }
 

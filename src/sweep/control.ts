@@ -1,5 +1,6 @@
 // Client-side sweep operations shared by the CLI, the demo and the tests: start (refusing a second start clearly),
-// progress, pause/resume/cancel, adding trials, results. Talks to Temporal only through @temporalio/client.
+// progress, pause/resume/cancel, resuming or retrying an ended sweep, adding trials, results. Talks to Temporal only
+// through @temporalio/client.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 
@@ -10,6 +11,7 @@ import {
   pauseSignal,
   progressQuery,
   resumeSignal,
+  retryTrialsUpdate,
   specQuery,
   SWEEP_WORKFLOW,
   sweepWorkflowId,
@@ -17,6 +19,7 @@ import {
   trialWorkflowId,
 } from '../contract/index.js';
 import type { SweepInput, SweepWorkflow, TrialProgress } from '../contract/index.js';
+import { continueSweep, type Continuation } from './continuation.js';
 import { parsePoint } from './expand.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import type { SweepProgress, SweepSpec } from '../contract/types.js';
@@ -104,12 +107,15 @@ export async function sweepProgress(client: Client, name: string, o: { live?: bo
   const status = desc.status.name;
   let progress: SweepProgress;
   if (status === 'COMPLETED') progress = await handle.result();
-  else if (status === 'RUNNING') {
+  else {
+    // A running sweep answers its query; a closed one too (Temporal replays it on a worker), as it was when it ended.
     const missing = await noWorkerMessage(client, client.options.namespace, desc.taskQueue);
-    if (missing !== undefined) throw new NoWorkerError(name, desc.taskQueue, missing);
+    if (missing !== undefined && status === 'RUNNING') throw new NoWorkerError(name, desc.taskQueue, missing);
+    if (missing !== undefined) {
+      throw new Error(`sweep '${name}' is ${status.toLowerCase()} (workflow ${handle.workflowId}); see the Temporal UI for why, \`dcign sweep resume ${name}\` continues it (${missing})`);
+    }
     progress = await handle.query(progressQuery);
   }
-  else throw new Error(`sweep '${name}' is ${status.toLowerCase()} (workflow ${handle.workflowId}); see the Temporal UI for why`);
   if (o.live !== false && status === 'RUNNING') {
     await Promise.all(
       progress.trials
@@ -133,8 +139,77 @@ export async function pauseSweep(client: Client, name: string): Promise<void> {
   await notFound(name, handleOf(client, name).signal(pauseSignal));
 }
 
-export async function resumeSweep(client: Client, name: string): Promise<void> {
-  await notFound(name, handleOf(client, name).signal(resumeSignal));
+export type ResumeOutcome =
+  /** The sweep was running (paused): the resume signal releases it. */
+  | { readonly how: 'signalled' }
+  /** The sweep had ended: a new run of it continues these trials; completed ones are kept as they were. */
+  | { readonly how: 'restarted'; readonly trials: readonly string[]; readonly kept: number };
+
+/** Resumes a paused sweep, or continues an ended one (completed, failed, cancelled, terminated, timed out). */
+export async function resumeSweep(client: Client, name: string, o: StartOptions = {}): Promise<ResumeOutcome> {
+  const handle = handleOf(client, name);
+  const desc = await notFound(name, handle.describe());
+  if (desc.status.name === 'RUNNING') {
+    await handle.signal(resumeSignal);
+    return { how: 'signalled' };
+  }
+  return continueEnded(client, name, { kind: 'resume' }, o);
+}
+
+export type RetryOutcome = { readonly how: 'queued'; readonly trials: readonly string[] } | Extract<ResumeOutcome, { how: 'restarted' }>;
+
+/** Runs failed trials again (the named ones, or all failed) from their newest checkpoints, in a running or ended sweep. */
+export async function retryTrials(client: Client, name: string, keys: readonly string[], o: StartOptions = {}): Promise<RetryOutcome> {
+  const handle = handleOf(client, name);
+  const desc = await notFound(name, handle.describe());
+  if (desc.status.name !== 'RUNNING') return continueEnded(client, name, { kind: 'retry', keys }, o);
+  const missing = await noWorkerMessage(client, client.options.namespace, desc.taskQueue);
+  if (missing !== undefined) throw new NoWorkerError(name, desc.taskQueue, missing);
+  const trials = await handle.executeUpdate(retryTrialsUpdate, { args: [keys] });
+  if (trials.length === 0) throw new Error(`sweep '${name}' has no failed trial to retry`);
+  return { how: 'queued', trials };
+}
+
+/**
+ * Starts a new run of an ended sweep (same workflow id) seeded with the ended run's progress. That progress is read
+ * by query, which Temporal answers for a closed workflow too by replaying it on a worker: one must poll the queue.
+ */
+async function continueEnded(client: Client, name: string, how: Continuation, o: StartOptions): Promise<Extract<ResumeOutcome, { how: 'restarted' }>> {
+  const handle = handleOf(client, name);
+  const desc = await handle.describe();
+  const missing = await noWorkerMessage(client, client.options.namespace, desc.taskQueue);
+  if (missing !== undefined) {
+    throw new Error(`sweep '${name}' has ended (${desc.status.name.toLowerCase()}); reading where it stopped and continuing it need a worker: ${missing}`);
+  }
+  const [ended, spec] = await Promise.all([handle.query(progressQuery), handle.query(specQuery)]);
+  const resumed = continueSweep(ended, how);
+  // A trial workflow that outlived its sweep (trials are abandoned by a terminated sweep) would train beside its copy.
+  for (const key of resumed.queue) {
+    const trial = client.workflow.getHandle(trialWorkflowId(name, key));
+    const status = await trial
+      .describe()
+      .then((d) => d.status.name)
+      .catch(() => 'NONE');
+    if (status === 'RUNNING') {
+      throw new Error(
+        `trial '${key}' of sweep '${name}' is still running (workflow ${trial.workflowId}) although its sweep ended; ` +
+          `let it finish or stop it (\`temporal workflow terminate --workflow-id '${trial.workflowId}'\`), then ${how.kind} again`,
+      );
+    }
+  }
+  const input: SweepInput = {
+    spec,
+    resumed,
+    ...(o.maxHistoryEvents !== undefined ? { maxHistoryEvents: o.maxHistoryEvents } : {}),
+    ...(o.progressReportMs !== undefined ? { progressReportMs: o.progressReportMs } : {}),
+  };
+  try {
+    await client.workflow.start<SweepWorkflow>(SWEEP_WORKFLOW, { workflowId: handle.workflowId, taskQueue: spec.taskQueue, args: [input], workflowIdConflictPolicy: 'FAIL' });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new SweepAlreadyRunningError(name, handle.workflowId);
+    throw err;
+  }
+  return { how: 'restarted', trials: resumed.queue, kept: ended.trials.length - resumed.queue.length };
 }
 
 export async function cancelSweep(client: Client, name: string, reason = 'cancelled from the CLI'): Promise<void> {

@@ -23,6 +23,7 @@ import {
   type ReplicaConfig,
   type ReplicaMessage,
   type ReplicaOutput,
+  type SupervisorMessage,
 } from './replica-protocol.js';
 
 function emit(msg: ReplicaMessage): void {
@@ -77,17 +78,23 @@ class SupervisorRendezvous implements Rendezvous {
 }
 
 /** Lines from the supervisor on stdin: the first is the rendezvous answer; the end of stdin means it is gone. */
-function readSupervisor(onGone: (why: string) => void): Promise<RendezvousResult> {
+function readSupervisor(onGone: (why: string) => void, onPause: () => void): Promise<RendezvousResult> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: process.stdin });
     let answered = false;
     lines.on('line', (line) => {
-      if (answered || line.trim() === '') return;
-      answered = true;
+      if (line.trim() === '') return;
+      let m: SupervisorMessage;
       try {
-        resolve(parseSupervisorMessage(line).result);
+        m = parseSupervisorMessage(line);
       } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
+        if (!answered) reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      if (m.type === 'pause') onPause();
+      else if (!answered) {
+        answered = true;
+        resolve(m.result);
       }
     });
     lines.on('close', () => {
@@ -146,7 +153,9 @@ async function main(): Promise<number> {
   const supervised = cfg.rendezvous.kind === 'supervisor';
   let answer: Promise<RendezvousResult> | undefined;
   if (supervised) {
-    answer = readSupervisor(stop);
+    // A pause ends the training loop after the current step (with a checkpoint) but, unlike stop, leaves the ring
+    // alone: rank 0 may be waiting on its peers to finish that very step.
+    answer = readSupervisor(stop, () => controller.abort(new Error('paused by the supervisor')));
     answer.catch(() => undefined); // read through joinRing
   } else if (process.env.DCIGN_WATCH_STDIN === '1') {
     process.stdin.on('end', () => stop('stdin closed (the launcher is gone)'));

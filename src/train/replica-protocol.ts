@@ -6,6 +6,9 @@
 // released first, so no other process can take it in between), prints {"type":"bound","endpoint":...}, and waits for
 // {"type":"rendezvous","result":{rank, worldSize, generation, peers, groupId}} on stdin. The supervisor gathers the
 // endpoints its own way (the Temporal trial workflow's join update, or all of its local children) and answers.
+// Later, {"type":"pause"} asks rank 0 to stop at its next step boundary, write a checkpoint there and finish with a
+// 'done' line whose train.status is 'aborted' (the other ranks are stopped by their supervisors; only rank 0's state
+// is kept, so a step they had begun is simply dropped).
 import type { RendezvousResult } from '../parallel/types.js';
 import type { CurveKeySources } from '../parallel/curve.js';
 import type { ExerciseConfig, ExerciseResult } from '../parallel/exercise.js';
@@ -68,7 +71,7 @@ export type ReplicaMessage =
     };
 
 /** A line the supervisor writes on the replica's stdin. */
-export type SupervisorMessage = { readonly type: 'rendezvous'; readonly result: RendezvousResult };
+export type SupervisorMessage = { readonly type: 'rendezvous'; readonly result: RendezvousResult } | { readonly type: 'pause' };
 
 /** Exit status of a replica: 0 done, 1 failed, 2 bad configuration, 143 stopped by a signal or its supervisor. */
 export const REPLICA_EXIT = { ok: 0, failed: 1, config: 2, stopped: 143 } as const;
@@ -101,6 +104,7 @@ export function parseSupervisorMessage(line: string): SupervisorMessage {
     throw new Error(`supervisor sent a line that is not JSON: ${line.slice(0, 200)}`);
   }
   const r = (m as { type?: unknown; result?: Partial<RendezvousResult> } | null) ?? {};
+  if (r.type === 'pause') return { type: 'pause' };
   if (r.type !== 'rendezvous' || typeof r.result !== 'object' || r.result === null || !Array.isArray(r.result.peers)) {
     throw new Error(`supervisor sent an unknown message: ${line.slice(0, 200)}`);
   }

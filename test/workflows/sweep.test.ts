@@ -138,14 +138,14 @@ if (!temporalAvailable()) {
     for (const pid of await replicaPids(runRoot, 'killreplica', key)) t.false(alive(pid), `replica ${pid} left running`);
   });
 
-  test.serial('pause holds new trials, resume releases them; trials can be added to a running sweep', async (t) => {
+  test.serial('pause holds new trials (a running one pauses or finishes), resume releases them; trials can be added to a running sweep', async (t) => {
     const { server } = t.context;
     const spec = smallSpec('pausing', QUEUE, { maxConcurrentTrials: 1, train: { steps: 20, fakeStepMs: 30 }, search: { grid: { beta: [1, 2] }, seeds: [0] } });
     const handle = await startSweep(server.client, spec);
     await pauseSweep(server.client, 'pausing');
     const added = await addTrials(server.client, 'pausing', ['beta=8,seed=5', 'beta=1,seed=0']);
     t.deepEqual(added, ['beta=8,seed=5'], 'a known point is skipped');
-    // Whatever was running when the pause arrived finishes; nothing new starts.
+    // Whatever was running when the pause arrived pauses at a step boundary (or finishes first); nothing new starts.
     await waitFor('running trials to finish', async () => {
       const p = await sweepProgress(server.client, 'pausing');
       return p.trials.every((x) => x.state !== 'running') ? p : undefined;

@@ -1,4 +1,4 @@
-// `dcign sweep <start|status|list|pause|resume|cancel|add|results>`: one yargs module per sub-command; each handler
+// `dcign sweep <start|status|list|pause|resume|retry|cancel|add|results>`: one yargs module per sub-command; each handler
 // lazily imports src/sweep/cli.ts so `dcign --help` stays fast and argument parsing is testable without Temporal.
 import type { Argv, CommandModule } from 'yargs';
 
@@ -58,7 +58,24 @@ const list: CommandModule<Common, Common> = {
   handler: async (a) => (await impl()).sweepList(await inUse(a)),
 };
 
-const signal = (action: 'pause' | 'resume' | 'cancel', describe: string): CommandModule<Common, Common & { name: string }> => ({
+const resume: CommandModule<Common, Common & { name: string }> = {
+  command: 'resume <name>',
+  describe: 'Continue a paused sweep, or an ended one (completed trials are kept; the others continue from their newest checkpoints)',
+  builder: (y) => common(y).positional('name', { type: 'string', demandOption: true }),
+  handler: async (a) => (await impl()).sweepResume(await inUse(a)),
+};
+
+const retry: CommandModule<Common, Common & { name: string; trials?: string[] }> = {
+  command: 'retry <name> [trials..]',
+  describe: 'Run failed trials again from their newest checkpoints (the named trial keys, or every failed one)',
+  builder: (y) =>
+    common(y)
+      .positional('name', { type: 'string', demandOption: true })
+      .positional('trials', { type: 'string', array: true, describe: 'trial keys as `dcign sweep status` shows them, e.g. beta=4,seed=0' }),
+  handler: async (a) => (await impl()).sweepRetry({ ...(await inUse(a)), trials: a.trials ?? [] }),
+};
+
+const signal = (action: 'pause' | 'cancel', describe: string): CommandModule<Common, Common & { name: string }> => ({
   command: `${action} <name>`,
   describe,
   builder: (y) => common(y).positional('name', { type: 'string', demandOption: true }),
@@ -98,8 +115,9 @@ export const sweepCommand: CommandModule = {
       .command(start as unknown as CommandModule)
       .command(status as unknown as CommandModule)
       .command(list as unknown as CommandModule)
-      .command(signal('pause', 'Hold new trials (running ones finish)') as unknown as CommandModule)
-      .command(signal('resume', 'Start new trials again') as unknown as CommandModule)
+      .command(signal('pause', 'Pause: running trials stop at their next step with a checkpoint and free their slots; no new ones start') as unknown as CommandModule)
+      .command(resume as unknown as CommandModule)
+      .command(retry as unknown as CommandModule)
       .command(signal('cancel', 'Stop every running trial and its replicas; pending trials never start') as unknown as CommandModule)
       .command(add as unknown as CommandModule)
       .command(results as unknown as CommandModule)
