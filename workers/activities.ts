@@ -25,6 +25,7 @@ import type { CheckpointRef, CurvePoint } from '../src/contract/index.js';
 import { CheckpointStore } from '../src/tracking/index.js';
 import { CheckpointCache, NoTrackingServerError } from './checkpoint-cache.js';
 import { CheckpointUploader } from './checkpoint-uploader.js';
+import { unreadableDatasetFile } from './dataset-check.js';
 import { TemporalRendezvous } from './rendezvous.js';
 import { spawnReplica } from './replica.js';
 import { ringTimeoutMs } from './ring-timeout.js';
@@ -189,6 +190,8 @@ export function createActivities(deps: ActivityDeps) {
   async function trainReplica(input: TrainReplicaInput): Promise<ReplicaResult> {
     const ctx = Context.current();
     const previous = activityInfo().heartbeatDetails as ReplicaHeartbeat | undefined;
+    const unreadable = unreadableDatasetFile(input.train.dataset, deps.advertiseHost);
+    if (unreadable) throw ApplicationFailure.nonRetryable(`replica #${input.replicaIndex} of ${input.trialKey}: ${unreadable}`, 'BadConfig');
     const runDir = path.resolve(deps.runRoot, input.train.runDir);
     await mkdir(runDir, { recursive: true });
 

@@ -17,7 +17,7 @@ import {
   sweepProgress,
   temporalUiLink,
 } from './control.js';
-import { expandTrials } from './expand.js';
+import { planSweep } from './plan.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import { loadSweepSpec } from './spec.js';
 import type { SweepProgress } from '../contract/types.js';
@@ -52,9 +52,10 @@ async function withClient<T>(a: ConnectionArgs, fn: (client: Client) => Promise<
   }
 }
 
-export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boolean }): Promise<void> {
+export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boolean; maxTrials?: number }): Promise<void> {
   const spec = loadSweepSpec(a.spec); // throws listing every problem: nothing starts
-  const trials = expandTrials(spec).length;
+  // Every trial's config through the trainer's own checks, the dataset's form, the sweep's size: before connecting.
+  const trials = planSweep(spec, { ...(a.maxTrials !== undefined ? { maxTrials: a.maxTrials } : {}), source: a.spec }).trials.length;
   await withClient(a, async (client) => {
     try {
       const added = await ensureSearchAttributes(client, a.namespace);
