@@ -410,9 +410,17 @@ export function createActivities(deps: ActivityDeps) {
     return metrics;
   }
 
-  async function finishTrialRun(req: { runId: string; status: 'FINISHED' | 'FAILED' | 'KILLED'; metrics: Record<string, number>; error?: string }): Promise<void> {
+  async function finishTrialRun(req: {
+    runId: string;
+    status: 'FINISHED' | 'FAILED' | 'KILLED';
+    metrics: Record<string, number>;
+    error?: string;
+    /** e.g. early stopping's dcign.state = stopped and its reason */
+    tags?: Record<string, string>;
+  }): Promise<void> {
     if (!deps.mlflow) return;
     if (req.error) await deps.mlflow.setTags(req.runId, { 'dcign.error': req.error.slice(0, 4000) });
+    if (req.tags) await deps.mlflow.setTags(req.runId, req.tags);
     await deps.mlflow.endRun(req.runId, req.status);
   }
 
@@ -426,9 +434,14 @@ export function createActivities(deps: ActivityDeps) {
     const rows = sweepSummaryRows(p, req.model); // grouped by variant and architecture too
     await writeSweepSummary(deps.mlflow, p.parentRunId, rows, { sweepName: p.name });
     await deps.mlflow.logArtifactBytes(p.parentRunId, 'summary/trials.json', JSON.stringify(p.trials, null, 2));
-    const counts = { completed: 0, failed: 0, cancelled: 0 };
+    const counts = { completed: 0, stopped: 0, failed: 0, cancelled: 0 };
     for (const t of p.trials) if (t.state in counts) counts[t.state as keyof typeof counts] += 1;
-    await deps.mlflow.logMetrics(p.parentRunId, { 'trials/completed': counts.completed, 'trials/failed': counts.failed, 'trials/cancelled': counts.cancelled });
+    await deps.mlflow.logMetrics(p.parentRunId, {
+      'trials/completed': counts.completed,
+      'trials/stopped': counts.stopped,
+      'trials/failed': counts.failed,
+      'trials/cancelled': counts.cancelled,
+    });
     await deps.mlflow.endRun(p.parentRunId, p.state === 'cancelled' ? 'KILLED' : counts.failed > 0 && counts.completed === 0 ? 'FAILED' : 'FINISHED');
   }
 

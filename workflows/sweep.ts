@@ -35,8 +35,10 @@ import {
 } from '../src/contract/index.js';
 import type { SweepInput, SweepWorkflow, TrialInput } from '../src/contract/index.js';
 import { failureMessage, trialWorkflow } from './trial.js';
+import { handleRungReports } from './early-stopping.js';
+import { trialEarlyStopping } from '../src/sweep/early-stopping.js';
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const TERMINAL = new Set(['completed', 'stopped', 'failed', 'cancelled']);
 
 export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   const { spec } = input;
@@ -63,6 +65,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   const running = (): TrialStatus[] => progress.trials.filter((t) => t.state !== 'pending' && !TERMINAL.has(t.state));
 
   setHandler(progressQuery, () => progress);
+  handleRungReports(spec, () => progress.trials);
   setHandler(specQuery, () => spec);
   setHandler(pauseSignal, () => {
     if (progress.state === 'running') progress.state = 'paused';
@@ -129,10 +132,13 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       t.state = 'running';
       t.startedAt = Date.now();
       const trial: TrialPlan = { key: t.key, params: t.params, seed: t.seed };
+      const train = trainConfigFor(spec, trial, `${spec.name}/${t.key}`);
+      const earlyStopping = trialEarlyStopping(spec, train.steps);
       const trialInput: TrialInput = {
         sweepName: spec.name,
         trial,
-        train: trainConfigFor(spec, trial, `${spec.name}/${t.key}`),
+        train,
+        ...(earlyStopping ? { earlyStopping } : {}),
         replicas: spec.replicas,
         taskQueue: spec.taskQueue,
         evaluation: spec.evaluation,
@@ -157,7 +163,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
         });
         // Safety net for this run: a trial that ends without reporting (terminated, timed out) is still recorded.
         child.result().then(
-          (r) => settle(t, 'completed', undefined, r.metrics),
+          (r) => settle(t, r.state, undefined, r.metrics),
           (err: unknown) => settle(t, isCancellation(err) ? 'cancelled' : 'failed', failureMessage(err)),
         );
       } catch (err) {
@@ -222,7 +228,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   await CancellationScope.nonCancellable(() => control.summarizeSweep({ progress, model: spec.model }));
   return progress;
 
-  function settle(t: TrialStatus, state: 'completed' | 'failed' | 'cancelled', error?: string, metrics?: Record<string, number>): void {
+  function settle(t: TrialStatus, state: 'completed' | 'stopped' | 'failed' | 'cancelled', error?: string, metrics?: Record<string, number>): void {
     if (TERMINAL.has(t.state)) return;
     t.state = state;
     if (error) t.error = error;

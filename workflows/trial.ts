@@ -22,12 +22,15 @@ import {
   SA_LATENT,
   SA_MODEL,
   SA_ARCHITECTURE,
+  SA_STATE,
   SA_SWEEP,
   SA_TRIAL,
   controlQueue,
   joinUpdate,
   checkpointStoredUpdate,
   replicaProgressSignal,
+  rungReachedSignal,
+  stopTrialSignal,
   trialCurveQuery,
   trialProgressQuery,
   trialReportSignal,
@@ -111,8 +114,36 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   };
   const setState = async (s: TrialState): Promise<void> => {
     state = s;
+    if (input.searchAttributes.includes(SA_STATE.name)) upsertSearchAttributes([{ key: SA_STATE, value: s }]);
     await report();
   };
+
+  // ---- early stopping: report the objective at each rung to the sweep, which may answer with stopTrial
+  let stopReason: string | undefined;
+  let trainedToEnd = false;
+  let groupScope: CancellationScope | undefined; // the current generation's replicas
+  const rungs = input.earlyStopping?.rungs ?? [];
+  let nextRung = 0;
+  // One report at a time: two signals sent at once may arrive in either order, and a rung is judged once.
+  let rungReports: Promise<void> = Promise.resolve();
+  const reachRungs = (point: CurvePoint): void => {
+    const value = input.earlyStopping ? point.scalars[input.earlyStopping.metric] : undefined;
+    const parent = input.parentWorkflowId;
+    while (nextRung < rungs.length && point.step >= (rungs[nextRung] as number) && value !== undefined) {
+      const rung = rungs[nextRung] as number;
+      nextRung += 1;
+      if (parent) {
+        rungReports = rungReports
+          .then(() => getExternalWorkflowHandle(parent).signal(rungReachedSignal, { key: trial.key, rung, step: point.step, value }))
+          .catch(() => undefined); // the sweep has closed: nobody left to compare with
+      }
+    }
+  };
+  setHandler(stopTrialSignal, (reason) => {
+    if (stopReason !== undefined || trainedToEnd) return; // a trial that trained to its end evaluates and completes
+    stopReason = reason;
+    groupScope?.cancel();
+  });
 
   // ---- rendezvous: each replica of the current generation joins with its endpoint; all get the peer list
   setHandler(
@@ -143,6 +174,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     for (const point of p.points ?? []) {
       const last = curve[curve.length - 1];
       if (!last || point.step > last.step) curve.push(point);
+      reachRungs(point);
     }
     if (curve.length > MAX_CURVE_POINTS) curve = curve.filter((_, i) => i % 2 === 0 || i >= curve.length - 100);
     reportDue = true;
@@ -155,6 +187,28 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     applyProgress(p);
     return true;
   });
+
+  /** Early stopping ended the trial: no evaluation; the run is closed as KILLED with the reason in its tags. */
+  const stopped = async (reason: string): Promise<TrialResult> => {
+    if (mlflowRunId) {
+      await control.finishTrialRun({ runId: mlflowRunId, status: 'KILLED', metrics, tags: { 'dcign.state': 'stopped', 'dcign.stopped': reason } });
+    }
+    await setState('stopped');
+    return {
+      key: trial.key,
+      params: trial.params,
+      seed: trial.seed,
+      state: 'stopped',
+      stopped: reason,
+      step,
+      generations: generation + 1,
+      metrics,
+      losses,
+      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
+      ...(mlflowRunId ? { mlflowRunId } : {}),
+      curve,
+    };
+  };
 
   try {
     // Only attributes the server has registered (an unknown one would fail the workflow task).
@@ -196,8 +250,9 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     reporter.catch(() => undefined);
 
     let final: Awaited<ReturnType<Activities['trainReplica']>> | undefined;
-    for (;;) {
+    while (stopReason === undefined) {
       const scope = new CancellationScope();
+      groupScope = scope;
       const gen = generation;
       const resumeFrom = lastCheckpoint;
       const group = Array.from({ length: replicas }, (_, replicaIndex) =>
@@ -219,11 +274,13 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       try {
         const results = await Promise.all(group);
         final = results[0];
+        trainedToEnd = true;
         break;
       } catch (err) {
         scope.cancel();
         await CancellationScope.nonCancellable(() => Promise.allSettled(group));
         if (CancellationScope.current().consideredCancelled) throw err;
+        if (stopReason !== undefined) break; // early stopping cancelled the group
         const reason = failureMessage(err);
         const cause = err instanceof Error && 'cause' in err ? (err.cause as { nonRetryable?: boolean; type?: string } | undefined) : undefined;
         if (cause?.nonRetryable === true || cause?.type === 'BadConfig') {
@@ -250,6 +307,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     step = final?.step ?? step;
     if (final?.losses) losses = final.losses;
     reporterScope.cancel();
+    if (stopReason !== undefined) return await stopped(stopReason);
 
     if (input.evaluation.enabled && lastCheckpoint) {
       await setState('evaluating');

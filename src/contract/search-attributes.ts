@@ -10,6 +10,7 @@ export const SEARCH_ATTRIBUTE_TYPES = {
   DcignArchitecture: 'Keyword',
   DcignBeta: 'Double',
   DcignLatent: 'Int',
+  DcignState: 'Keyword',
 } as const;
 
 export const SA_SWEEP = defineSearchAttributeKey('DcignSweep', 'KEYWORD');
@@ -20,3 +21,5 @@ export const SA_MODEL = defineSearchAttributeKey('DcignModel', 'KEYWORD');
 export const SA_ARCHITECTURE = defineSearchAttributeKey('DcignArchitecture', 'KEYWORD');
 export const SA_BETA = defineSearchAttributeKey('DcignBeta', 'DOUBLE');
 export const SA_LATENT = defineSearchAttributeKey('DcignLatent', 'INT');
+/** A trial's state as it changes (running, completed, stopped by early stopping, failed, cancelled). */
+export const SA_STATE = defineSearchAttributeKey('DcignState', 'KEYWORD');

@@ -29,6 +29,8 @@ export interface TrialInput {
   /** Names of dcign's search attributes registered on the server; only these are upserted. */
   readonly searchAttributes: readonly string[];
   readonly progressReportMs?: number;
+  /** Early stopping: the training scalar compared at each rung step; the trial reports it there to its sweep. */
+  readonly earlyStopping?: { readonly metric: string; readonly rungs: readonly number[] };
 }
 
 export interface CurvePoint {
@@ -40,7 +42,9 @@ export interface TrialResult {
   readonly key: string;
   readonly params: Readonly<Record<string, ParamValue>>;
   readonly seed: number;
-  readonly state: 'completed';
+  /** `stopped`: early stopping ended it at a rung (no evaluation; `stopped` says why). */
+  readonly state: 'completed' | 'stopped';
+  readonly stopped?: string;
   readonly step: number;
   readonly generations: number;
   readonly metrics: Record<string, number>;
@@ -93,5 +97,7 @@ export const replicaProgressSignal = defineSignal<[ReplicaProgress]>('replicaPro
  * lives on after Temporal gave up on it (an outage, a cut link) never logs a step its successor logs again.
  */
 export const checkpointStoredUpdate = defineUpdate<boolean, [ReplicaProgress]>('checkpointStored');
+/** The sweep stops a trial (early stopping): its replicas are stopped, it ends as `stopped`, not failed. */
+export const stopTrialSignal = defineSignal<[reason: string]>('stopTrial');
 export const trialProgressQuery = defineQuery<TrialProgress>('trialProgress');
 export const trialCurveQuery = defineQuery<readonly CurvePoint[]>('trialCurve');
