@@ -3,7 +3,8 @@ import test from 'ava';
 
 import { ashaDecide, ashaRungs } from '../../src/sweep/asha.js';
 import { trialEarlyStopping } from '../../src/sweep/early-stopping.js';
-import { validateSweepSpec } from '../../src/sweep/spec.js';
+import { loadSweepSpec, validateSweepSpec } from '../../src/sweep/spec.js';
+import { planSweep } from '../../src/sweep/plan.js';
 
 test('rungs sit at minSteps * eta^k below the last step', (t) => {
   t.deepEqual(ashaRungs({ minSteps: 10, eta: 3 }, 300), [10, 30, 90, 270]);
@@ -64,4 +65,11 @@ test('earlyStopping is validated with the spec: it needs a training-loss objecti
   t.regex(err?.message ?? '', /earlyStopping\.asha\.eta: got 1\.5; expected an integer >= 2/);
   t.throws(() => validateSweepSpec({ ...base, objective: 'loss', earlyStopping: { asha: { minSteps: 2 } } }), { message: /expected at least train\.logEvery \(5\)/ });
   t.throws(() => validateSweepSpec({ ...base, objective: 'loss', earlyStopping: { hyperband: {} } }), { message: /earlyStopping: got .*expected \{asha: \{minSteps/ });
+});
+
+test('the README\'s example sweeps/asha-smoke.yaml is valid and stops on its training loss', (t) => {
+  const spec = loadSweepSpec('sweeps/asha-smoke.yaml');
+  t.deepEqual(spec.objective, { metric: 'loss', mode: 'min' });
+  t.deepEqual(trialEarlyStopping(spec, spec.train.steps), { metric: 'loss', rungs: [20, 40, 80] });
+  t.is(planSweep(spec).trials.length, 6);
 });
