@@ -112,9 +112,13 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       if (isCancellation(err)) throw err;
     }
   };
-  const setState = async (s: TrialState): Promise<void> => {
+  /** The state, also as the DcignState search attribute (when the server has it). */
+  const markState = (s: TrialState): void => {
     state = s;
     if (input.searchAttributes.includes(SA_STATE.name)) upsertSearchAttributes([{ key: SA_STATE, value: s }]);
+  };
+  const setState = async (s: TrialState): Promise<void> => {
+    markState(s);
     await report();
   };
 
@@ -300,7 +304,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
         step = resumeStep;
         curve = curve.filter((p) => p.step <= resumeStep);
         await setState('restarting');
-        state = 'running';
+        markState('running');
       }
     }
     if (final?.checkpoint) lastCheckpoint = final.checkpoint;

@@ -256,7 +256,7 @@ export interface TrialStatus {
   error?: string;
   /** Objective value at each early-stopping rung it reached (rung step -> value): the records ASHA compares. */
   rungs?: Record<string, number>;
-  /** Why early stopping stopped it. */
+  /** Why early stopping stopped it (set when the sweep decides; a trial that had trained to its end completes anyway). */
   stopped?: string;
   startedAt?: number;
   endedAt?: number;

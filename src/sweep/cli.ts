@@ -137,7 +137,7 @@ export async function sweepStatus(a: ConnectionArgs & { name: string; format: st
       ...Object.fromEntries(Object.entries(t.losses).map(([k, v]) => [k, fmt(v)])),
       ...Object.fromEntries(Object.entries(t.metrics).map(([k, v]) => [k, fmt(v)])),
       ...(t.error ? { error: t.error.slice(0, 80) } : {}),
-      ...(t.stopped ? { stopped: t.stopped.slice(0, 80) } : {}),
+      ...(t.state === 'stopped' && t.stopped ? { stopped: t.stopped.slice(0, 80) } : {}),
     }));
     console.log(formatTable(rows));
   });
