@@ -113,6 +113,10 @@ test('`dcign sweep plan` prints trials, slots and the estimate; `start --dry-run
   const dry = await run(process.execPath, [CLI, 'sweep', 'start', file, '--dry-run', '--measure-steps', '0', '--address', '127.0.0.1:1']);
   t.regex(dry.stdout, /sweep 'plan': 2 trials/);
   t.regex(dry.stdout, /estimate: none/);
+  // A refused plan is one clear message and a failing exit, not a stack trace.
+  const refused = await t.throwsAsync(run(process.execPath, [CLI, 'sweep', 'plan', file, '--max-trials', '1', '--measure-steps', '0']));
+  const stderr = (refused as { stderr?: string }).stderr ?? '';
+  t.regex(stderr, /^error: .*spec\.yaml is invalid \(1 problem\):\n {2}- search: got "2 trials"; more than --max-trials 1; check the grid, then confirm with --max-trials 2\n$/);
 });
 
 test('`dcign sweep start` refuses a plan the trainer would refuse before connecting to Temporal', async (t) => {

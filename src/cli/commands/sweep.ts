@@ -58,7 +58,9 @@ const plan: CommandModule<Common, PlanFlags> = {
   command: 'plan <spec>',
   describe: 'Validate a sweep spec and print its trials, the slots they need and an estimate of GPU/CPU-hours; starts nothing',
   builder: (y) => planFlags(y),
-  handler: async (a) => void (await import('../../sweep/plan-report.js')).printPlan(a),
+  handler: async (a) => {
+    await (await import('../../sweep/plan-report.js')).printPlan(a);
+  },
 };
 
 const start: CommandModule<Common, Common & PlanFlags & { wait: boolean; dryRun: boolean }> = {
@@ -71,8 +73,8 @@ const start: CommandModule<Common, Common & PlanFlags & { wait: boolean; dryRun:
       Common & PlanFlags & { wait: boolean; dryRun: boolean }
     >,
   handler: async (a) => {
-    if (a.dryRun) return void (await import('../../sweep/plan-report.js')).printPlan(a);
-    return (await impl()).sweepStart(await inUse(a));
+    if (a.dryRun) await (await import('../../sweep/plan-report.js')).printPlan(a);
+    else await (await impl()).sweepStart(await inUse(a));
   },
 };
 
