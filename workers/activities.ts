@@ -32,6 +32,7 @@ import type { CheckpointRef, CurvePoint } from '../src/contract/index.js';
 import { CheckpointStore } from '../src/tracking/index.js';
 import { CheckpointCache, NoTrackingServerError } from './checkpoint-cache.js';
 import { CheckpointUploader } from './checkpoint-uploader.js';
+import { unreadableDatasetFile } from './dataset-check.js';
 import { TemporalRendezvous } from './rendezvous.js';
 import { spawnReplica } from './replica.js';
 import { ringTimeoutMs } from './ring-timeout.js';
@@ -227,6 +228,8 @@ export function createActivities(deps: ActivityDeps) {
   async function trainReplica(input: TrainReplicaInput): Promise<ReplicaResult> {
     const ctx = Context.current();
     const previous = activityInfo().heartbeatDetails as ReplicaHeartbeat | undefined;
+    const unreadable = unreadableDatasetFile(input.train.dataset, deps.advertiseHost);
+    if (unreadable) throw ApplicationFailure.nonRetryable(`replica #${input.replicaIndex} of ${input.trialKey}: ${unreadable}`, 'BadConfig');
     const runDir = path.resolve(deps.runRoot, input.train.runDir);
     await mkdir(runDir, { recursive: true });
 
@@ -470,10 +473,17 @@ export function createActivities(deps: ActivityDeps) {
     return metrics;
   }
 
-  async function finishTrialRun(req: { runId: string; status: 'FINISHED' | 'FAILED' | 'KILLED'; metrics: Record<string, number>; error?: string }): Promise<void> {
+  async function finishTrialRun(req: {
+    runId: string;
+    status: 'FINISHED' | 'FAILED' | 'KILLED';
+    metrics: Record<string, number>;
+    error?: string;
+    /** e.g. early stopping's dcign.state = stopped and its reason */
+    tags?: Record<string, string>;
+  }): Promise<void> {
     if (!deps.mlflow) return;
     const state = { FINISHED: 'completed', FAILED: 'failed', KILLED: 'cancelled' }[req.status];
-    await deps.mlflow.setTags(req.runId, { [TRIAL_STATE_TAG]: state, ...(req.error ? { 'dcign.error': req.error.slice(0, 4000) } : {}) });
+    await deps.mlflow.setTags(req.runId, { [TRIAL_STATE_TAG]: state, ...(req.error ? { 'dcign.error': req.error.slice(0, 4000) } : {}), ...req.tags });
     await deps.mlflow.endRun(req.runId, req.status);
   }
 
@@ -487,9 +497,14 @@ export function createActivities(deps: ActivityDeps) {
     const rows = sweepSummaryRows(p, req.model); // grouped by variant and architecture too
     await writeSweepSummary(deps.mlflow, p.parentRunId, rows, { sweepName: p.name });
     await deps.mlflow.logArtifactBytes(p.parentRunId, 'summary/trials.json', JSON.stringify(p.trials, null, 2));
-    const counts = { completed: 0, failed: 0, cancelled: 0 };
+    const counts = { completed: 0, stopped: 0, failed: 0, cancelled: 0 };
     for (const t of p.trials) if (t.state in counts) counts[t.state as keyof typeof counts] += 1;
-    await deps.mlflow.logMetrics(p.parentRunId, { 'trials/completed': counts.completed, 'trials/failed': counts.failed, 'trials/cancelled': counts.cancelled });
+    await deps.mlflow.logMetrics(p.parentRunId, {
+      'trials/completed': counts.completed,
+      'trials/stopped': counts.stopped,
+      'trials/failed': counts.failed,
+      'trials/cancelled': counts.cancelled,
+    });
     await deps.mlflow.endRun(p.parentRunId, p.state === 'cancelled' ? 'KILLED' : counts.failed > 0 && counts.completed === 0 ? 'FAILED' : 'FINISHED');
   }
 

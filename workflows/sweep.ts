@@ -39,8 +39,10 @@ import {
 } from '../src/contract/index.js';
 import type { CheckpointRef, SweepInput, SweepWorkflow, TrialInput, TrialResult } from '../src/contract/index.js';
 import { failureMessage, trialWorkflow } from './trial.js';
+import { handleRungReports } from './early-stopping.js';
+import { trialEarlyStopping } from '../src/sweep/early-stopping.js';
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const TERMINAL = new Set(['completed', 'stopped', 'failed', 'cancelled']);
 
 export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   const { spec } = input;
@@ -73,6 +75,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   let pauseTrialsDue = progress.state === 'paused' && running().length > 0;
 
   setHandler(progressQuery, () => progress);
+  handleRungReports(spec, () => progress.trials);
   setHandler(specQuery, () => spec);
   setHandler(pauseSignal, () => {
     if (progress.state !== 'running') return;
@@ -180,10 +183,13 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       t.state = 'running';
       t.startedAt = Date.now();
       const trial: TrialPlan = { key: t.key, params: t.params, seed: t.seed };
+      const train = trainConfigFor(spec, trial, `${spec.name}/${t.key}`);
+      const earlyStopping = trialEarlyStopping(spec, train.steps);
       const trialInput: TrialInput = {
         sweepName: spec.name,
         trial,
-        train: trainConfigFor(spec, trial, `${spec.name}/${t.key}`),
+        train,
+        ...(earlyStopping ? { earlyStopping } : {}),
         replicas: spec.replicas,
         taskQueue: spec.taskQueue,
         evaluation: spec.evaluation,
@@ -215,7 +221,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
               if (r.checkpointUri) t.checkpointUri = r.checkpointUri;
               t.checkpointStep = r.step;
               pausedAt(t);
-            } else settle(t, 'completed', undefined, r.metrics);
+            } else settle(t, r.state, undefined, r.metrics);
           },
           (err: unknown) => {
             if (current()) settle(t, isCancellation(err) ? 'cancelled' : 'failed', failureMessage(err));
@@ -312,7 +318,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
     if (!queue.includes(t.key)) queue.unshift(t.key);
   }
 
-  function settle(t: TrialStatus, state: 'completed' | 'failed' | 'cancelled', error?: string, metrics?: Record<string, number>): void {
+  function settle(t: TrialStatus, state: 'completed' | 'stopped' | 'failed' | 'cancelled', error?: string, metrics?: Record<string, number>): void {
     if (TERMINAL.has(t.state)) return;
     t.state = state;
     if (error) t.error = error;

@@ -33,6 +33,8 @@ import {
   pauseRequestedQuery,
   pauseTrialSignal,
   replicaProgressSignal,
+  rungReachedSignal,
+  stopTrialSignal,
   trialCurveQuery,
   trialProgressQuery,
   trialReportSignal,
@@ -120,12 +122,42 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       if (isCancellation(err)) throw err;
     }
   };
-  const showsState = input.searchAttributes.includes(SA_STATE.name); // only when the server has registered it
-  const setState = async (s: TrialState): Promise<void> => {
+  /** The state, also as the DcignState search attribute (when the server has it). */
+  const markState = (s: TrialState): void => {
     state = s;
-    if (showsState) upsertSearchAttributes([{ key: SA_STATE, value: s }]);
+    if (input.searchAttributes.includes(SA_STATE.name)) upsertSearchAttributes([{ key: SA_STATE, value: s }]);
+  };
+  const setState = async (s: TrialState): Promise<void> => {
+    markState(s);
     await report();
   };
+
+  // ---- early stopping: report the objective at each rung to the sweep, which may answer with stopTrial
+  let stopReason: string | undefined;
+  let trainedToEnd = false;
+  let groupScope: CancellationScope | undefined; // the current generation's replicas
+  const rungs = input.earlyStopping?.rungs ?? [];
+  let nextRung = 0;
+  // One report at a time: two signals sent at once may arrive in either order, and a rung is judged once.
+  let rungReports: Promise<void> = Promise.resolve();
+  const reachRungs = (point: CurvePoint): void => {
+    const value = input.earlyStopping ? point.scalars[input.earlyStopping.metric] : undefined;
+    const parent = input.parentWorkflowId;
+    while (nextRung < rungs.length && point.step >= (rungs[nextRung] as number) && value !== undefined) {
+      const rung = rungs[nextRung] as number;
+      nextRung += 1;
+      if (parent) {
+        rungReports = rungReports
+          .then(() => getExternalWorkflowHandle(parent).signal(rungReachedSignal, { key: trial.key, rung, step: point.step, value }))
+          .catch(() => undefined); // the sweep has closed: nobody left to compare with
+      }
+    }
+  };
+  setHandler(stopTrialSignal, (reason) => {
+    if (stopReason !== undefined || trainedToEnd) return; // a trial that trained to its end evaluates and completes
+    stopReason = reason;
+    groupScope?.cancel();
+  });
 
   // ---- rendezvous: each replica of the current generation joins with its endpoint; all get the peer list
   setHandler(
@@ -156,6 +188,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     for (const point of p.points ?? []) {
       const last = curve[curve.length - 1];
       if (!last || point.step > last.step) curve.push(point);
+      reachRungs(point);
     }
     if (curve.length > MAX_CURVE_POINTS) curve = curve.filter((_, i) => i % 2 === 0 || i >= curve.length - 100);
     reportDue = true;
@@ -169,25 +202,37 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     return true;
   });
 
+  /** What this workflow returns however it ends: the trial as it stands. */
+  const result = (end: Pick<TrialResult, 'state' | 'stopped'>): TrialResult => ({
+    key: trial.key,
+    params: trial.params,
+    seed: trial.seed,
+    ...end,
+    step,
+    generations: generation + 1,
+    metrics,
+    losses,
+    ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
+    ...(mlflowRunId ? { mlflowRunId } : {}),
+    curve,
+  });
+
   /** Ends this workflow at its newest checkpoint; the MLflow run stays open for the workflow that continues it. */
   const paused = async (): Promise<TrialResult> => {
     step = lastCheckpoint?.step ?? 0;
     curve = curve.filter((p) => p.step <= step);
     if (mlflowRunId) await control.pauseTrialRun({ runId: mlflowRunId, step });
     await setState('paused');
-    return {
-      key: trial.key,
-      params: trial.params,
-      seed: trial.seed,
-      state: 'paused',
-      step,
-      generations: generation + 1,
-      metrics,
-      losses,
-      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
-      ...(mlflowRunId ? { mlflowRunId } : {}),
-      curve,
-    };
+    return result({ state: 'paused' });
+  };
+
+  /** Early stopping ended the trial: no evaluation; the run is closed as KILLED with the reason in its tags. */
+  const stopped = async (reason: string): Promise<TrialResult> => {
+    if (mlflowRunId) {
+      await control.finishTrialRun({ runId: mlflowRunId, status: 'KILLED', metrics, tags: { 'dcign.state': 'stopped', 'dcign.stopped': reason } });
+    }
+    await setState('stopped');
+    return result({ state: 'stopped', stopped: reason });
   };
 
   try {
@@ -236,8 +281,9 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
 
     let final: Awaited<ReturnType<Activities['trainReplica']>> | undefined;
     for (;;) {
-      if (pauseRequested) break; // asked before this generation started: nothing to stop
+      if (pauseRequested || stopReason !== undefined) break; // asked before this generation started: nothing to stop
       const scope = new CancellationScope();
+      groupScope = scope;
       const gen = generation;
       const resumeFrom = lastCheckpoint;
       const group = Array.from({ length: replicas }, (_, replicaIndex) =>
@@ -262,12 +308,13 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
           // Rank 0 stopped with its checkpoint; the others wait on it in the ring (or have failed for it): stop them.
           scope.cancel();
           await CancellationScope.nonCancellable(() => Promise.allSettled(group));
-        }
+        } else trainedToEnd = true;
         break;
       } catch (err) {
         scope.cancel();
         await CancellationScope.nonCancellable(() => Promise.allSettled(group));
         if (CancellationScope.current().consideredCancelled) throw err;
+        if (stopReason !== undefined) break; // early stopping cancelled the group
         const reason = failureMessage(err);
         const cause = err instanceof Error && 'cause' in err ? (err.cause as { nonRetryable?: boolean; type?: string } | undefined) : undefined;
         if (cause?.nonRetryable === true || cause?.type === 'BadConfig') {
@@ -287,13 +334,14 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
         step = resumeStep;
         curve = curve.filter((p) => p.step <= resumeStep);
         await setState('restarting');
-        state = 'running';
+        markState('running');
       }
     }
     if (final?.checkpoint) lastCheckpoint = final.checkpoint;
     step = final?.step ?? step;
     if (final?.losses) losses = final.losses;
     reporterScope.cancel();
+    if (stopReason !== undefined) return await stopped(stopReason);
 
     if (final === undefined || final.paused) return await paused();
 
@@ -311,19 +359,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     }
     if (mlflowRunId) await control.finishTrialRun({ runId: mlflowRunId, status: 'FINISHED', metrics });
     await setState('completed');
-    return {
-      key: trial.key,
-      params: trial.params,
-      seed: trial.seed,
-      state: 'completed',
-      step,
-      generations: generation + 1,
-      metrics,
-      losses,
-      ...(lastCheckpoint ? { checkpointUri: lastCheckpoint.uri } : {}),
-      ...(mlflowRunId ? { mlflowRunId } : {}),
-      curve,
-    };
+    return result({ state: 'completed' });
   } catch (err) {
     const cancelled = isCancellation(err);
     error = cancelled ? 'cancelled' : failureMessage(err);

@@ -21,5 +21,8 @@ export const SA_MODEL = defineSearchAttributeKey('DcignModel', 'KEYWORD');
 export const SA_ARCHITECTURE = defineSearchAttributeKey('DcignArchitecture', 'KEYWORD');
 export const SA_BETA = defineSearchAttributeKey('DcignBeta', 'DOUBLE');
 export const SA_LATENT = defineSearchAttributeKey('DcignLatent', 'INT');
-/** A trial's state as it last set it (running, paused, completed, ...): `DcignState = 'paused'` finds paused trials. */
+/**
+ * A trial's state as it last set it (running, paused, completed, stopped by early stopping, failed, cancelled):
+ * `DcignState = 'paused'` finds paused trials.
+ */
 export const SA_STATE = defineSearchAttributeKey('DcignState', 'KEYWORD');

@@ -38,7 +38,18 @@ export interface TrialReport {
   readonly error?: string;
 }
 
+/** A trial's objective at an early-stopping rung (the first log point at or after the rung's step). */
+export interface RungReport {
+  readonly key: string;
+  /** The rung's step (minSteps * eta^k). */
+  readonly rung: number;
+  /** The step the value was logged at. */
+  readonly step: number;
+  readonly value: number;
+}
+
 export const pauseSignal = defineSignal('pause');
+export const rungReachedSignal = defineSignal<[RungReport]>('rungReached');
 export const resumeSignal = defineSignal('resume');
 export const cancelSignal = defineSignal<[reason?: string]>('cancel');
 export const trialReportSignal = defineSignal<[TrialReport]>('trialReport');

@@ -34,6 +34,8 @@ export interface TrialInput {
    * generation number. The newest checkpoint stored in the trial's MLflow run is used when it is newer.
    */
   readonly resume?: { readonly checkpoint?: CheckpointRef; readonly generation: number };
+  /** Early stopping: the training scalar compared at each rung step; the trial reports it there to its sweep. */
+  readonly earlyStopping?: { readonly metric: string; readonly rungs: readonly number[] };
 }
 
 export interface CurvePoint {
@@ -45,8 +47,12 @@ export interface TrialResult {
   readonly key: string;
   readonly params: Readonly<Record<string, ParamValue>>;
   readonly seed: number;
-  /** `paused`: stopped by a pause after storing its checkpoint at `step`; a later workflow of the trial continues. */
-  readonly state: 'completed' | 'paused';
+  /**
+   * `paused`: stopped by a pause after storing its checkpoint at `step`; a later workflow of the trial continues.
+   * `stopped`: early stopping ended it at a rung (no evaluation; `stopped` says why).
+   */
+  readonly state: 'completed' | 'paused' | 'stopped';
+  readonly stopped?: string;
   readonly step: number;
   /** The last generation + 1 (generations are numbered on across pauses and resumes, see `resume`). */
   readonly generations: number;
@@ -103,6 +109,8 @@ export const replicaProgressSignal = defineSignal<[ReplicaProgress]>('replicaPro
  * lives on after Temporal gave up on it (an outage, a cut link) never logs a step its successor logs again.
  */
 export const checkpointStoredUpdate = defineUpdate<boolean, [ReplicaProgress]>('checkpointStored');
+/** The sweep stops a trial (early stopping): its replicas are stopped, it ends as `stopped`, not failed. */
+export const stopTrialSignal = defineSignal<[reason: string]>('stopTrial');
 export const trialProgressQuery = defineQuery<TrialProgress>('trialProgress');
 /** Pause: the group stops at its next step boundary with a checkpoint, and the trial ends `paused`. */
 export const pauseTrialSignal = defineSignal('pauseTrial');

@@ -34,6 +34,14 @@ export interface Objective {
 /** Objectives read from training losses: lower is better. Every other objective defaults to higher is better. */
 export const LOSS_OBJECTIVES = ['recon', 'kl', 'loss'] as const;
 
+/**
+ * Early stopping by asynchronous successive halving (ASHA, Li et al. 2020): rungs at minSteps * eta^k steps; a trial
+ * reaching a rung continues only if its objective is in the top 1/eta of the values recorded at that rung so far.
+ */
+export interface EarlyStopping {
+  readonly asha: { readonly minSteps: number; readonly eta: number };
+}
+
 export type ParamValue = number | string | boolean;
 
 /** A distribution a random search draws one parameter from. */
@@ -100,6 +108,8 @@ export interface SweepSpec {
   readonly checkpoints: { readonly keep: number };
   /** Optional: what the sweep optimises (spec `objective: mig` or `{metric: recon, mode: min}`). */
   readonly objective?: Objective;
+  /** Optional: stop trials that fall behind on the objective (needs `objective`). */
+  readonly earlyStopping?: EarlyStopping;
 }
 
 export type ParamKind = 'positive' | 'nonneg' | 'int' | 'any' | 'variant' | 'architecture';
@@ -231,8 +241,9 @@ export interface TrainConfigJson {
 /**
  * `paused`: stopped at a step boundary by `sweep pause` after storing a checkpoint; it holds no slot and continues from
  * that checkpoint on resume. `pending`, `running`, `restarting`, `evaluating` and `paused` are not yet ended.
+ * `stopped`: ended early by the sweep's early stopping (not a failure).
  */
-export type TrialState = 'pending' | 'running' | 'restarting' | 'evaluating' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export type TrialState = 'pending' | 'running' | 'restarting' | 'evaluating' | 'paused' | 'completed' | 'stopped' | 'failed' | 'cancelled';
 
 /** What the sweep knows about one trial (the progress query returns these). */
 export interface TrialStatus {
@@ -249,6 +260,10 @@ export interface TrialStatus {
   checkpointStep?: number;
   mlflowRunId?: string;
   error?: string;
+  /** Objective value at each early-stopping rung it reached (rung step -> value): the records ASHA compares. */
+  rungs?: Record<string, number>;
+  /** Why early stopping stopped it (set when the sweep decides; a trial that had trained to its end completes anyway). */
+  stopped?: string;
   startedAt?: number;
   endedAt?: number;
 }

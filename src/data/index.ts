@@ -33,15 +33,24 @@ const GENERATED: Readonly<Record<string, Opener>> = {
 /** Names accepted by openDataset, for help texts and errors. */
 export const DATASET_NAMES: readonly string[] = [...Object.keys(GENERATED), 'npz:<path>'];
 
-/** Throws, as openDataset would, for a name it cannot open, without rendering or reading anything. */
-export function checkDatasetName(name: string): void {
+/**
+ * The file an `npz:` dataset names, or undefined for a generated dataset. Throws for a name of neither form. Reads
+ * nothing: a sweep's `npz:` file lives on the worker hosts, so the machine that plans the sweep checks only the form.
+ */
+export function datasetFile(name: string): string | undefined {
   if (name.startsWith('npz:')) {
     const path = name.slice('npz:'.length);
     if (path.length === 0) throw new Error(`dataset 'npz:' needs a path, e.g. npz:/data/dsprites.npz`);
-    if (!existsSync(path)) throw new Error(`dataset file ${path} (from '${name}') does not exist; give the path of a dSprites .npz`);
-    return;
+    return path;
   }
   if (!Object.hasOwn(GENERATED, name)) throw new Error(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(', ')}`);
+  return undefined;
+}
+
+/** Throws, as openDataset would, for a name it cannot open, without rendering or reading anything. */
+export function checkDatasetName(name: string): void {
+  const path = datasetFile(name);
+  if (path !== undefined && !existsSync(path)) throw new Error(`dataset file ${path} (from '${name}') does not exist; give the path of a dSprites .npz`);
 }
 
 export function openDataset(name: string, opts: OpenDatasetOptions = {}): FactorDataset {

@@ -18,7 +18,7 @@ import {
   sweepProgress,
   temporalUiLink,
 } from './control.js';
-import { expandTrials } from './expand.js';
+import { planSweep } from './plan.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import { loadSweepSpec } from './spec.js';
 import type { SweepProgress } from '../contract/types.js';
@@ -53,9 +53,10 @@ async function withClient<T>(a: ConnectionArgs, fn: (client: Client) => Promise<
   }
 }
 
-export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boolean }): Promise<void> {
+export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boolean; maxTrials?: number }): Promise<void> {
   const spec = loadSweepSpec(a.spec); // throws listing every problem: nothing starts
-  const trials = expandTrials(spec).length;
+  // Every trial's config through the trainer's own checks, the dataset's form, the sweep's size: before connecting.
+  const trials = planSweep(spec, { ...(a.maxTrials !== undefined ? { maxTrials: a.maxTrials } : {}), source: a.spec }).trials.length;
   await withClient(a, async (client) => {
     try {
       const added = await ensureSearchAttributes(client, a.namespace);
@@ -139,6 +140,7 @@ export async function sweepStatus(a: ConnectionArgs & { name: string; format: st
       ...Object.fromEntries(Object.entries(t.losses).map(([k, v]) => [k, fmt(v)])),
       ...Object.fromEntries(Object.entries(t.metrics).map(([k, v]) => [k, fmt(v)])),
       ...(t.error ? { error: t.error.slice(0, 80) } : {}),
+      ...(t.state === 'stopped' && t.stopped ? { stopped: t.stopped.slice(0, 80) } : {}),
     }));
     console.log(formatTable(rows));
   });

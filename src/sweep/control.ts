@@ -270,6 +270,7 @@ export function resultRows(p: SweepProgress, sortBy?: string): Record<string, st
     for (const k of lossKeys) row[k] = t.losses[k] ?? '';
     for (const k of metricKeys) row[k] = t.metrics[k] ?? '';
     if (t.error) row.error = t.error;
+    if (t.state === 'stopped' && t.stopped) row.stopped = t.stopped;
     return row;
   });
   const key = sortBy ?? metricKeys[0];

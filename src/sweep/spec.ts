@@ -8,6 +8,7 @@ import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
 import { ARCHITECTURES, LOSS_OBJECTIVES, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
 import type { Distribution, ModelVariant, Objective, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 import { checkSharedKeys, validateVariantGrids } from './variants.js';
+import { validateEarlyStopping } from './early-stopping.js';
 
 export * from '../contract/types.js';
 
@@ -69,7 +70,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   const bad = (field: string, value: unknown, allowed: string): void => void issues.push({ field, value, allowed });
   if (!isRecord(raw)) throw new SweepSpecError([{ field: '(top level)', value: raw, allowed: 'expected a mapping of fields' }], source);
 
-  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints', 'objective'];
+  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints', 'objective', 'earlyStopping'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) bad(k, raw[k], `unknown field; allowed fields: ${known.join(', ')}`);
 
   const name = raw.name;
@@ -169,6 +170,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   if (!(isInt(checkpoints.keep) && checkpoints.keep >= 1)) bad('checkpoints.keep', checkpoints.keep, 'expected an integer >= 1 (the newest checkpoints kept per trial)');
 
   const objective = validateObjective(raw.objective, bad);
+  const earlyStopping = validateEarlyStopping(raw.earlyStopping, objective, train, bad);
 
   if (issues.length > 0) throw new SweepSpecError(issues, source);
   return {
@@ -184,6 +186,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     taskQueue: taskQueue as string,
     checkpoints: { keep: checkpoints.keep as number },
     ...(objective !== undefined ? { objective } : {}),
+    ...(earlyStopping !== undefined ? { earlyStopping } : {}),
   };
 }
 

@@ -364,11 +364,12 @@ export function summaryMarkdown(sweepName: string, rows: readonly SweepSummaryRo
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const done = rows.filter((r) => r.status === 'COMPLETED' || r.status === 'FINISHED' || r.status === 'completed').length;
+  const stoppedEarly = rows.filter((r) => r.status === 'stopped').length;
   const lead = family ? ['variant', 'arch', 'parameter', 'z', 'seeds'] : ['beta', 'z', 'seeds'];
   const head = [
     `## Sweep ${sweepName}`,
     '',
-    `${rows.length} trials, ${done} finished. Mean ± std over seeds; full table in \`summary/summary.csv\`, plots in \`summary/\`.`,
+    `${rows.length} trials, ${done} finished${stoppedEarly > 0 ? `, ${stoppedEarly} stopped early (status stopped)` : ''}. Mean ± std over seeds; full table in \`summary/summary.csv\`, plots in \`summary/\`.`,
     '',
     `| ${[...lead, ...metricKeys].join(' | ')} |`,
     `|${lead.map(() => '---').join('|')}|${metricKeys.map(() => '---').join('|')}|`,

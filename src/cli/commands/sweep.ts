@@ -1,5 +1,5 @@
-// `dcign sweep <start|status|list|pause|resume|retry|cancel|add|results>`: one yargs module per sub-command; each handler
-// lazily imports src/sweep/cli.ts so `dcign --help` stays fast and argument parsing is testable without Temporal.
+// `dcign sweep <plan|start|status|list|pause|resume|retry|cancel|add|results>`: one yargs module per sub-command;
+// each handler lazily imports src/sweep/cli.ts so `dcign --help` stays fast and argument parsing is testable without Temporal.
 import type { Argv, CommandModule } from 'yargs';
 
 import { temporalTlsFlags, tlsFlagsOf } from './temporal-flags.js';
@@ -31,14 +31,51 @@ async function inUse<A extends Common>(a: A): Promise<Resolved<A>> {
 
 const impl = (): Promise<typeof import('../../sweep/cli.js')> => import('../../sweep/cli.js');
 
-const start: CommandModule<Common, Common & { spec: string; wait: boolean }> = {
+interface PlanFlags {
+  spec: string;
+  maxTrials?: number;
+  stepTimeMs?: number;
+  measureSteps: number;
+  format: 'table' | 'json';
+}
+
+const planFlags = <T>(y: Argv<T>): Argv<T & PlanFlags> =>
+  y
+    .positional('spec', { type: 'string', demandOption: true, describe: 'path to the sweep spec' })
+    .option('max-trials', { type: 'number', describe: `confirm a sweep of more than ${100} trials: the most it may have` })
+    .option('step-time-ms', { type: 'number', describe: 'ms per training step for the estimate (e.g. from `npm run bench:train` on a worker); skips measuring here' })
+    .option('measure-steps', { type: 'number', default: 3, describe: 'training steps timed per model shape on this host for the estimate (0: no estimate)' })
+    .option('format', { choices: ['table', 'json'] as const, default: 'table' as const })
+    .check((argv) => {
+      const a = argv as unknown as PlanFlags;
+      if (a.maxTrials !== undefined && !(Number.isInteger(a.maxTrials) && a.maxTrials >= 1)) throw new Error(`--max-trials must be an integer >= 1, got ${a.maxTrials}`);
+      if (a.stepTimeMs !== undefined && !(Number.isFinite(a.stepTimeMs) && a.stepTimeMs > 0)) throw new Error(`--step-time-ms must be a number > 0, got ${a.stepTimeMs}`);
+      if (!(Number.isInteger(a.measureSteps) && a.measureSteps >= 0)) throw new Error(`--measure-steps must be an integer >= 0, got ${a.measureSteps}`);
+      return true;
+    }) as unknown as Argv<T & PlanFlags>;
+
+const plan: CommandModule<Common, PlanFlags> = {
+  command: 'plan <spec>',
+  describe: 'Validate a sweep spec and print its trials, the slots they need and an estimate of GPU/CPU-hours; starts nothing',
+  builder: (y) => planFlags(y),
+  handler: async (a) => {
+    await (await import('../../sweep/plan-report.js')).printPlan(a);
+  },
+};
+
+const start: CommandModule<Common, Common & PlanFlags & { wait: boolean; dryRun: boolean }> = {
   command: 'start <spec>',
   describe: 'Validate a sweep spec (sweeps/*.yaml) and start it; prints the Temporal UI and MLflow links',
   builder: (y) =>
-    common(y)
-      .positional('spec', { type: 'string', demandOption: true, describe: 'path to the sweep spec' })
-      .option('wait', { type: 'boolean', default: false, describe: 'follow progress until the sweep ends, then print the results' }),
-  handler: async (a) => (await impl()).sweepStart(await inUse(a)),
+    planFlags(common(y))
+      .option('wait', { type: 'boolean', default: false, describe: 'follow progress until the sweep ends, then print the results' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan (as `dcign sweep plan`) and start nothing' }) as unknown as Argv<
+      Common & PlanFlags & { wait: boolean; dryRun: boolean }
+    >,
+  handler: async (a) => {
+    if (a.dryRun) await (await import('../../sweep/plan-report.js')).printPlan(a);
+    else await (await impl()).sweepStart(await inUse(a));
+  },
 };
 
 const status: CommandModule<Common, Common & { name: string; format: string }> = {
@@ -112,6 +149,7 @@ export const sweepCommand: CommandModule = {
   describe: 'Run and watch hyperparameter sweeps on Temporal',
   builder: (y) =>
     y
+      .command(plan as unknown as CommandModule)
       .command(start as unknown as CommandModule)
       .command(status as unknown as CommandModule)
       .command(list as unknown as CommandModule)

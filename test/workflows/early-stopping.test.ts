@@ -1,0 +1,120 @@
+// Early stopping and failing fast against the real Temporal dev server and a real MLflow server, with the fake replica
+// (real child processes, no TensorFlow): ASHA stops the planted worst trials of a sweep whose objective is known, and
+// they are marked stopped in the sweep, in Temporal (result and search attribute) and in MLflow; a trial whose npz
+// file its worker host lacks fails at once, naming the file and the host, without a restart.
+import { hostname } from 'node:os';
+
+import anyTest from 'ava';
+import type { TestFn } from 'ava';
+
+import { startSweep } from '../../src/sweep/control.js';
+import { SA_STATE, trialWorkflowId } from '../../src/contract/index.js';
+import type { TrialResult } from '../../src/contract/index.js';
+import { MlflowClient } from '../../src/tracking/index.js';
+import { testMlflowServer } from '../helpers/mlflow.js';
+import type { MlflowServer } from '../helpers/mlflow.js';
+import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
+import type { TemporalTestServer } from '../helpers/temporal.js';
+import { bundle, replicaPids, smallSpec, startWorker, stillAliveAfter, tempDir, trainedSteps } from '../helpers/sweep-fixture.js';
+import type { RunningWorker } from '../helpers/sweep-fixture.js';
+
+const test = anyTest as TestFn<{ server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker; runRoot: string }>;
+const QUEUE = 'early-stopping';
+
+if (!temporalAvailable()) {
+  test('temporal dev server binary is missing (scripts/setup-temporal.sh)', (t) => t.fail());
+} else {
+  test.before(async (t) => {
+    const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), testMlflowServer(), bundle(), tempDir('asha')]);
+    const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, mlflowUri: mlflow.uri });
+    t.context = { server, mlflow, worker, runRoot };
+  });
+  test.after.always(async (t) => {
+    await t.context.worker?.stop().catch(() => undefined);
+    await t.context.server?.stop();
+    await t.context.mlflow?.dispose();
+  });
+
+  test.serial('ASHA stops the planted worst trials at the first rung; the rest complete', async (t) => {
+    const { server, mlflow, runRoot } = t.context;
+    // Loss = scale * 1000 / step: the two scale-10 trials are ten times worse at every step. They start only once a
+    // good trial has ended (2 at once, in spec order), so each meets good records at rung 10 and is stopped there.
+    const spec = smallSpec('asha', QUEUE, {
+      train: { steps: 100, fakeStepMs: 20, logEvery: 2, checkpointEvery: 20 },
+      search: { grid: { 'train.fakeLossScale': [1, 10] }, seeds: [0, 1] },
+      replicas: 1,
+      maxConcurrentTrials: 2,
+      objective: 'loss',
+      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    t.is(result.state, 'completed');
+    const good = ['train.fakeLossScale=1,seed=0', 'train.fakeLossScale=1,seed=1'];
+    const bad = ['train.fakeLossScale=10,seed=0', 'train.fakeLossScale=10,seed=1'];
+    const byKey = new Map(result.trials.map((x) => [x.key, x]));
+    for (const key of good) {
+      const s = byKey.get(key);
+      t.is(s?.state, 'completed', `${key}: ${s?.stopped ?? s?.error ?? ''}`);
+      t.is(s?.step, 100);
+      t.is(s?.rungs?.['10'], 100); // 1000 / 10
+    }
+    for (const key of bad) {
+      const s = byKey.get(key);
+      t.is(s?.state, 'stopped', `${key}: ${s?.error ?? ''}`);
+      t.regex(s?.stopped ?? '', /^ASHA rung 10 \(step 10\): loss 1000 is outside the top [12] of [234] recorded there \(cutoff 100, lower is better, eta 2\)$/);
+      t.is(s?.error, undefined);
+      t.deepEqual(Object.keys(s?.rungs ?? {}), ['10']);
+      // Stopped early: it never trained to the end, and none of its replicas is left running.
+      const steps = (await trainedSteps(runRoot, 'asha', key)).map((x) => x.step);
+      t.true(Math.max(...steps) < 100, `${key} trained to ${Math.max(...steps)}`);
+      t.deepEqual(await stillAliveAfter(await replicaPids(runRoot, 'asha', key), 10_000), []);
+
+      // Temporal: the trial workflow completed (not failed) with state stopped, and is filterable by DcignState.
+      const handle = server.client.workflow.getHandle(trialWorkflowId('asha', key));
+      const tr: TrialResult = await handle.result();
+      t.is(tr.state, 'stopped');
+      t.is(tr.stopped, s?.stopped);
+      const desc = await handle.describe();
+      t.is(desc.status.name, 'COMPLETED');
+      t.is(desc.typedSearchAttributes.get(SA_STATE), 'stopped');
+    }
+    t.is((await server.client.workflow.getHandle(trialWorkflowId('asha', good[0] as string)).describe()).typedSearchAttributes.get(SA_STATE), 'completed');
+
+    // MLflow: the stopped trials' runs say so, with the reason; the completed ones are evaluated and FINISHED.
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const runs = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
+      t.is(runs.length, 4);
+      for (const run of runs) {
+        const key = run.data.tags['dcign.trial'] as string;
+        if (bad.includes(key)) {
+          t.is(run.info.status, 'KILLED', key);
+          t.is(run.data.tags['dcign.state'], 'stopped');
+          t.is(run.data.tags['dcign.stopped'], byKey.get(key)?.stopped);
+          t.is(run.data.metrics['eval/mig'], undefined, 'a stopped trial is not evaluated');
+        } else {
+          t.is(run.info.status, 'FINISHED', key);
+          t.is(run.data.tags['dcign.state'], undefined);
+        }
+      }
+      const parent = await client.getRun(result.parentRunId as string);
+      t.is(parent.data.metrics['trials/stopped']?.value, 2);
+      t.is(parent.data.metrics['trials/completed']?.value, 2);
+    } finally {
+      client.close();
+    }
+  });
+
+  test.serial('a trial whose npz file its worker host lacks fails at once, naming the file and the host, without a restart', async (t) => {
+    const { server, runRoot } = t.context;
+    const file = '/nonexistent/dcign-early-stopping-test/dsprites.npz';
+    const spec = smallSpec('npzmissing', QUEUE, { dataset: `npz:${file}`, search: { grid: { beta: [1] }, seeds: [0] }, replicas: 1, retry: { maxGroupRestarts: 3 } });
+    const result = await (await startSweep(server.client, spec)).result();
+    const trial = result.trials[0];
+    t.is(trial?.state, 'failed');
+    t.is(trial?.generation, 0, 'no group restart');
+    const host = hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    t.regex(trial?.error ?? '', new RegExp(`dataset file ${file} \\(from 'npz:${file}'\\) does not exist on worker host ${host} \\(127\\.0\\.0\\.1\\); copy it to the same path on every worker host`));
+    t.deepEqual(await replicaPids(runRoot, 'npzmissing', 'beta=1,seed=0'), [], 'no replica process was started');
+  });
+}
