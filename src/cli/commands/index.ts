@@ -4,6 +4,7 @@ import { sweepCommand } from './sweep.js';
 import { workerCommand } from './worker.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
+import { reportCommand } from './report.js';
 import { metricsCommand } from './metrics.js';
 import { dataCommand } from './data.js';
 import { devCommand } from './dev.js';
@@ -16,6 +17,7 @@ export const commands: readonly CommandModule<any, any>[] = [
   workerCommand,
   trainCommand,
   evalCommand,
+  reportCommand,
   metricsCommand,
   dataCommand,
   devCommand,
