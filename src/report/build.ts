@@ -114,7 +114,14 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
   const html = await put('index.html', reportHtml(data, a, { distributions, tradeoff, klLatent, covariance, mutualInfo, correlation, traversals, notes }, runtime, new Date()));
   const result: ReportResult = { html: path.join(o.out, html), files, data, analysis: a };
   if (o.upload === false) return result;
-  await client.logArtifacts(data.parentRunId, o.out, 'report');
+  // a few uploads at a time: a report is dozens of small files
+  const queue = [...files];
+  const upload = async (): Promise<void> => {
+    for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+      await client.logArtifact(data.parentRunId, f, path.posix.join('report', path.relative(o.out, path.dirname(f)).split(path.sep).join('/')));
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, upload));
   return { ...result, artifactUri: `runs:/${data.parentRunId}/report` };
 }
 
