@@ -1,5 +1,5 @@
 // The sweep's evaluate step on a worker: scores a trial's final checkpoint (src/eval, the same function as `dcign
-// eval`) and uploads every artifact plus the checkpoint itself to the trial's MLflow run. Imports TensorFlow, so it
+// eval`) on the metrics its spec lists, and uploads every artifact plus the checkpoint itself to the trial's MLflow run. Imports TensorFlow, so it
 // runs in its own process (evaluate-child.ts).
 import path from 'node:path';
 
@@ -24,6 +24,7 @@ export async function evaluateTrial(req: EvaluateRequest, log: (e: EvaluationEve
       numTest: req.evaluation.numTest,
       skipSampling: !req.evaluation.metrics.some((m) => SAMPLING_METRICS.has(m)),
       traversalSteps: 9,
+      metrics: req.evaluation.metrics, // the spec's list, not every metric
     },
     log,
   );
@@ -47,6 +48,9 @@ export async function evaluateTrial(req: EvaluateRequest, log: (e: EvaluationEve
       });
       await client.logArtifact(req.mlflowRunId, result.files.metricsJson, 'eval');
       await client.logArtifact(req.mlflowRunId, result.files.heatmap, 'eval');
+      // what `dcign report` reads: the posterior audit and one traversal GIF per latent
+      await client.logArtifact(req.mlflowRunId, result.files.posterior, 'eval');
+      for (const gif of result.files.traversalGifs) await client.logArtifact(req.mlflowRunId, gif, 'eval/traversals');
     } finally {
       client.close();
     }

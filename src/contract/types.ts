@@ -42,6 +42,27 @@ export interface EarlyStopping {
   readonly asha: { readonly minSteps: number; readonly eta: number };
 }
 
+/** Whether lower or higher is better for a metric key when nobody said: losses are minimised, the rest maximised. */
+export function defaultMode(metric: string): Objective['mode'] {
+  return (LOSS_OBJECTIVES as readonly string[]).includes(metric) ? 'min' : 'max';
+}
+
+/**
+ * The key a trial logs for each spec metric name (its headline figure; the others stay in `--all`): `dci` logs
+ * dci_disentanglement, completeness and informativeness; `beta-vae` its train and eval accuracies.
+ */
+export const METRIC_HEADLINE: Readonly<Record<(typeof METRIC_NAMES)[number], string>> = {
+  'beta-vae': 'beta_vae_eval',
+  'factor-vae': 'factor_vae_eval',
+  mig: 'mig',
+  sap: 'sap',
+  dci: 'dci_disentanglement',
+  irs: 'irs',
+  modularity: 'modularity',
+  explicitness: 'explicitness_test',
+  elbo: 'elbo',
+};
+
 export type ParamValue = number | string | boolean;
 
 /** A distribution a random search draws one parameter from. */

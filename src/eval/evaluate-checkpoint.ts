@@ -2,22 +2,27 @@
 // checkpoint once, scores the encoder means with every disentanglement metric (src/metrics, pure numerics), and writes
 // what a person looks at: metrics.json, the factor x latent mutual-information heatmap (each row divided by the
 // factor's entropy, so 1 = the latent determines the factor), latent traversals (one row per latent, swept over
-// [-2, 2] with the others at the encoder mean of one image) and reconstructions. Returns the metrics and the files;
-// progress goes to the caller's logger. Imports TensorFlow, so callers load it lazily.
+// [-2, 2] with the others at the encoder mean of one image; also one GIF per latent), reconstructions, and the
+// posterior audit (posterior.json: KL per latent, the aggregate posterior against N(0, I), prior samples that decode to
+// blank or broken images; src/eval/posterior-audit.ts). Returns the metrics and the files; progress goes to the
+// caller's logger. Imports TensorFlow, so callers load it lazily.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { openDataset } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
-import { evaluateRepresentation } from '../metrics/evaluate.js';
+import { evaluateRepresentation, metricGroups } from '../metrics/evaluate.js';
 import { decoderMean } from '../model/losses.js';
 import { tf } from '../model/tf.js';
 import { VaeModel } from '../model/vae.js';
 import { loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfigInput } from '../train/config.js';
+import { Rng, mixSeed } from '../random.js';
+import { writeGif } from '../viz/gif.js';
 import { tileGrid } from '../viz/grid.js';
 import { writeHeatmapPng } from '../viz/heatmap.js';
 import { writePng } from '../viz/png.js';
+import { checkPriorSamples, posteriorAudit, type PosteriorAudit, type PriorSampleCheck } from './posterior-audit.js';
 
 export interface EvaluateCheckpointOptions {
   /** Dataset name (default: the one the checkpoint was trained on). */
@@ -30,6 +35,11 @@ export interface EvaluateCheckpointOptions {
   readonly numTest: number;
   readonly skipSampling: boolean;
   readonly traversalSteps: number;
+  /** Only these metrics (spec names, e.g. `mig`, `beta-vae`); default every one. */
+  readonly metrics?: readonly string[];
+  /** Images encoded for the posterior audit and prior samples decoded (default 1000 and 500). */
+  readonly auditImages?: number;
+  readonly priorSamples?: number;
 }
 
 /** What the evaluation tells its caller as it goes. */
@@ -45,6 +55,14 @@ export interface EvaluationFiles {
   readonly heatmap: string;
   readonly traversals: string;
   readonly reconstructions: string;
+  readonly posterior: string;
+  /** One GIF per latent: that latent swept over [-2, 2] and back. */
+  readonly traversalGifs: readonly string[];
+}
+
+/** The posterior audit as evaluation writes it (posterior.json; the report reads it from MLflow). */
+export interface PosteriorReport extends PosteriorAudit {
+  readonly prior: PriorSampleCheck;
 }
 
 export interface EvaluationResult {
@@ -60,6 +78,8 @@ export interface EvaluationResult {
 
 const FIXED_METRICS = ['mig', 'sap', 'explicitness', 'dci', 'irs', 'active_units'];
 const SAMPLING_METRICS = ['beta_vae', 'factor_vae'];
+/** Scalar summaries of the posterior audit, logged with the metrics (eval/<name> on the trial's run). */
+export const AUDIT_METRICS = ['posterior_kl', 'posterior_tc', 'prior_blank', 'prior_broken'] as const;
 
 export async function evaluateCheckpoint(
   checkpoint: string,
@@ -96,7 +116,9 @@ export async function evaluateCheckpoint(
       const l = flat.length / n;
       return Array.from({ length: n }, (_, i) => Float64Array.from(flat.subarray(i * l, (i + 1) * l)));
     };
-    const names = [...FIXED_METRICS, ...(opts.skipSampling ? [] : SAMPLING_METRICS)];
+    const want = metricGroups(opts.metrics);
+    const runs = (m: string): boolean => m === 'active_units' || m === 'mig' || want.has(m);
+    const names = [...FIXED_METRICS.filter(runs), ...(opts.skipSampling ? [] : SAMPLING_METRICS.filter(runs))];
     let index = 0;
     log({ type: 'metric-start', metric: names[0] as string, index: 0, total: names.length });
     const result = await evaluateRepresentation({
@@ -108,6 +130,7 @@ export async function evaluateCheckpoint(
       samplingEval: opts.numTest,
       seed: opts.seed,
       skipSampling: opts.skipSampling,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
       onMetric: (metric) => {
         log({ type: 'metric-done', metric, index, total: names.length, elapsedMs: Date.now() - started });
         index += 1;
@@ -122,6 +145,16 @@ export async function evaluateCheckpoint(
       heatmap: path.join(opts.out, 'mi-heatmap.png'),
       traversals: path.join(opts.out, 'traversals.png'),
       reconstructions: path.join(opts.out, 'reconstructions.png'),
+      posterior: path.join(opts.out, 'posterior.json'),
+      traversalGifs: Array.from({ length: cfg.model.latentSize }, (_, j) => path.join(opts.out, 'traversals', `z${j}.gif`)),
+    };
+    const posterior = await auditPosterior(model, dataset, opts.seed, opts.auditImages ?? 1000, opts.priorSamples ?? 500);
+    const metrics = {
+      ...result.metrics,
+      posterior_kl: posterior.klToPrior,
+      posterior_tc: posterior.gaussianTc,
+      prior_blank: posterior.prior.blank,
+      prior_broken: posterior.prior.broken,
     };
     const report = {
       checkpoint: checkpointDir,
@@ -130,47 +163,102 @@ export async function evaluateCheckpoint(
       seed: opts.seed,
       numTrain: opts.numTrain,
       numTest: opts.numTest,
-      metrics: result.metrics,
+      metrics,
       errors: result.errors,
       factorNames: result.factorNames,
       factorEntropy: result.factorEntropy,
       mutualInfo: result.mutualInfo,
     };
     await writeFile(files.metricsJson, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(files.posterior, `${JSON.stringify(posterior, null, 2)}\n`);
     const normalised = result.mutualInfo.map((row, k) => row.map((v) => v / ((result.factorEntropy[k] as number) || 1)));
     await writeHeatmapPng(files.heatmap, normalised, { max: 1 });
     await writeTraversals(model, dataset, opts.traversalSteps, files.traversals);
+    await writeTraversalGifs(model, dataset, files.traversalGifs);
     await writeReconstructions(model, dataset, opts.seed, files.reconstructions);
-    for (const file of Object.values(files)) log({ type: 'file', path: file });
-    return { metrics: result.metrics, errors: result.errors, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
+    for (const file of Object.values(files).flat()) log({ type: 'file', path: file });
+    return { metrics, errors: result.errors, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
   } finally {
     model.dispose();
   }
 }
 
-async function writeTraversals(model: VaeModel, dataset: FactorDataset, steps: number, file: string): Promise<void> {
+/** Encoder means and log-variances of images spread over the dataset, and decoded prior samples, audited. */
+async function auditPosterior(model: VaeModel, dataset: FactorDataset, seed: number, n: number, priorN: number): Promise<PosteriorReport> {
+  const { imageSize: s, channels: c } = dataset;
+  const pixels = s * s * c;
+  const rng = new Rng(mixSeed(seed, 0xa0d1)); // 'audit'
+  const mus: Float64Array[] = [];
+  const logvars: Float64Array[] = [];
+  const d = model.config.latentSize;
+  for (let start = 0; start < n; start += 100) {
+    const m = Math.min(100, n - start);
+    const images = new Float32Array(m * pixels);
+    for (let i = 0; i < m; i++) dataset.render(dataset.factorsOf(rng.int(dataset.size)), images, i * pixels);
+    const [mu, lv] = tf.tidy(() => {
+      const e = model.net.encode(tf.tensor4d(images, [m, s, s, c]));
+      return [e.mu, e.logvar];
+    });
+    const [mf, lf] = [await mu.data(), await lv.data()];
+    mu.dispose();
+    lv.dispose();
+    for (let i = 0; i < m; i++) {
+      mus.push(Float64Array.from(mf.subarray(i * d, (i + 1) * d)));
+      logvars.push(Float64Array.from(lf.subarray(i * d, (i + 1) * d)));
+    }
+  }
+  const z = new Float32Array(priorN * d);
+  for (let i = 0; i < z.length; i++) z[i] = rng.normal();
+  const decoded = tf.tidy(() => decoderMean(model.net.decode(tf.tensor2d(z, [priorN, d])), model.config.decoder));
+  const images = await decoded.data();
+  decoded.dispose();
+  return { ...posteriorAudit(mus, logvars), prior: checkPriorSamples(images, pixels) };
+}
+
+/** One GIF per latent: the latent swept from -2 to 2 and back, the others at the encoder mean of one image. */
+async function writeTraversalGifs(model: VaeModel, dataset: FactorDataset, files: readonly string[]): Promise<void> {
+  const steps = 12;
+  const { imageSize, channels } = dataset;
+  const values = [...Array.from({ length: steps }, (_, s) => -2 + (4 * s) / (steps - 1)), ...Array.from({ length: steps - 2 }, (_, s) => 2 - (4 * (s + 1)) / (steps - 1))];
+  const frames = await decodeTraversal(model, dataset, values);
+  const per = values.length * imageSize * imageSize * channels;
+  await mkdir(path.dirname(files[0] ?? '.'), { recursive: true });
+  for (const [j, file] of files.entries()) {
+    await writeGif(file, { data: frames.subarray(j * per, (j + 1) * per), count: values.length, width: imageSize, height: imageSize, channels: channels === 1 ? 1 : 3 }, { scale: Math.max(1, Math.round(96 / imageSize)), delayMs: 100 });
+  }
+}
+
+/** Decoded images of each latent (in order) set to each of `values`, the others at the encoder mean of one image. */
+async function decodeTraversal(model: VaeModel, dataset: FactorDataset, values: readonly number[]): Promise<Float32Array> {
   const { imageSize, channels } = dataset;
   const base = new Float32Array(imageSize * imageSize * channels);
   dataset.render(dataset.factorsOf(Math.floor(dataset.size / 2)), base, 0);
   const latent = model.config.latentSize;
+  const steps = values.length;
   const images = tf.tidy(() => {
-    const mu = model.encodeMean(tf.tensor4d(base, [1, imageSize, imageSize, channels]));
-    const muRow = mu.dataSync();
+    const muRow = model.encodeMean(tf.tensor4d(base, [1, imageSize, imageSize, channels])).dataSync();
     const z = new Float32Array(latent * steps * latent);
     for (let j = 0; j < latent; j++) {
       for (let s = 0; s < steps; s++) {
         const row = (j * steps + s) * latent;
         z.set(muRow, row);
-        z[row + j] = -2 + (4 * s) / Math.max(1, steps - 1);
+        z[row + j] = values[s] as number;
       }
     }
-    const out = model.net.decode(tf.tensor2d(z, [latent * steps, latent]));
-    return decoderMean(out, model.config.decoder);
+    return decoderMean(model.net.decode(tf.tensor2d(z, [latent * steps, latent])), model.config.decoder);
   });
   const data = Float32Array.from(await images.data());
   images.dispose();
+  return data;
+}
+
+async function writeTraversals(model: VaeModel, dataset: FactorDataset, steps: number, file: string): Promise<void> {
+  const { imageSize, channels } = dataset;
+  const values = Array.from({ length: steps }, (_, s) => -2 + (4 * s) / Math.max(1, steps - 1));
+  const data = await decodeTraversal(model, dataset, values);
   const c = channels as 1 | 3 | 4;
-  await writePng(file, tileGrid({ data, count: latent * steps, width: imageSize, height: imageSize, channels: c }, { columns: steps }));
+  const count = model.config.latentSize * steps;
+  await writePng(file, tileGrid({ data, count, width: imageSize, height: imageSize, channels: c }, { columns: steps }));
 }
 
 /** Eight images spread over the dataset (top row) above their reconstructions (bottom row). */

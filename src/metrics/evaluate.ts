@@ -35,6 +35,18 @@ export interface EvaluateInput {
   skipSampling?: boolean;
   /** Called after each metric with its name, for progress output. */
   onMetric?: (name: string) => void;
+  /**
+   * Only these metrics (a spec's `evaluation.metrics`: mig, sap, dci, irs, modularity, explicitness, beta-vae,
+   * factor-vae); default every one. The mutual information and active units are always computed: the heatmap, the
+   * report's latent labels and its latent-space audit read them.
+   */
+  metrics?: readonly string[];
+}
+
+/** The metric groups evaluateRepresentation runs for a list of spec metric names (`beta-vae` -> `beta_vae`). */
+export function metricGroups(names: readonly string[] | undefined): Set<string> {
+  const all = ['mig', 'modularity', 'sap', 'explicitness', 'dci', 'irs', 'beta_vae', 'factor_vae'];
+  return new Set(names === undefined ? all : names.map((n) => n.replace(/-/g, '_')).filter((n) => all.includes(n)));
 }
 
 export interface EvaluateResult {
@@ -97,24 +109,28 @@ export async function evaluateRepresentation(input: EvaluateInput): Promise<Eval
     }
     input.onMetric?.(name);
   };
+  const want = metricGroups(input.metrics);
   let mutualInfo: number[][] = [];
   let factorEntropy: number[] = [];
   await attempt('mig', ['mig', 'modularity'], () => {
     const r = migFromCodes(train.codes, train.factors);
     mutualInfo = dataset.factors.map((_, k) => r.mutualInfo.map((row) => row[k] as number));
     factorEntropy = r.factorEntropy;
-    return { mig: r.discrete_mig, modularity: modularityFromMutualInfo(r.mutualInfo).modularity_score };
+    return {
+      ...(want.has('mig') ? { mig: r.discrete_mig } : {}),
+      ...(want.has('modularity') ? { modularity: modularityFromMutualInfo(r.mutualInfo).modularity_score } : {}),
+    };
   });
-  await attempt('sap', ['sap', 'sap_continuous'], () => ({
+  if (want.has('sap')) await attempt('sap', ['sap', 'sap_continuous'], () => ({
     sap: sapFromCodes(train.codes, train.factors, test.codes, test.factors).SAP_score,
     sap_continuous: sapFromCodes(train.codes, train.factors, [], [], { continuousFactors: true }).SAP_score,
   }));
-  await attempt('explicitness', ['explicitness_train', 'explicitness_test'], () => {
+  if (want.has('explicitness')) await attempt('explicitness', ['explicitness_train', 'explicitness_test'], () => {
     const r = explicitnessFromCodes(train.codes, train.factors, test.codes, test.factors);
     return { explicitness_train: r.explicitness_score_train, explicitness_test: r.explicitness_score_test };
   });
   const dciKeys = ['dci_disentanglement', 'dci_completeness', 'dci_informativeness_train', 'dci_informativeness_test'];
-  await attempt('dci', dciKeys, () => {
+  if (want.has('dci')) await attempt('dci', dciKeys, () => {
     const r = dciFromCodes(train.codes, train.factors, test.codes, test.factors, { seed: seed >>> 0 });
     return {
       dci_disentanglement: r.disentanglement,
@@ -123,15 +139,15 @@ export async function evaluateRepresentation(input: EvaluateInput): Promise<Eval
       dci_informativeness_test: r.informativeness_test,
     };
   });
-  await attempt('irs', ['irs'], () => ({ irs: irsFromCodes(train.codes, train.factors).IRS }));
+  if (want.has('irs')) await attempt('irs', ['irs'], () => ({ irs: irsFromCodes(train.codes, train.factors).IRS }));
   await attempt('active_units', ['active_units'], () => ({ active_units: activeUnits(train.codes).count }));
   if (!input.skipSampling) {
     const opts = { numTrain: input.samplingTrain ?? 10000, numEval: input.samplingEval ?? 5000 };
-    await attempt('beta_vae', ['beta_vae_train', 'beta_vae_eval'], async () => {
+    if (want.has('beta_vae')) await attempt('beta_vae', ['beta_vae_train', 'beta_vae_eval'], async () => {
       const r = await computeBetaVae(source, new Rng(mixSeed(seed, 0xbe7a)), opts);
       return { beta_vae_train: r.train_accuracy, beta_vae_eval: r.eval_accuracy };
     });
-    await attempt('factor_vae', ['factor_vae_train', 'factor_vae_eval', 'factor_vae_active_dims'], async () => {
+    if (want.has('factor_vae')) await attempt('factor_vae', ['factor_vae_train', 'factor_vae_eval', 'factor_vae_active_dims'], async () => {
       const r = await computeFactorVae(source, new Rng(mixSeed(seed, 0xfac7)), opts);
       return { factor_vae_train: r.train_accuracy, factor_vae_eval: r.eval_accuracy, factor_vae_active_dims: r.num_active_dims };
     });

@@ -16,12 +16,14 @@ import {
   startSweep,
   stopSweep,
   sweepProgress,
+  sweepSpecOf,
   temporalUiLink,
+  type ResultOptions,
 } from './control.js';
 import { planSweep } from './plan.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import { loadSweepSpec } from './spec.js';
-import type { SweepProgress } from '../contract/types.js';
+import type { SweepProgress, SweepSpec } from '../contract/types.js';
 
 export interface ConnectionArgs {
   readonly address: string;
@@ -89,7 +91,7 @@ export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boole
       last = line;
       await new Promise((r) => setTimeout(r, 2000));
     }
-    console.log(formatTable(resultRows(await sweepProgress(client, spec.name))));
+    console.log(formatTable(resultRows(await sweepProgress(client, spec.name), specResultOptions(spec))));
   });
 }
 
@@ -210,13 +212,19 @@ export async function sweepAdd(a: ConnectionArgs & { name: string; points: reado
   });
 }
 
-export async function sweepResults(a: ConnectionArgs & { name: string; format: 'table' | 'csv' | 'json'; sort?: string }): Promise<void> {
+export async function sweepResults(a: ConnectionArgs & { name: string; format: 'table' | 'csv' | 'json'; sort?: string; all?: boolean }): Promise<void> {
   await withClient(a, async (client) => {
-    const rows = resultRows(await sweepProgress(client, a.name), a.sort);
+    const spec = await sweepSpecOf(client, a.name);
+    const rows = resultRows(await sweepProgress(client, a.name), specResultOptions(spec, { ...(a.sort ? { sort: a.sort } : {}), all: a.all ?? false }));
     if (a.format === 'json') console.log(JSON.stringify(rows, null, 2));
     else if (a.format === 'csv') console.log(toCsv(rows));
     else console.log(formatTable(rows));
   });
+}
+
+/** The compact table a spec asks for: its objective and its metrics. */
+function specResultOptions(spec: SweepSpec, o: ResultOptions = {}): ResultOptions {
+  return { ...o, ...(spec.objective ? { objective: spec.objective } : {}), metrics: spec.evaluation.enabled ? spec.evaluation.metrics : [] };
 }
 
 function fmt(v: number): string {

@@ -3,6 +3,7 @@
 // through @temporalio/client.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 
 import {
   SEARCH_ATTRIBUTE_TYPES,
@@ -22,7 +23,8 @@ import type { SweepInput, SweepWorkflow, TrialProgress } from '../contract/index
 import { continueSweep, type Continuation } from './continuation.js';
 import { parsePoint } from './expand.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
-import type { SweepProgress, SweepSpec } from '../contract/types.js';
+import { defaultMode, METRIC_HEADLINE } from '../contract/types.js';
+import type { Objective, SweepProgress, SweepSpec } from '../contract/types.js';
 
 export class SweepAlreadyRunningError extends Error {
   constructor(
@@ -258,37 +260,81 @@ export async function addTrials(client: Client, name: string, points: readonly s
 }
 
 /** Summary rows of a sweep, best first by `sortBy` (a metric, descending), else by trial key. */
-export function resultRows(p: SweepProgress, sortBy?: string): Record<string, string | number>[] {
+export interface ResultOptions {
+  /** Sort by this key instead of the objective (losses ascending, other metrics descending). */
+  readonly sort?: string;
+  /** The spec's objective: the default sort, and a column of the compact table. */
+  readonly objective?: Objective;
+  /** The spec's evaluation metrics: the compact table shows their headline keys (METRIC_HEADLINE). */
+  readonly metrics?: readonly string[];
+  /** Every column (parameters, step, every loss and metric) instead of the compact table. */
+  readonly all?: boolean;
+}
+
+/** The trial key without its seed: the configuration a trial is one seed of. */
+export function configurationOf(trialKey: string): string {
+  return trialKey.replace(/(^|,)seed=[^,]*/, '').replace(/^,/, '');
+}
+
+/**
+ * One row per trial, best first. Compact by default (configuration, seed, state, recon, KL, the objective and the
+ * spec's metrics, UDR when a trial has it); `all` gives every column. Sorted by `sort`, else the objective, else the
+ * first metric; trials without the value last.
+ */
+export function resultRows(p: SweepProgress, o: ResultOptions = {}): Record<string, string | number>[] {
   const metricKeys = [...new Set(p.trials.flatMap((t) => Object.keys(t.metrics)))].sort();
   const lossKeys = [...new Set(p.trials.flatMap((t) => Object.keys(t.losses)))].sort();
+  const value = (t: SweepProgress['trials'][number], k: string): number | '' => t.metrics[k] ?? t.losses[k] ?? '';
+  const specKeys = (o.metrics ?? []).map((m) => METRIC_HEADLINE[m as keyof typeof METRIC_HEADLINE] ?? m);
+  const compactKeys = [
+    ...new Set(['recon', 'kl', ...(o.objective ? [o.objective.metric] : []), ...specKeys, ...(metricKeys.includes('udr') ? ['udr'] : [])]),
+  ];
   const rows = p.trials.map((t) => {
-    const row: Record<string, string | number> = { trial: t.key };
-    for (const [k, v] of Object.entries(t.params)) row[k] = typeof v === 'boolean' ? String(v) : v;
+    const row: Record<string, string | number> = o.all ? { trial: t.key } : { configuration: configurationOf(t.key) || t.key };
+    if (o.all) for (const [k, v] of Object.entries(t.params)) row[k] = typeof v === 'boolean' ? String(v) : v;
     row.seed = t.seed;
     row.state = t.state;
-    row.step = t.step;
-    for (const k of lossKeys) row[k] = t.losses[k] ?? '';
-    for (const k of metricKeys) row[k] = t.metrics[k] ?? '';
-    if (t.error) row.error = t.error;
-    if (t.state === 'stopped' && t.stopped) row.stopped = t.stopped;
-    return row;
+    if (o.all) {
+      row.step = t.step;
+      for (const k of lossKeys) row[k] = t.losses[k] ?? '';
+      for (const k of metricKeys) row[k] = t.metrics[k] ?? '';
+    } else {
+      for (const k of compactKeys) row[k] = value(t, k);
+    }
+    if (t.error) row.error = o.all ? t.error : t.error.slice(0, 60);
+    if (t.state === 'stopped' && t.stopped) row.stopped = o.all ? t.stopped : t.stopped.slice(0, 60);
+    return { row, key: t.key };
   });
-  const key = sortBy ?? metricKeys[0];
+  const key = o.sort ?? o.objective?.metric ?? specKeys[0] ?? metricKeys[0];
+  const mode = o.sort !== undefined ? defaultMode(o.sort) : (o.objective?.mode ?? 'max');
+  const byKey = new Map(p.trials.map((t) => [t.key, t]));
   rows.sort((a, b) => {
     if (key !== undefined) {
-      const av = typeof a[key] === 'number' ? (a[key] as number) : -Infinity;
-      const bv = typeof b[key] === 'number' ? (b[key] as number) : -Infinity;
-      if (av !== bv) return bv - av;
+      const av = value(byKey.get(a.key) as SweepProgress['trials'][number], key);
+      const bv = value(byKey.get(b.key) as SweepProgress['trials'][number], key);
+      const missing = (v: number | ''): number => (v === '' ? 1 : 0);
+      if (missing(av) !== missing(bv)) return missing(av) - missing(bv);
+      if (av !== '' && bv !== '' && av !== bv) return mode === 'min' ? av - bv : bv - av;
     }
-    return String(a.trial).localeCompare(String(b.trial));
+    return a.key.localeCompare(b.key);
   });
-  return rows;
+  return rows.map((r) => r.row);
+}
+
+/** The spec a sweep was started with: the input of its workflow's first event (a continued run carries it on). */
+export async function sweepSpecOf(client: Client, name: string): Promise<SweepSpec> {
+  const history = await notFound(name, handleOf(client, name).fetchHistory());
+  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  const input = payload ? defaultPayloadConverter.fromPayload<SweepInput>(payload as Payload) : undefined;
+  if (input?.spec === undefined) throw new Error(`sweep '${name}': its workflow's start event holds no spec (workflow ${sweepWorkflowId(name)})`);
+  return input.spec;
 }
 
 export function temporalUiLink(workflowId: string, ui = process.env.TEMPORAL_UI ?? 'http://localhost:8233', namespace = 'default'): string {
   return `${ui}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
+/** The experiment's runs table (MLflow 3 opens a bare experiment link on its GenAI overview instead). */
 export function mlflowExperimentLink(trackingUri: string, experimentId: string): string {
-  return `${trackingUri.replace(/\/$/, '')}/#/experiments/${experimentId}`;
+  return `${trackingUri.replace(/\/$/, '')}/#/experiments/${experimentId}/runs`;
 }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
-import { ARCHITECTURES, LOSS_OBJECTIVES, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
+import { ARCHITECTURES, defaultMode, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
 import type { Distribution, ModelVariant, Objective, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 import { checkSharedKeys, validateVariantGrids } from './variants.js';
 import { validateEarlyStopping } from './early-stopping.js';
@@ -202,7 +202,7 @@ function validateObjective(raw: unknown, bad: (f: string, v: unknown, a: string)
   if (isRecord(raw)) {
     for (const k of Object.keys(raw)) if (k !== 'metric' && k !== 'mode') bad(`objective.${k}`, raw[k], 'unknown field; allowed: metric, mode');
   }
-  const mode = isRecord(raw) && raw.mode !== undefined ? raw.mode : (LOSS_OBJECTIVES as readonly string[]).includes(metric) ? 'min' : 'max';
+  const mode = isRecord(raw) && raw.mode !== undefined ? raw.mode : defaultMode(metric);
   if (mode !== 'min' && mode !== 'max') {
     bad('objective.mode', mode, 'expected min (lower is better) or max (higher is better)');
     return undefined;

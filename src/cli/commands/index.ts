@@ -5,6 +5,7 @@ import { workerCommand } from './worker.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { udrCommand } from './udr.js';
+import { reportCommand } from './report.js';
 import { metricsCommand } from './metrics.js';
 import { dataCommand } from './data.js';
 import { devCommand } from './dev.js';
@@ -18,6 +19,7 @@ export const commands: readonly CommandModule<any, any>[] = [
   trainCommand,
   evalCommand,
   udrCommand,
+  reportCommand,
   metricsCommand,
   dataCommand,
   devCommand,

@@ -133,14 +133,15 @@ const add: CommandModule<Common, Common & { name: string; points: string[] }> = 
   handler: async (a) => (await impl()).sweepAdd(await inUse(a)),
 };
 
-const results: CommandModule<Common, Common & { name: string; format: 'table' | 'csv' | 'json'; sort?: string }> = {
+const results: CommandModule<Common, Common & { name: string; format: 'table' | 'csv' | 'json'; sort?: string; all: boolean }> = {
   command: 'results <name>',
-  describe: 'Results of every trial, best first (by --sort metric, default the first metric)',
+  describe: "Results of every trial, best first by the spec's objective (else its first metric): configuration, recon, KL, the objective and the spec's metrics",
   builder: (y) =>
     common(y)
       .positional('name', { type: 'string', demandOption: true })
       .option('format', { choices: ['table', 'csv', 'json'] as const, default: 'table' as const })
-      .option('sort', { type: 'string', describe: 'metric to sort by, descending' }),
+      .option('sort', { type: 'string', describe: "metric or loss to sort by instead of the spec's objective (losses ascending, metrics descending)" })
+      .option('all', { type: 'boolean', default: false, describe: 'every column: parameters, step, every loss and metric' }),
   handler: async (a) => (await impl()).sweepResults(await inUse(a)),
 };
 

@@ -1,0 +1,135 @@
+// What a study report is built from, read from MLflow alone (so it works for any past sweep): the sweep's parent run
+// (its spec: objective and metrics), each trial run's configuration, seed, final losses and evaluation metrics, and
+// the evaluation's posterior audit and factor x latent mutual information (artifacts under eval/).
+import { PARAMS, VARIANT_AXIS, type ModelVariant, type Objective } from '../contract/types.js';
+import type { PosteriorReport } from '../eval/evaluate-checkpoint.js';
+import type { MlflowClient, Run } from '../tracking/index.js';
+
+/** A configuration: everything of a trial but its seed. */
+export interface Configuration {
+  readonly variant: string;
+  readonly architecture: string;
+  /** The variant's own parameter (VARIANT_AXIS) and its value. */
+  readonly param: string;
+  readonly paramValue: number;
+  readonly latentSize: number;
+  /** e.g. `beta-vae standard beta=4 z=6`. */
+  readonly label: string;
+}
+
+export interface MutualInfo {
+  readonly factorNames: string[];
+  /** [factor][latent], divided by the factor's entropy (1 = the latent determines the factor). */
+  readonly normalised: number[][];
+}
+
+export interface TrialRecord {
+  readonly runId: string;
+  readonly name: string;
+  readonly status: string;
+  readonly seed: number;
+  readonly config: Configuration;
+  /** Final training losses (recon, kl), evaluation metrics (without their `eval/` prefix) and udr when logged. */
+  readonly metrics: Record<string, number>;
+  readonly posterior?: PosteriorReport;
+  readonly mutualInfo?: MutualInfo;
+  /** Per-latent KL from training (kl_0, kl_1, ...), where the evaluation has no posterior audit. */
+  readonly trainKlPerLatent?: number[];
+}
+
+export interface StudyData {
+  readonly sweep: string;
+  readonly experimentId: string;
+  readonly parentRunId: string;
+  readonly trackingUri: string;
+  readonly dataset: string;
+  /** The spec's objective, when it names one. */
+  readonly objective?: Objective;
+  /** The spec's evaluation metrics (spec names: mig, dci, beta-vae, ...). */
+  readonly specMetrics: string[];
+  readonly trials: TrialRecord[];
+}
+
+/** Keys of a trial run that are bookkeeping rather than results. */
+const NOT_RESULTS = /^(kl_\d+|steps_per_s|images_per_s|regulariser|loss|final\/.*|trials\/.*|system\/.*)$/;
+
+export class StudyNotFoundError extends Error {}
+
+export async function gatherStudy(client: MlflowClient, sweep: string, trackingUri: string): Promise<StudyData> {
+  const exp = await client.getExperimentByName(sweep);
+  if (exp === undefined) {
+    throw new StudyNotFoundError(`no MLflow experiment named '${sweep}' at ${trackingUri}: give the sweep's name (\`dcign sweep list\`) and the MLflow server it logged to (MLFLOW_TRACKING_URI)`);
+  }
+  const runs = await client.searchRuns({ experimentIds: [exp.experimentId] });
+  const parents = runs.filter((r) => r.data.tags['dcign.role'] === 'sweep').sort((a, b) => b.info.startTime - a.info.startTime);
+  const parent = parents[0];
+  if (parent === undefined) throw new StudyNotFoundError(`experiment '${sweep}' has no sweep run (tag dcign.role=sweep): was it made by \`dcign sweep start\`?`);
+  const spec = await readJson<{ objective?: Objective; evaluation?: { metrics?: string[] }; dataset?: string }>(client, parent.info.runId, `spec/${sweep}.json`);
+  const children = runs.filter((r) => r.data.tags['mlflow.parentRunId'] === parent.info.runId);
+  const trials = await Promise.all(children.map((r) => trialRecord(client, r)));
+  trials.sort((a, b) => a.config.label.localeCompare(b.config.label) || a.seed - b.seed);
+  return {
+    sweep,
+    experimentId: exp.experimentId,
+    parentRunId: parent.info.runId,
+    trackingUri,
+    dataset: spec?.dataset ?? parent.data.params.dataset ?? '',
+    ...(spec?.objective ? { objective: spec.objective } : {}),
+    specMetrics: spec?.evaluation?.metrics ?? [],
+    trials,
+  };
+}
+
+/** A trial run's record; its evaluation artifacts when they are there (a failed trial has none). */
+export async function trialRecord(client: MlflowClient, run: Run): Promise<TrialRecord> {
+  const p = run.data.params;
+  const variant = run.data.tags['dcign.variant'] ?? p['model.variant'] ?? 'beta-vae';
+  const architecture = run.data.tags['dcign.architecture'] ?? p['model.architecture'] ?? 'standard';
+  const param = VARIANT_AXIS[variant as ModelVariant] ?? 'beta';
+  const path = PARAMS[param]?.variants?.[variant as ModelVariant] ?? `model.${param}`;
+  const paramValue = Number(p[path]);
+  const latentSize = Number(p['model.latentSize']);
+  const config: Configuration = {
+    variant,
+    architecture,
+    param,
+    paramValue,
+    latentSize,
+    label: `${variant} ${architecture} ${param}=${Number.isFinite(paramValue) ? paramValue : '?'} z=${Number.isFinite(latentSize) ? latentSize : '?'}`,
+  };
+  const metrics: Record<string, number> = {};
+  const klj: number[] = [];
+  for (const [key, point] of Object.entries(run.data.metrics)) {
+    const m = /^kl_(\d+)$/.exec(key);
+    if (m) klj[Number(m[1])] = point.value;
+    if (NOT_RESULTS.test(key) || !Number.isFinite(point.value)) continue;
+    metrics[key.replace(/^eval\//, '')] = point.value;
+  }
+  const [posterior, evalJson] = await Promise.all([
+    readJson<PosteriorReport>(client, run.info.runId, 'eval/posterior.json'),
+    readJson<{ factorNames?: string[]; mutualInfo?: number[][]; factorEntropy?: number[] }>(client, run.info.runId, 'eval/metrics.json'),
+  ]);
+  const mi = evalJson?.mutualInfo;
+  const entropy = evalJson?.factorEntropy;
+  return {
+    runId: run.info.runId,
+    name: run.info.runName,
+    status: run.info.status,
+    seed: Number(p.seed),
+    config,
+    metrics,
+    ...(posterior ? { posterior } : {}),
+    ...(mi && entropy && evalJson?.factorNames && mi.length > 0
+      ? { mutualInfo: { factorNames: evalJson.factorNames, normalised: mi.map((row, k) => row.map((v) => v / ((entropy[k] as number) || 1))) } }
+      : {}),
+    ...(klj.length > 0 ? { trainKlPerLatent: Array.from(klj, (v) => v ?? NaN) } : {}),
+  };
+}
+
+async function readJson<T>(client: MlflowClient, runId: string, artifact: string): Promise<T | undefined> {
+  try {
+    return JSON.parse((await client.readArtifact(runId, artifact)).toString('utf8')) as T;
+  } catch {
+    return undefined; // not there (a failed trial, an older sweep): the report says what is missing
+  }
+}

@@ -1,0 +1,184 @@
+// The report page: one HTML file that reads top to bottom as the answer to the study's question (which configuration,
+// at what reconstruction cost, how much is seed luck), with every figure inline as static SVG (readable with no
+// server and no script) and, when the inlined vega runtime runs, redrawn live from its embedded spec (tooltips).
+import type { Analysis } from './analysis.js';
+import { metricLabel } from './figures.js';
+import type { StudyData } from './gather.js';
+import type { MeanCi } from './stats.js';
+import type { LatentLabel } from './traversal-grid.js';
+
+export interface PageFigure {
+  readonly id: string;
+  readonly title: string;
+  readonly caption: string;
+  readonly svg: string;
+  /** Compiled Vega spec, or undefined for a figure drawn without vega (traversal grids). */
+  readonly vega: unknown;
+  readonly png: string;
+}
+
+export interface PageTraversal {
+  readonly configuration: string;
+  readonly trial: string;
+  readonly rankValue: number | undefined;
+  readonly grid: PageFigure | undefined;
+  readonly gifs: readonly { readonly file: string; readonly label: LatentLabel }[];
+}
+
+export interface PageSections {
+  readonly distributions: PageFigure[];
+  readonly tradeoff: PageFigure | undefined;
+  readonly klLatent: PageFigure | undefined;
+  readonly covariance: PageFigure | undefined;
+  readonly mutualInfo: PageFigure | undefined;
+  readonly correlation: PageFigure | undefined;
+  readonly traversals: PageTraversal[];
+  /** What the report could not show, and why. */
+  readonly notes: string[];
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+export function fmt(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  if (v !== 0 && (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3)) return v.toExponential(2);
+  return String(Number(v.toPrecision(3)));
+}
+
+function ci(c: MeanCi | undefined): string {
+  if (c === undefined || c.n === 0) return '<td class="na">–</td>';
+  const range = Number.isFinite(c.lo) ? `<span class="ci">[${fmt(c.lo)}, ${fmt(c.hi)}]</span>` : '<span class="ci">(1 seed)</span>';
+  return `<td>${fmt(c.mean)} ${range}</td>`;
+}
+
+function figure(f: PageFigure | undefined): string {
+  if (f === undefined) return '';
+  const spec = f.vega === undefined ? '' : `<script type="application/json" id="spec-${f.id}">${JSON.stringify(f.vega).replace(/</g, '\\u003c')}</script>`;
+  return `<figure id="fig-${f.id}" class="figure">
+<div class="chart${f.vega === undefined ? '' : ' vega'}" data-spec="spec-${f.id}">${f.svg}</div>${spec}
+<figcaption>${esc(f.caption)} <a href="${esc(f.png)}">PNG</a></figcaption>
+</figure>`;
+}
+
+const STYLE = `body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
+h1{font-size:24px}h2{font-size:19px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:36px}h3{font-size:15px}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.ci{color:#777;font-size:11px}.na{color:#aaa}
+.best{background:#eef7ee}figure{margin:16px 0}figcaption{font-size:12px;color:#555;max-width:900px}
+.gifs{display:flex;flex-wrap:wrap;gap:10px}.gifs figure{margin:0;text-align:center;font-size:11px;width:120px}
+.gifs img{width:96px;height:96px;image-rendering:pixelated;border:1px solid #ccc}.note{color:#8a5a00}
+.lede{font-size:14px;max-width:900px}code{background:#f4f4f4;padding:0 3px}`;
+
+/** The page. `vegaRuntime` is vega.min.js, inlined so the page needs no network; the static SVGs stand without it. */
+export function reportHtml(data: StudyData, a: Analysis, s: PageSections, vegaRuntime: string, generated: Date): string {
+  const r = a.ranking;
+  const seeds = [...new Set(data.trials.map((t) => t.seed))].sort((x, y) => x - y);
+  const ranked = [...a.groups].sort((g, h) => {
+    const gv = a.table.get(g.label)?.get(r.metric)?.mean ?? NaN;
+    const hv = a.table.get(h.label)?.get(r.metric)?.mean ?? NaN;
+    if (!Number.isFinite(gv)) return 1;
+    if (!Number.isFinite(hv)) return -1;
+    return r.mode === 'min' ? gv - hv : hv - gv;
+  });
+  const top = ranked[0];
+  const topCi = top ? a.table.get(top.label)?.get(r.metric) : undefined;
+  const overlapping = ranked.slice(1).filter((g) => {
+    const c = a.table.get(g.label)?.get(r.metric);
+    return c !== undefined && topCi !== undefined && Number.isFinite(c.hi) && Number.isFinite(topCi.lo) && c.hi >= topCi.lo && c.lo <= topCi.hi;
+  });
+  const link = `${data.trackingUri.replace(/\/$/, '')}/#/experiments/${data.experimentId}/runs`;
+  const head = ['configuration', 'seeds', ...a.metrics.map(metricLabel)];
+  const rows = ranked
+    .map((g) => `<tr${g === top ? ' class="best"' : ''}><td>${esc(g.label)}</td><td>${g.trials.length}</td>${a.metrics.map((m) => ci(a.table.get(g.label)?.get(m))).join('')}</tr>`)
+    .join('\n');
+  const audit = data.trials
+    .map((t) => {
+      const p = t.posterior;
+      const meanNorm = p ? Math.sqrt(p.mean.reduce((acc, m) => acc + m * m, 0)) : NaN;
+      const diag = p ? p.covariance.map((row, i) => row[i] as number) : [];
+      return `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${fmt(meanNorm)}</td><td>${diag.length ? `${fmt(Math.min(...diag))} – ${fmt(Math.max(...diag))}` : '–'}</td><td>${fmt(p?.klToPrior)}</td><td>${fmt(p?.gaussianTc)}</td><td>${fmt(t.metrics.active_units)}</td><td>${fmt(p?.prior.blank)}</td><td>${fmt(p?.prior.broken)}</td></tr>`;
+    })
+    .join('\n');
+  const traversals = s.traversals
+    .map(
+      (tr) => `<h3>${esc(tr.configuration)}: best seed <code>${esc(tr.trial)}</code> (${esc(r.metric)} ${fmt(tr.rankValue)})</h3>
+${figure(tr.grid)}
+<div class="gifs">${tr.gifs.map((g) => `<figure><img src="${esc(g.file)}" alt="${esc(g.label.text)}"><figcaption>${esc(g.label.text)}</figcaption></figure>`).join('')}</div>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>dcign study report: ${esc(data.sweep)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
+<body>
+<h1>Study report: ${esc(data.sweep)}</h1>
+<p class="lede">${data.trials.length} trials on <code>${esc(data.dataset)}</code>: ${a.groups.length} configurations × seeds {${seeds.join(', ')}}.
+Trials are ranked by <b>${esc(metricLabel(r.metric))}</b> (${r.mode === 'max' ? 'higher' : 'lower'} is better; ${esc(r.why)}).
+Intervals are 95% percentile-bootstrap intervals of the mean over seeds. MLflow: <a href="${esc(link)}">${esc(link)}</a>.
+Generated ${generated.toISOString()} from MLflow alone.</p>
+
+<h2 id="answer">Answer</h2>
+<p class="lede">${
+    top && topCi
+      ? `Best configuration by mean ${esc(r.metric)}: <b>${esc(top.label)}</b>, ${fmt(topCi.mean)} ${Number.isFinite(topCi.lo) ? `[${fmt(topCi.lo)}, ${fmt(topCi.hi)}]` : '(one seed)'}` +
+        (overlapping.length > 0
+          ? `; its interval overlaps those of ${overlapping.map((g) => `<b>${esc(g.label)}</b>`).join(', ')}, so with these seeds the ranking among them is not settled (seed luck).`
+          : '; no other configuration\'s interval overlaps it.')
+      : `No trial has ${esc(r.metric)} yet.`
+  }</p>
+${s.notes.length ? `<ul>${s.notes.map((n) => `<li class="note">${esc(n)}</li>`).join('')}</ul>` : ''}
+
+<h2 id="table">Mean and 95% bootstrap interval per configuration</h2>
+<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
+${rows}
+</tbody></table>
+
+<h2 id="tradeoff">Reconstruction vs disentanglement</h2>
+${figure(s.tradeoff)}
+
+<h2 id="distributions">Each metric over seeds</h2>
+${s.distributions.map(figure).join('\n')}
+
+<h2 id="latents">Latent space: KL per latent and active units</h2>
+${figure(s.klLatent)}
+${figure(s.mutualInfo)}
+
+<h2 id="posterior">Posterior audit: is q(z) close to N(0, I)?</h2>
+<p class="lede">Aggregate posterior q(z) = E<sub>x</sub> q(z|x) of each trial on ${data.trials[0]?.posterior?.samples ?? '–'} images: its mean (‖mean‖ = 0 for N(0, I)), the range of its
+variances (1 for N(0, I)), its Gaussian KL to N(0, I) and Gaussian total correlation (0 when its latents are uncorrelated); and the
+fraction of prior samples z ~ N(0, I) whose decoded image is blank (nothing drawn) or broken (mostly half-grey smear).</p>
+<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>‖mean‖</th><th>variances</th><th>KL(q(z) ‖ N(0, I))</th><th>Gaussian TC</th><th>active units</th><th>prior blank</th><th>prior broken</th></tr></thead><tbody>
+${audit}
+</tbody></table>
+${figure(s.covariance)}
+
+<h2 id="correlation">How the metrics agree</h2>
+${figure(s.correlation)}
+
+<h2 id="traversals">Latent traversals of the best seed of each configuration</h2>
+<p class="lede">Each row sweeps one latent from −2 to 2 with the others at one image's encoding; the label names the factor that latent
+captures (largest mutual information / factor entropy). The animations loop each latent's sweep.</p>
+${traversals}
+
+<script>${vegaRuntime.replace(/<\/script/gi, '<\\/script')}</script>
+<script>
+(function () {
+  if (typeof vega === 'undefined') return; // the static SVGs stay
+  document.querySelectorAll('.vega').forEach(function (el) {
+    var specEl = document.getElementById(el.getAttribute('data-spec'));
+    if (!specEl) return;
+    var fallback = el.innerHTML;
+    try {
+      el.innerHTML = '';
+      new vega.View(vega.parse(JSON.parse(specEl.textContent)), { renderer: 'svg', container: el, hover: true })
+        .runAsync()
+        .then(function () { el.setAttribute('data-live', 'true'); })
+        .catch(function () { el.innerHTML = fallback; });
+    } catch (e) {
+      el.innerHTML = fallback;
+    }
+  });
+})();
+</script>
+</body></html>
+`;
+}

@@ -1,0 +1,102 @@
+// Statistics of a study report, pure numerics:
+// - percentile bootstrap confidence interval of a mean (Efron & Tibshirani 1993, "An Introduction to the Bootstrap",
+//   ch. 13.3), seeded so a report is reproducible;
+// - Spearman's rank correlation (Spearman 1904): Pearson's correlation of the ranks, ties given their average rank;
+// - the Pareto front of trials trading one objective against another (non-dominated points).
+import { Rng } from '../random.js';
+
+export function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length;
+}
+
+/** Linear-interpolated quantile of sorted values (numpy's default, type 7). */
+export function quantileSorted(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const h = (sorted.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return (sorted[lo] as number) + (h - lo) * ((sorted[hi] as number) - (sorted[lo] as number));
+}
+
+export interface MeanCi {
+  readonly n: number;
+  readonly mean: number;
+  /** Bounds of the interval; NaN when n < 2 (one seed says nothing about seed variation). */
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/** Mean and percentile bootstrap interval of the mean (default 95%, 2000 resamples). */
+export function bootstrapMeanCi(xs: readonly number[], o: { level?: number; resamples?: number; seed?: number } = {}): MeanCi {
+  const values = xs.filter(Number.isFinite);
+  const n = values.length;
+  const m = mean(values);
+  if (n < 2) return { n, mean: m, lo: NaN, hi: NaN };
+  const resamples = o.resamples ?? 2000;
+  const level = o.level ?? 0.95;
+  const rng = new Rng(o.seed ?? 0);
+  const means = new Float64Array(resamples);
+  for (let b = 0; b < resamples; b++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += values[rng.int(n)] as number;
+    means[b] = s / n;
+  }
+  const sorted = Array.from(means).sort((a, b) => a - b);
+  return { n, mean: m, lo: quantileSorted(sorted, (1 - level) / 2), hi: quantileSorted(sorted, 1 - (1 - level) / 2) };
+}
+
+/** Ranks 1..n, tied values sharing their average rank. */
+export function ranks(xs: readonly number[]): number[] {
+  const order = xs.map((x, i) => ({ x, i })).sort((a, b) => a.x - b.x);
+  const r = new Array<number>(xs.length);
+  for (let start = 0; start < order.length; ) {
+    let end = start;
+    while (end + 1 < order.length && (order[end + 1] as { x: number }).x === (order[start] as { x: number }).x) end += 1;
+    const avg = (start + end) / 2 + 1;
+    for (let k = start; k <= end; k++) r[(order[k] as { i: number }).i] = avg;
+    start = end + 1;
+  }
+  return r;
+}
+
+function pearson(x: readonly number[], y: readonly number[]): number {
+  const mx = mean(x);
+  const my = mean(y);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < x.length; i++) {
+    const dx = (x[i] as number) - mx;
+    const dy = (y[i] as number) - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  return sxx === 0 || syy === 0 ? NaN : sxy / Math.sqrt(sxx * syy);
+}
+
+/** Spearman's rho over the pairs where both values are finite; NaN with fewer than 3 pairs or a constant side. */
+export function spearman(x: readonly number[], y: readonly number[]): { rho: number; n: number } {
+  const pairs = x.map((v, i) => [v, y[i] as number] as const).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
+  if (pairs.length < 3) return { rho: NaN, n: pairs.length };
+  return { rho: pearson(ranks(pairs.map((p) => p[0])), ranks(pairs.map((p) => p[1]))), n: pairs.length };
+}
+
+/**
+ * Indices of the non-dominated points: no other point is at least as good on both axes and better on one. `x` and
+ * `y` say which direction is better for each (reconstruction error: min; a disentanglement score: max).
+ */
+export function paretoFront(points: readonly { x: number; y: number }[], better: { x: 'min' | 'max'; y: 'min' | 'max' }): number[] {
+  const sx = better.x === 'min' ? -1 : 1;
+  const sy = better.y === 'min' ? -1 : 1;
+  const ok = points.map((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const front: number[] = [];
+  points.forEach((p, i) => {
+    if (!ok[i]) return;
+    const dominated = points.some(
+      (q, j) => j !== i && ok[j] && sx * q.x >= sx * p.x && sy * q.y >= sy * p.y && (sx * q.x > sx * p.x || sy * q.y > sy * p.y),
+    );
+    if (!dominated) front.push(i);
+  });
+  return front;
+}

@@ -1,0 +1,38 @@
+// What the sweep's evaluate step leaves for the study report: only the metrics the spec lists, the posterior audit
+// (posterior.json and its scalars) and one traversal GIF per latent; and no tensors left behind.
+import test from 'ava';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import type { PosteriorReport } from '../../src/eval/evaluate-checkpoint.js';
+import { tf } from '../../src/model/tf.js';
+import { evaluateTrial } from '../../workers/evaluate.js';
+import { constantDecoderCheckpoint } from '../helpers/checkpoint-fixtures.js';
+
+test('the evaluate step computes the spec metrics only, audits the posterior, writes a GIF per latent, leaks no tensors', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'dcign-eval-outputs-'));
+  try {
+    // A decoder that outputs the same grey everywhere: every prior sample decodes to a flat (blank) image.
+    const checkpoint = await constantDecoderCheckpoint(dir, 'bernoulli', 0.5, 3);
+    const evaluation = { enabled: true, metrics: ['mig', 'modularity'], numTrain: 200, numTest: 100 };
+    const before = tf.memory().numTensors;
+    const metrics = await evaluateTrial({ trialKey: 'outputs', checkpointPath: checkpoint, dataset: 'dsprites-small', evaluation, seed: 0 });
+    t.is(tf.memory().numTensors, before, 'tensor count after evaluation');
+    t.deepEqual(Object.keys(metrics).sort(), ['active_units', 'mig', 'modularity', 'posterior_kl', 'posterior_tc', 'prior_blank', 'prior_broken']);
+    t.is(metrics.prior_blank, 1, 'a constant decoder draws nothing for any prior sample');
+    const out = path.join(dir, 'eval');
+    const audit = JSON.parse(await readFile(path.join(out, 'posterior.json'), 'utf8')) as PosteriorReport;
+    t.is(audit.klPerLatent.length, 3);
+    t.is(audit.covariance.length, 3);
+    t.is(audit.prior.samples, 500);
+    t.is(audit.klToPrior, metrics.posterior_kl as number);
+    for (let j = 0; j < 3; j++) {
+      const gif = await readFile(path.join(out, 'traversals', `z${j}.gif`));
+      t.is(gif.subarray(0, 6).toString('latin1'), 'GIF89a');
+      t.is(gif.readUInt16LE(6), 96, 'the 32 px frames are scaled to 96 px');
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
