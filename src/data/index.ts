@@ -3,11 +3,15 @@
 //   dsprites        the dSprites equivalent, 737,280 combinations, 64x64 (opts.imageSize: 32 renders at 32x32)
 //   dsprites-small  a 4,608-combination grid at 32x32 for tests and smoke runs
 //   scenes          rendered 3D objects (identity, azimuth, elevation, light), 6 x 24 x 6 x 9 = 7,776, 64x64 grey
+//   faces           procedural faces (identity, azimuth, elevation, light), 10 x 15 x 7 x 9 = 9,450, 64x64 grey
+//   shapes3d        RGB object on a floor before a wall, 3D Shapes' six factors, 480,000, 64x64x3
 //   npz:<path>      a user's dSprites .npz (imgs, latents_classes, latents_values)
 import { existsSync } from 'node:fs';
 import { createDsprites, createDspritesSmall } from './dsprites.js';
 import { openNpz, type NpzOptions } from './npz.js';
+import { createFaces } from './faces.js';
 import { createScenes } from './scenes.js';
+import { createShapes3d } from './shapes3d.js';
 import type { FactorDataset } from './types.js';
 
 export type { Batch, FactorDataset, FactorSpec, Sampler, SamplerPosition } from './types.js';
@@ -28,6 +32,8 @@ const GENERATED: Readonly<Record<string, Opener>> = {
   dsprites: (opts) => createDsprites(opts),
   'dsprites-small': (opts) => createDspritesSmall(opts),
   scenes: (opts) => createScenes(opts),
+  faces: (opts) => createFaces(opts),
+  shapes3d: (opts) => createShapes3d(opts),
 };
 
 /** Names accepted by openDataset, for help texts and errors. */
