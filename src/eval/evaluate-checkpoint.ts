@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { openDataset } from '../data/index.js';
+import { openDataset, renderAt } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
 import { evaluateRepresentation } from '../metrics/evaluate.js';
 import { decoderMean } from '../model/losses.js';
@@ -42,7 +42,8 @@ export type EvaluationEvent =
 
 export interface EvaluationFiles {
   readonly metricsJson: string;
-  readonly heatmap: string;
+  /** Absent for an unlabelled dataset: there are no factors to relate latents to. */
+  readonly heatmap?: string;
   readonly traversals: string;
   readonly reconstructions: string;
 }
@@ -51,6 +52,8 @@ export interface EvaluationResult {
   /** Every metric; NaN where it could not be computed (`errors` says why). */
   readonly metrics: Record<string, number>;
   readonly errors: Record<string, string>;
+  /** Metrics not computed, with the reason (an unlabelled dataset: every metric that needs factors). */
+  readonly skipped: Record<string, string>;
   readonly step: number;
   readonly checkpointDir: string;
   readonly files: EvaluationFiles;
@@ -117,9 +120,10 @@ export async function evaluateCheckpoint(
     });
 
     await mkdir(opts.out, { recursive: true });
+    const labelled = dataset.factors.length > 0;
     const files: EvaluationFiles = {
       metricsJson: path.join(opts.out, 'metrics.json'),
-      heatmap: path.join(opts.out, 'mi-heatmap.png'),
+      ...(labelled ? { heatmap: path.join(opts.out, 'mi-heatmap.png') } : {}),
       traversals: path.join(opts.out, 'traversals.png'),
       reconstructions: path.join(opts.out, 'reconstructions.png'),
     };
@@ -132,17 +136,18 @@ export async function evaluateCheckpoint(
       numTest: opts.numTest,
       metrics: result.metrics,
       errors: result.errors,
+      skipped: result.skipped,
       factorNames: result.factorNames,
       factorEntropy: result.factorEntropy,
       mutualInfo: result.mutualInfo,
     };
     await writeFile(files.metricsJson, `${JSON.stringify(report, null, 2)}\n`);
     const normalised = result.mutualInfo.map((row, k) => row.map((v) => v / ((result.factorEntropy[k] as number) || 1)));
-    await writeHeatmapPng(files.heatmap, normalised, { max: 1 });
+    if (files.heatmap !== undefined) await writeHeatmapPng(files.heatmap, normalised, { max: 1 });
     await writeTraversals(model, dataset, opts.traversalSteps, files.traversals);
     await writeReconstructions(model, dataset, opts.seed, files.reconstructions);
     for (const file of Object.values(files)) log({ type: 'file', path: file });
-    return { metrics: result.metrics, errors: result.errors, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
+    return { metrics: result.metrics, errors: result.errors, skipped: result.skipped, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
   } finally {
     model.dispose();
   }
@@ -151,7 +156,7 @@ export async function evaluateCheckpoint(
 async function writeTraversals(model: VaeModel, dataset: FactorDataset, steps: number, file: string): Promise<void> {
   const { imageSize, channels } = dataset;
   const base = new Float32Array(imageSize * imageSize * channels);
-  dataset.render(dataset.factorsOf(Math.floor(dataset.size / 2)), base, 0);
+  renderAt(dataset, Math.floor(dataset.size / 2), base, 0);
   const latent = model.config.latentSize;
   const images = tf.tidy(() => {
     const mu = model.encodeMean(tf.tensor4d(base, [1, imageSize, imageSize, channels]));
@@ -180,7 +185,7 @@ async function writeReconstructions(model: VaeModel, dataset: FactorDataset, see
   const images = new Float32Array(n * s * s * c);
   for (let i = 0; i < n; i++) {
     const index = Math.floor(((i + 0.5 + (seed % 7) / 7) * dataset.size) / n) % dataset.size;
-    dataset.render(dataset.factorsOf(index), images, i * s * s * c);
+    renderAt(dataset, index, images, i * s * s * c);
   }
   const recon = tf.tidy(() => {
     const x = tf.tensor4d(images, [n, s, s, c]);
