@@ -5,14 +5,15 @@
 //
 // Rendering by composition, so a batch costs little more than copying: the renderer (render.ts) draws the grey,
 // Lambert-shaded background (floor and wall) once, and each object pose (scale x shape x orientation, 480 of them) once
-// when first asked for, at the supersampled resolution; an image is then the object's shading times its hue where the
-// object covers the pixel, the background's shading times the floor's or the wall's hue elsewhere, box-filtered down.
-// The object stands on the floor in front of the wall, so it is never hidden by either and composition is exact.
+// when first asked for, at the supersampled resolution. A pose is kept as three grey layers at the final resolution:
+// the box-filtered shading of the object, of the floor and of the wall where each is seen. Box filtering is linear, so
+// an image is exactly object layer x object hue + floor layer x floor hue + wall layer x wall hue, per channel. The
+// object stands on the floor in front of the wall, so it is never hidden by either and composition is exact.
 import { linearGrid } from './detmath.js';
 import { FactorGrid, copyPixels } from './grid.js';
 import { LruCache } from './lru.js';
 import { box, capsule, cylinder, merge, sphere, transform, type Mesh } from './mesh.js';
-import { downsample, Renderer, SUPERSAMPLE, type View } from './render.js';
+import { Renderer, SUPERSAMPLE, type View } from './render.js';
 import type { FactorDataset, FactorSpec } from './types.js';
 
 const DEG = Math.PI / 180;
@@ -59,6 +60,13 @@ interface Layer {
   readonly covered: Uint8Array;
 }
 
+/** One object pose at the final resolution: the shading seen on the object, the floor and the wall per pixel. */
+interface Pose {
+  readonly object: Float32Array;
+  readonly floor: Float32Array;
+  readonly wall: Float32Array;
+}
+
 export class Shapes3dDataset implements FactorDataset {
   readonly name = 'shapes3d';
   readonly factors: readonly FactorSpec[];
@@ -67,13 +75,12 @@ export class Shapes3dDataset implements FactorDataset {
   readonly size: number;
   private readonly grid: FactorGrid;
   private readonly cache: LruCache<number, Uint8Array>;
-  private readonly objects = new LruCache<number, Layer>(480);
+  private readonly poses: LruCache<number, Pose>;
   private readonly renderer: Renderer;
   private readonly fine: number;
   /** Background shading, and 1 where the floor (not the wall) is seen. */
   private readonly background: Layer;
   private readonly hues: [number, number, number][];
-  private readonly composite: Float64Array;
 
   constructor(options: Shapes3dOptions = {}) {
     const imageSize = options.imageSize ?? 64;
@@ -96,7 +103,8 @@ export class Shapes3dDataset implements FactorDataset {
     this.fine = imageSize * SUPERSAMPLE;
     this.renderer = new Renderer(this.fine);
     this.hues = hues.map(hueToRgb);
-    this.composite = new Float64Array(this.fine * this.fine * 3);
+    // All 480 poses at 64x64 (24 MB); fewer at larger sizes, to stay near that.
+    this.poses = new LruCache(Math.max(32, Math.floor((480 * 64 * 64) / (imageSize * imageSize))));
     const floor = box([0, FLOOR_Y - 0.05, 0.2], [3, 0.05, 1.2], 1);
     const wall = box([0, 0.9, -1.0], [4, 2.6, 0.05], 0.8);
     const shade = Float32Array.from(this.renderer.draw(merge([floor, wall]), VIEW));
@@ -129,56 +137,83 @@ export class Shapes3dDataset implements FactorDataset {
   }
 
   private compose([floorHue, wallHue, objectHue, scale, shape, orientation]: readonly number[]): Uint8Array {
-    const object = this.object(scale as number, shape as number, orientation as number);
+    const pose = this.pose(scale as number, shape as number, orientation as number);
     const floorRgb = this.hues[floorHue as number] as [number, number, number];
     const wallRgb = this.hues[wallHue as number] as [number, number, number];
     const objectRgb = this.hues[objectHue as number] as [number, number, number];
-    const bg = this.background;
-    const out = this.composite;
-    const n = this.fine * this.fine;
+    const n = this.imageSize * this.imageSize;
+    const out = new Uint8Array(n * 3);
     for (let p = 0; p < n; p++) {
-      const onObject = object.covered[p] === 1;
-      const rgb = onObject ? objectRgb : bg.covered[p] === 1 ? floorRgb : wallRgb;
-      const s = onObject ? (object.shade[p] as number) : (bg.shade[p] as number);
-      out[3 * p] = s * rgb[0];
-      out[3 * p + 1] = s * rgb[1];
-      out[3 * p + 2] = s * rgb[2];
+      const o = pose.object[p] as number;
+      const f = pose.floor[p] as number;
+      const w = pose.wall[p] as number;
+      for (let c = 0; c < 3; c++) {
+        const v = Math.round(255 * (o * (objectRgb[c] as number) + f * (floorRgb[c] as number) + w * (wallRgb[c] as number)));
+        out[3 * p + c] = v > 255 ? 255 : v < 0 ? 0 : v;
+      }
     }
-    return downsample(out, this.imageSize, SUPERSAMPLE, 3);
+    return out;
   }
 
-  /** The object layer of one pose, rendered once and kept (480 poses in all). */
-  private object(scale: number, shape: number, orientation: number): Layer {
+  /** The three layers of one pose, rendered once and kept. */
+  private pose(scale: number, shape: number, orientation: number): Pose {
     const key = (scale * 4 + shape) * 15 + orientation;
-    let layer = this.objects.get(key);
-    if (layer === undefined) {
+    let pose = this.poses.get(key);
+    if (pose === undefined) {
       const s = this.factors[3]?.values[scale] as number;
       const turn = this.factors[5]?.values[orientation] as number;
-      const mesh = objectMesh(shape, s, turn);
-      const shade = Float32Array.from(this.renderer.draw(mesh, VIEW));
-      const covered = Uint8Array.from(this.renderer.coverage, (w) => (w > 0 ? 1 : 0));
-      layer = { shade, covered };
-      this.objects.set(key, layer);
+      const shade = this.renderer.draw(objectMesh(shape, s, turn), VIEW);
+      const covered = this.renderer.coverage;
+      const size = this.imageSize;
+      const k = SUPERSAMPLE;
+      const norm = 1 / (k * k);
+      const object = new Float32Array(size * size);
+      const floor = new Float32Array(size * size);
+      const wall = new Float32Array(size * size);
+      const bg = this.background;
+      for (let y = 0; y < size; y++) {
+        for (let x = 0; x < size; x++) {
+          let so = 0;
+          let sf = 0;
+          let sw = 0;
+          for (let dy = 0; dy < k; dy++) {
+            for (let dx = 0; dx < k; dx++) {
+              const q = (y * k + dy) * this.fine + x * k + dx;
+              if ((covered[q] as number) > 0) so += shade[q] as number;
+              else if (bg.covered[q] === 1) sf += bg.shade[q] as number;
+              else sw += bg.shade[q] as number;
+            }
+          }
+          object[y * size + x] = so * norm;
+          floor[y * size + x] = sf * norm;
+          wall[y * size + x] = sw * norm;
+        }
+      }
+      pose = { object, floor, wall };
+      this.poses.set(key, pose);
     }
-    return layer;
+    return pose;
   }
 }
 
+/** The four shapes at unit size, standing on y = -1: built once, then only scaled, turned and placed per pose. */
+const UNIT_SHAPES: readonly (() => Mesh)[] = [
+  () => box([0, 0, 0], [1, 1, 1], 0.95),
+  () => cylinder(24, 0.95),
+  () => sphere(14, 20, 0.95),
+  () => transform(capsule(6, 20, 0.95), { scale: [0.6, 0.5, 0.6] }),
+];
+const unitMeshes: (Mesh | undefined)[] = [];
+
 /** Shape `shape` at scale `s`, turned by `turn` about the vertical, standing on the floor. */
 function objectMesh(shape: number, s: number, turn: number): Mesh {
-  const r = 0.42 * s; // half-height of every shape at this scale
-  const base = (m: Mesh, scale: readonly [number, number, number]): Mesh =>
-    transform(m, { scale, rotateY: turn, translate: [0, FLOOR_Y + r, 0.15] });
-  switch (shape) {
-    case 0:
-      return base(box([0, 0, 0], [1, 1, 1], 0.95), [r, r, r]);
-    case 1:
-      return base(cylinder(24, 0.95), [r, r, r]);
-    case 2:
-      return base(sphere(14, 20, 0.95), [r, r, r]);
-    default:
-      return base(capsule(6, 20, 0.95), [0.6 * r, 0.5 * r, 0.6 * r]);
+  let unit = unitMeshes[shape];
+  if (unit === undefined) {
+    unit = (UNIT_SHAPES[shape] as () => Mesh)();
+    unitMeshes[shape] = unit;
   }
+  const r = 0.42 * s; // half-height of every shape at this scale
+  return transform(unit, { scale: [r, r, r], rotateY: turn, translate: [0, FLOOR_Y + r, 0.15] });
 }
 
 export function createShapes3d(options: Shapes3dOptions = {}): Shapes3dDataset {
