@@ -53,9 +53,13 @@ export function formatInfo(dataset: FactorDataset): string {
       : dataset.factors.length === 0
         ? `list         ${count} images, unlabelled (no factors: metrics that need factors are skipped)`
         : `list         ${count} images with their own factor values (${sizes}, not a complete grid)`,
-    '',
-    `${'factor'.padEnd(width)}  size  values`,
-    ...dataset.factors.map((f) => `${f.name.padEnd(width)}  ${String(f.size).padStart(4)}  ${describeValues(f)}`),
+    ...(dataset.factors.length === 0
+      ? []
+      : [
+          '',
+          `${'factor'.padEnd(width)}  size  values`,
+          ...dataset.factors.map((f) => `${f.name.padEnd(width)}  ${String(f.size).padStart(4)}  ${describeValues(f)}`),
+        ]),
   ];
   return lines.join('\n');
 }
