@@ -47,10 +47,18 @@ export async function evaluateTrial(req: EvaluateRequest, log: (e: EvaluationEve
         checkpointDir: result.checkpointDir,
       });
       await client.logArtifact(req.mlflowRunId, result.files.metricsJson, 'eval');
-      await client.logArtifact(req.mlflowRunId, result.files.heatmap, 'eval');
+      if (result.files.heatmap !== undefined) await client.logArtifact(req.mlflowRunId, result.files.heatmap, 'eval');
       // what `dcign report` reads: the posterior audit and one traversal GIF per latent
       await client.logArtifact(req.mlflowRunId, result.files.posterior, 'eval');
       for (const gif of result.files.traversalGifs) await client.logArtifact(req.mlflowRunId, gif, 'eval/traversals');
+      // Metrics skipped (an unlabelled dataset) are named on the run, with the reason, so the UI shows why they are absent.
+      const skipped = Object.keys(result.skipped);
+      if (skipped.length > 0) {
+        await client.setTags(req.mlflowRunId, {
+          'dcign.eval.skipped': skipped.join(','),
+          'dcign.eval.skipped_reason': Object.values(result.skipped)[0] as string,
+        });
+      }
     } finally {
       client.close();
     }

@@ -93,7 +93,7 @@ export interface SearchSpace {
 
 export interface SweepSpec {
   readonly name: string;
-  /** openDataset name: 'dsprites', 'dsprites-small', 'scenes', 'npz:<path>'. */
+  /** openDataset name: 'dsprites', 'dsprites-small', 'scenes', 'faces', 'shapes3d', 'npz:<path>', 'images:<folder>'. */
   readonly dataset: string;
   /** Fixed model settings; search axes override them per trial. `variant` is required unless the search crosses variants. */
   readonly model: Readonly<Record<string, unknown>> & { readonly variant?: ModelVariant };

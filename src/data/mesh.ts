@@ -126,6 +126,20 @@ export function cone(slices = 16, albedo = 1): Mesh {
   return merge([revolve([[0, 0], [1, 0]], slices, albedo), revolve([[1, 0], [0, 1]], slices, albedo)]);
 }
 
+/** Capsule about the y axis: a cylinder of radius 1 from y = -1 to y = 1 capped by half spheres. */
+export function capsule(stacks = 6, slices = 20, albedo = 1): Mesh {
+  const profile: [number, number][] = [];
+  for (let i = 0; i <= stacks; i++) {
+    const phi = -Math.PI / 2 + (Math.PI / 2) * (i / stacks);
+    profile.push([Math.max(0, dcos(phi)), dsin(phi) - 1]);
+  }
+  for (let i = 0; i <= stacks; i++) {
+    const phi = (Math.PI / 2) * (i / stacks);
+    profile.push([Math.max(0, dcos(phi)), dsin(phi) + 1]);
+  }
+  return revolve(profile, slices, albedo);
+}
+
 /** Torus about the y axis: ring radius R, tube radius r. */
 export function torus(ringRadius: number, tubeRadius: number, rings = 24, sides = 12, albedo = 1): Mesh {
   const profile: [number, number][] = [];
@@ -181,6 +195,8 @@ export interface Transform {
   readonly rotateX?: number;
   /** Rotation about the z axis, radians, applied after rotateX. */
   readonly rotateZ?: number;
+  /** Rotation about the vertical (y) axis, radians, applied after rotateZ. */
+  readonly rotateY?: number;
   readonly translate?: readonly [number, number, number];
 }
 
@@ -192,10 +208,16 @@ export function transform(mesh: Mesh, t: Transform): Mesh {
   const snx = dsin(t.rotateX ?? 0);
   const cz = dcos(t.rotateZ ?? 0);
   const snz = dsin(t.rotateZ ?? 0);
+  const turn = t.rotateY !== undefined;
+  const cy = dcos(t.rotateY ?? 0);
+  const sny = dsin(t.rotateY ?? 0);
   const rot = (x: number, y: number, z: number): [number, number, number] => {
     const y1 = cx * y - snx * z;
     const z1 = snx * y + cx * z;
-    return [cz * x - snz * y1, snz * x + cz * y1, z1];
+    const x2 = cz * x - snz * y1;
+    const y2 = snz * x + cz * y1;
+    // Only when asked, so meshes built without it keep their exact bits.
+    return turn ? [cy * x2 + sny * z1, y2, cy * z1 - sny * x2] : [x2, y2, z1];
   };
   const n = mesh.positions.length / 3;
   const positions = new Float64Array(n * 3);

@@ -11,9 +11,13 @@
 //    factor varies and all others are fixed to one random combination. The varied factor is drawn per step (uniformly
 //    among the factors with more than one value) unless `variedFactor` fixes it; its values run through a shuffled
 //    cycle of all its values, so a batch covers the factor's range as evenly as the batch size allows.
+// Over a list dataset (users' files: images need not form a complete grid) samples are images, not combinations:
+//  - iid: sample g is image Rng(mixSeed(seed, g)).int(size);
+//  - dcign: the batch starts from a random image that has siblings (images differing from it in the varied factor
+//    only) and runs through a shuffled cycle of that sibling group. Factors without any such group are never varied.
 import { mixSeed, Rng } from '../random.js';
 import { resolveFactor } from './grid.js';
-import type { Batch, FactorDataset, Sampler, SamplerPosition } from './types.js';
+import type { Batch, FactorDataset, ImageList, Sampler, SamplerPosition } from './types.js';
 
 export type SamplerKind = 'iid' | 'dcign';
 
@@ -71,17 +75,35 @@ class FactorSampler implements Sampler {
       );
     }
     this.localSize = batchSize / this.worldSize;
-    this.variableFactors = dataset.factors.flatMap((f, i) => (f.size > 1 ? [i] : []));
+    const list = dataset.list;
+    this.variableFactors = dataset.factors.flatMap((f, i) =>
+      f.size > 1 && (list === undefined || kind !== 'dcign' || list.anchors(i).length > 0) ? [i] : [],
+    );
     if (options.variedFactor !== undefined) {
       if (kind !== 'dcign') throw new Error('variedFactor applies to dcign batches only');
       this.variedFactor = resolveFactor(dataset.factors, options.variedFactor);
+      if (list !== undefined && list.anchors(this.variedFactor).length === 0) {
+        const name = (dataset.factors[this.variedFactor] as { name: string }).name;
+        throw new Error(
+          `dataset '${dataset.name}' has no two images that differ in '${name}' alone, so no dcign batch can vary it; ` +
+            `vary another factor or use the iid sampler`,
+        );
+      }
     } else if (kind === 'dcign' && this.variableFactors.length === 0) {
-      throw new Error(`dataset '${dataset.name}' has no factor with more than one value to vary`);
+      throw new Error(
+        dataset.factors.length === 0
+          ? `dataset '${dataset.name}' is unlabelled (no factors); dcign batches vary one factor: use the iid sampler`
+          : list !== undefined
+            ? `dataset '${dataset.name}' has no two images that differ in one factor alone, so no dcign batch can be ` +
+              `formed; use the iid sampler`
+            : `dataset '${dataset.name}' has no factor with more than one value to vary`,
+      );
     }
     this.imageValues = dataset.imageSize * dataset.imageSize * dataset.channels;
   }
 
   next(): Batch {
+    if (this.dataset.list !== undefined) return this.nextFromList(this.dataset.list);
     const { batchSize } = this.options;
     const first = this.rank * this.localSize;
     const globalIndices: number[] = [];
@@ -106,6 +128,34 @@ class FactorSampler implements Sampler {
     return variedFactor === undefined
       ? { images, batchSize: this.localSize, factors, globalIndices }
       : { images, batchSize: this.localSize, factors, globalIndices, variedFactor };
+  }
+
+  /** A batch of a list dataset: images drawn by position (see the header). */
+  private nextFromList(list: ImageList): Batch {
+    const { batchSize } = this.options;
+    const first = this.rank * this.localSize;
+    const globalIndices: number[] = [];
+    for (let i = 0; i < this.localSize; i++) globalIndices.push(this.step * batchSize + first + i);
+    let images: number[];
+    let variedFactor: number | undefined;
+    if (this.options.kind === 'iid') {
+      images = globalIndices.map((g) => new Rng(mixSeed(this.options.seed, g)).int(this.dataset.size));
+    } else {
+      const rng = new Rng(mixSeed(this.options.seed, DCIGN_SALT, this.step));
+      variedFactor = this.variedFactor ?? (this.variableFactors[rng.int(this.variableFactors.length)] as number);
+      const anchors = list.anchors(variedFactor);
+      const group = list.siblings(anchors[rng.int(anchors.length)] as number, variedFactor);
+      const order: number[] = [];
+      while (order.length < batchSize) order.push(...rng.shuffle([...group]));
+      images = Array.from({ length: this.localSize }, (_, i) => order[first + i] as number);
+    }
+    const pixels = new Float32Array(this.localSize * this.imageValues);
+    images.forEach((image, i) => list.renderImage(image, pixels, i * this.imageValues));
+    const factors = images.map((image) => this.dataset.factorsOf(image));
+    this.step++;
+    return variedFactor === undefined
+      ? { images: pixels, batchSize: this.localSize, factors, globalIndices }
+      : { images: pixels, batchSize: this.localSize, factors, globalIndices, variedFactor };
   }
 
   position(): SamplerPosition {

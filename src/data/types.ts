@@ -9,7 +9,10 @@ export interface FactorDataset {
   /** Images are square: imageSize x imageSize x channels, values in [0, 1]. */
   readonly imageSize: number;
   readonly channels: number;
-  /** Number of distinct factor combinations (the product of the factor sizes). */
+  /**
+   * Number of addressable images: for a grid, the number of factor combinations (the product of the factor sizes);
+   * for a list (see `list`), the number of images.
+   */
   readonly size: number;
   /** Writes the image for one factor combination (integer indices, one per factor) into out at offset, HWC order. */
   render(factorIndices: readonly number[], out: Float32Array, offset: number): void;
@@ -17,6 +20,25 @@ export interface FactorDataset {
   factorsOf(index: number): number[];
   /** Flat index of a factor combination. */
   indexOf(factorIndices: readonly number[]): number;
+  /**
+   * Present when the dataset is a list of images rather than a complete grid (users' files: an incomplete grid, or no
+   * factors at all). Then factorsOf(i) are image i's factor indices, indexOf finds the first image with a combination
+   * (an error when none has it), and samplers and metrics draw images from the list instead of combining factor
+   * values freely.
+   */
+  readonly list?: ImageList;
+}
+
+/** The images of a list dataset, addressed by position, and the groups samplers and metrics draw from. */
+export interface ImageList {
+  /** Writes image i (0 <= i < size) into out at offset, HWC, values in [0, 1]. */
+  renderImage(i: number, out: Float32Array, offset: number): void;
+  /** Images whose factor `factor` has index `value`, ascending. */
+  withFactor(factor: number, value: number): readonly number[];
+  /** Images equal to image i in every factor but `factor` (i among them), ascending. */
+  siblings(i: number, factor: number): readonly number[];
+  /** Images that have at least one sibling for `factor`: where a batch varying only that factor can start. */
+  anchors(factor: number): readonly number[];
 }
 
 export interface FactorSpec {

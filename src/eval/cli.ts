@@ -1,6 +1,7 @@
 // `dcign eval`'s handler: runs evaluateCheckpoint and shows where it is. On a terminal, one status line (metric k of
 // n, images encoded, elapsed) rewritten in place, since the sampling metrics run for minutes; otherwise JSON lines on
-// stderr. The result is one JSON line on stdout: {metrics, out}.
+// stderr. The result is one JSON line on stdout: {metrics, out}, and {skipped: {metric: reason}} when metrics were
+// skipped (an unlabelled dataset).
 import path from 'node:path';
 
 import { evaluateCheckpoint, type EvaluateCheckpointOptions, type EvaluationEvent } from './evaluate-checkpoint.js';
@@ -40,5 +41,6 @@ export function evalProgress(out: NodeJS.WriteStream = process.stderr): (e: Eval
 
 export async function runEvalCommand(checkpoint: string, opts: EvaluateCheckpointOptions): Promise<void> {
   const result = await evaluateCheckpoint(checkpoint, opts, evalProgress());
-  process.stdout.write(`${JSON.stringify({ metrics: result.metrics, out: path.resolve(opts.out) })}\n`);
+  const skipped = Object.keys(result.skipped).length > 0 ? { skipped: result.skipped } : {};
+  process.stdout.write(`${JSON.stringify({ metrics: result.metrics, ...skipped, out: path.resolve(opts.out) })}\n`);
 }

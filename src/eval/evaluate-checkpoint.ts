@@ -9,7 +9,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { openDataset } from '../data/index.js';
+import { openDataset, renderAt } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
 import { evaluateRepresentation, metricGroups } from '../metrics/evaluate.js';
 import { decoderMean } from '../model/losses.js';
@@ -52,7 +52,8 @@ export type EvaluationEvent =
 
 export interface EvaluationFiles {
   readonly metricsJson: string;
-  readonly heatmap: string;
+  /** Absent for an unlabelled dataset: there are no factors to relate latents to. */
+  readonly heatmap?: string;
   readonly traversals: string;
   readonly reconstructions: string;
   readonly posterior: string;
@@ -69,6 +70,8 @@ export interface EvaluationResult {
   /** Every metric; NaN where it could not be computed (`errors` says why). */
   readonly metrics: Record<string, number>;
   readonly errors: Record<string, string>;
+  /** Metrics not computed, with the reason (an unlabelled dataset: every metric that needs factors). */
+  readonly skipped: Record<string, string>;
   readonly step: number;
   readonly checkpointDir: string;
   readonly files: EvaluationFiles;
@@ -140,9 +143,10 @@ export async function evaluateCheckpoint(
     });
 
     await mkdir(opts.out, { recursive: true });
+    const labelled = dataset.factors.length > 0;
     const files: EvaluationFiles = {
       metricsJson: path.join(opts.out, 'metrics.json'),
-      heatmap: path.join(opts.out, 'mi-heatmap.png'),
+      ...(labelled ? { heatmap: path.join(opts.out, 'mi-heatmap.png') } : {}),
       traversals: path.join(opts.out, 'traversals.png'),
       reconstructions: path.join(opts.out, 'reconstructions.png'),
       posterior: path.join(opts.out, 'posterior.json'),
@@ -165,6 +169,7 @@ export async function evaluateCheckpoint(
       numTest: opts.numTest,
       metrics,
       errors: result.errors,
+      skipped: result.skipped,
       factorNames: result.factorNames,
       factorEntropy: result.factorEntropy,
       mutualInfo: result.mutualInfo,
@@ -172,12 +177,12 @@ export async function evaluateCheckpoint(
     await writeFile(files.metricsJson, `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(files.posterior, `${JSON.stringify(posterior, null, 2)}\n`);
     const normalised = result.mutualInfo.map((row, k) => row.map((v) => v / ((result.factorEntropy[k] as number) || 1)));
-    await writeHeatmapPng(files.heatmap, normalised, { max: 1 });
+    if (files.heatmap !== undefined) await writeHeatmapPng(files.heatmap, normalised, { max: 1 });
     await writeTraversals(model, dataset, opts.traversalSteps, files.traversals);
     await writeTraversalGifs(model, dataset, files.traversalGifs);
     await writeReconstructions(model, dataset, opts.seed, files.reconstructions);
     for (const file of Object.values(files).flat()) log({ type: 'file', path: file });
-    return { metrics, errors: result.errors, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
+    return { metrics, errors: result.errors, skipped: result.skipped, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
   } finally {
     model.dispose();
   }
@@ -194,7 +199,7 @@ async function auditPosterior(model: VaeModel, dataset: FactorDataset, seed: num
   for (let start = 0; start < n; start += 100) {
     const m = Math.min(100, n - start);
     const images = new Float32Array(m * pixels);
-    for (let i = 0; i < m; i++) dataset.render(dataset.factorsOf(rng.int(dataset.size)), images, i * pixels);
+    for (let i = 0; i < m; i++) renderAt(dataset, rng.int(dataset.size), images, i * pixels);
     const [mu, lv] = tf.tidy(() => {
       const e = model.net.encode(tf.tensor4d(images, [m, s, s, c]));
       return [e.mu, e.logvar];
@@ -232,7 +237,7 @@ async function writeTraversalGifs(model: VaeModel, dataset: FactorDataset, files
 async function decodeTraversal(model: VaeModel, dataset: FactorDataset, values: readonly number[]): Promise<Float32Array> {
   const { imageSize, channels } = dataset;
   const base = new Float32Array(imageSize * imageSize * channels);
-  dataset.render(dataset.factorsOf(Math.floor(dataset.size / 2)), base, 0);
+  renderAt(dataset, Math.floor(dataset.size / 2), base, 0);
   const latent = model.config.latentSize;
   const steps = values.length;
   const images = tf.tidy(() => {
@@ -268,7 +273,7 @@ async function writeReconstructions(model: VaeModel, dataset: FactorDataset, see
   const images = new Float32Array(n * s * s * c);
   for (let i = 0; i < n; i++) {
     const index = Math.floor(((i + 0.5 + (seed % 7) / 7) * dataset.size) / n) % dataset.size;
-    dataset.render(dataset.factorsOf(index), images, i * s * s * c);
+    renderAt(dataset, index, images, i * s * s * c);
   }
   const recon = tf.tidy(() => {
     const x = tf.tensor4d(images, [n, s, s, c]);

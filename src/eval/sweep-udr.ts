@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { openDataset } from '../data/index.js';
+import { openDataset, renderAt } from '../data/index.js';
 import type { FactorDataset } from '../data/types.js';
 import { klPerDimension } from '../metrics/active-units.js';
 import { udrFromRepresentations, type UdrCorrelation, type UdrResult } from '../metrics/udr.js';
@@ -137,7 +137,7 @@ function sharedImages(datasetName: string, imageSize: number, count: number, see
   const per = imageSize * imageSize * dataset.channels;
   const images = new Float32Array(count * per);
   const rng = new Rng(seed);
-  for (let i = 0; i < count; i++) dataset.render(dataset.factorsOf(rng.int(dataset.size)), images, i * per);
+  for (let i = 0; i < count; i++) renderAt(dataset, rng.int(dataset.size), images, i * per);
   return { images, dataset };
 }
 

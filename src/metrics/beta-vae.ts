@@ -42,8 +42,15 @@ export async function betaVaeBatch(
       const index = rng.int(k);
       labels[start + p] = index;
       const f1 = sampleFactorRows(source, batchSize, rng);
-      const f2 = sampleFactorRows(source, batchSize, rng);
-      for (let b = 0; b < batchSize; b++) (f2[b] as number[])[index] = (f1[b] as number[])[index] as number;
+      let f2: number[][];
+      if (source.sampleWithFactor === undefined) {
+        f2 = sampleFactorRows(source, batchSize, rng);
+        for (let b = 0; b < batchSize; b++) (f2[b] as number[])[index] = (f1[b] as number[])[index] as number;
+      } else {
+        // Only some combinations exist: draw each partner among the observations that share the fixed value.
+        const withFactor = source.sampleWithFactor.bind(source);
+        f2 = f1.map((row) => withFactor(1, index, row[index] as number, rng)[0] as number[]);
+      }
       rows.push(...f1, ...f2);
     }
     const reps = await representRows(source, rows);

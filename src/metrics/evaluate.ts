@@ -2,8 +2,9 @@
 // combinations from the dataset, renders them, asks the model for its representation (the encoder means), and
 // computes every disentanglement metric the way disentanglement_lib's evaluation study does (its gin defaults:
 // 10000 train / 5000 test points for the fixed-sample metrics, batch 64 for BetaVAE / FactorVAE). Deterministic for
-// a seed when `represent` is.
-import type { FactorDataset } from '../data/types.js';
+// a seed when `represent` is. On a list dataset (users' files) factor vectors are those of sampled images; on an
+// unlabelled one only the metrics that need no factors run, and the others are reported as skipped with the reason.
+import type { FactorDataset, ImageList } from '../data/types.js';
 import { mixSeed, Rng } from '../random.js';
 import { activeUnits } from './active-units.js';
 import { computeBetaVae } from './beta-vae.js';
@@ -53,6 +54,8 @@ export interface EvaluateResult {
   /** Flat record of every metric (NaN where a metric could not be computed; `errors` says why). */
   metrics: Record<string, number>;
   errors: Record<string, string>;
+  /** Metrics not computed at all, with the reason (an unlabelled dataset has no factors to score against). */
+  skipped: Record<string, string>;
   /** Mutual information in nats, [factor][latent], over the train sample (discretised latents, 20 bins). */
   mutualInfo: number[][];
   /** Entropy of each factor in nats, over the same sample. */
@@ -69,9 +72,24 @@ export function datasetSource(
 ): GroundTruthSource {
   const sizes = dataset.factors.map((f) => f.size);
   const pixels = dataset.imageSize * dataset.imageSize * dataset.channels;
+  const list = dataset.list;
   return {
     factorSizes: sizes,
-    sampleFactors: uniformFactorSampler(sizes),
+    // A list holds only the combinations of its images: sample images, uniformly, as disentanglement_lib samples
+    // the rows of a dataset.
+    sampleFactors:
+      list === undefined
+        ? uniformFactorSampler(sizes)
+        : (n, rng) => Array.from({ length: n }, () => dataset.factorsOf(rng.int(dataset.size))),
+    ...(list === undefined
+      ? {}
+      : {
+          sampleWithFactor: (n: number, k: number, value: number, rng: Rng): number[][] => {
+            const images = list.withFactor(k, value);
+            if (images.length === 0) throw new MetricInputError(`no image has factor ${k} at index ${value}`);
+            return Array.from({ length: n }, () => dataset.factorsOf(images[rng.int(images.length)] as number));
+          },
+        }),
     represent: async (factors) => {
       const out: ArrayLike<number>[] = [];
       for (let start = 0; start < factors.length; start += batchSize) {
@@ -89,8 +107,57 @@ export function datasetSource(
   };
 }
 
+/** Every metric this evaluation computes, and the ones that need ground-truth factors. */
+const FACTOR_METRICS = ['mig', 'sap', 'explicitness', 'dci', 'irs', 'beta_vae', 'factor_vae'] as const;
+
+/** Why factor metrics are skipped on an unlabelled dataset, for the evaluation output and the run's tags. */
+export function unlabelledNote(dataset: FactorDataset): string {
+  return (
+    `dataset '${dataset.name}' is unlabelled (no ground-truth factors), so this metric cannot be computed; ` +
+    `compare models by unsupervised selection (UDR: dcign udr <sweep>) instead`
+  );
+}
+
+/** An unlabelled dataset: only the metrics that need no factors (active units), over random images. */
+async function evaluateUnlabelled(input: EvaluateInput, list: ImageList): Promise<EvaluateResult> {
+  const { dataset } = input;
+  const batchSize = input.batchSize ?? 64;
+  const pixels = dataset.imageSize * dataset.imageSize * dataset.channels;
+  const rng = new Rng(mixSeed(input.seed, 0x6d657472)); // 'metr'
+  const total = input.numTrain ?? 10000;
+  const codes: ArrayLike<number>[] = [];
+  for (let start = 0; start < total; start += batchSize) {
+    const n = Math.min(batchSize, total - start);
+    const images = new Float32Array(n * pixels);
+    for (let i = 0; i < n; i++) list.renderImage(rng.int(dataset.size), images, i * pixels);
+    const reps = await input.represent(images, n);
+    if (reps.length !== n) throw new MetricInputError(`represent() returned ${reps.length} rows for ${n} images`);
+    codes.push(...reps);
+  }
+  const skipped: Record<string, string> = {};
+  const note = unlabelledNote(dataset);
+  const metrics: Record<string, number> = {};
+  // In the order of the labelled evaluation, so progress reports name the right metric.
+  for (const name of [...FACTOR_METRICS.slice(0, 5), 'active_units', ...FACTOR_METRICS.slice(5)]) {
+    if (input.skipSampling === true && (name === 'beta_vae' || name === 'factor_vae')) continue;
+    if (name === 'active_units') metrics['active_units'] = activeUnits(codes).count;
+    else skipped[name] = note;
+    input.onMetric?.(name);
+  }
+  return {
+    metrics,
+    errors: {},
+    skipped,
+    mutualInfo: [],
+    factorEntropy: [],
+    factorNames: [],
+    numLatents: (codes[0] as ArrayLike<number>).length,
+  };
+}
+
 export async function evaluateRepresentation(input: EvaluateInput): Promise<EvaluateResult> {
   const { dataset, seed } = input;
+  if (dataset.factors.length === 0 && dataset.list !== undefined) return evaluateUnlabelled(input, dataset.list);
   const batchSize = input.batchSize ?? 64;
   const source = datasetSource(dataset, input.represent, batchSize);
   const rng = new Rng(mixSeed(seed, 0x6d657472)); // 'metr'
@@ -155,6 +222,7 @@ export async function evaluateRepresentation(input: EvaluateInput): Promise<Eval
   return {
     metrics,
     errors,
+    skipped: {},
     mutualInfo,
     factorEntropy,
     factorNames: dataset.factors.map((f) => f.name),

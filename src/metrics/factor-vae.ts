@@ -83,8 +83,13 @@ export async function factorVaeVotes(
       fixed.push(index);
       const f = sampleFactorRows(source, batchSize, rng);
       const v = (f[0] as number[])[index] as number;
-      for (const row of f) row[index] = v;
-      rows.push(...f);
+      if (source.sampleWithFactor === undefined) {
+        for (const row of f) row[index] = v;
+        rows.push(...f);
+      } else {
+        // Only some combinations exist: draw the batch among the observations that have the fixed value.
+        rows.push(...source.sampleWithFactor(batchSize, index, v, rng));
+      }
     }
     const reps = await representRows(source, rows);
     for (let p = 0; p < count; p++) {

@@ -12,6 +12,11 @@ export interface GroundTruthSource {
   sampleFactors(n: number, rng: Rng): number[][] | Int32Array[];
   /** Representation (rows of D numbers) of the observations of the given factor vectors. */
   represent(factors: number[][]): Promise<ArrayLike<number>[]>;
+  /**
+   * n factor vectors whose factor k has index `value`, for sources that hold only some combinations (a list of
+   * images); absent when every combination exists, and metrics that fix a factor overwrite it in sampled vectors.
+   */
+  sampleWithFactor?(n: number, k: number, value: number, rng: Rng): number[][];
 }
 
 /** Uniform factor sampler: column k drawn with rng.int(size_k), k = 0..K-1 in order per row. */

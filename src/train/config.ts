@@ -5,7 +5,7 @@ import { ConfigError, resolveModelConfig, type ModelConfig } from '../model/conf
 export { ConfigError };
 
 export interface TrainConfig {
-  /** Dataset name for openDataset: 'dsprites', 'dsprites-small', 'npz:<path>'. */
+  /** Dataset name for openDataset (src/data/index.ts lists them). */
   readonly dataset: string;
   readonly model: ModelConfig;
   /** Total optimiser steps (a resumed run continues up to this). */

@@ -4,6 +4,8 @@
 //   - trial beta=1: one replica SIGKILLed after a checkpoint; the group restarts from that checkpoint and completes;
 //   - trial beta=4: killed in two generations; with retry.maxGroupRestarts=1 it fails for good, and the sweep still
 //     completes its other trial.
+// A second sweep on the same stack runs sweeps/faces-dcign.yaml, cut to one short trial at 32x32: a DCIGN trial on the
+// faces dataset trains and is evaluated through the sweep path.
 // Then MLflow is checked: each step exactly once in the completed trial's loss history, evaluation metrics and
 // artifacts from the real evaluator, the failed trial's run marked FAILED with its reason.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -14,6 +16,8 @@ import type { TestFn } from 'ava';
 
 import { trialProgressQuery, trialWorkflowId, type TrialProgress } from '../../src/contract/index.js';
 import { startSweep } from '../../src/sweep/control.js';
+import { loadSweepSpec, validateSweepSpec } from '../../src/sweep/spec.js';
+import { projectRoot } from '../../src/stack/paths.js';
 import { MlflowClient } from '../../src/tracking/index.js';
 import { childEvaluator } from '../../workers/cli.js';
 import { REPLICA_CHILD_PATH } from '../../workers/worker.js';
@@ -154,6 +158,43 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
       const failedSteps = (await client.getMetricHistory(failed.info.runId, 'loss')).map((m) => m.step);
       t.is(new Set(failedSteps).size, failedSteps.length, 'no step twice in the failed trial either');
       t.true(failedSteps.every((s) => s <= doomedKill1), 'only checkpointed steps of the failed trial were logged');
+    } finally {
+      client.close();
+    }
+  });
+
+  test.serial('a DCIGN trial on faces (sweeps/faces-dcign.yaml, cut short) trains and is evaluated through the sweep path', async (t) => {
+    const { server, mlflow } = t.context;
+    const base = loadSweepSpec(path.join(projectRoot, 'sweeps', 'faces-dcign.yaml'));
+    t.is(base.dataset, 'faces');
+    t.is(base.model.variant, 'dcign');
+    const steps = 6;
+    const spec = validateSweepSpec({
+      ...base,
+      name: 'e2e-faces',
+      taskQueue: QUEUE,
+      model: { ...base.model, imageSize: 32 },
+      train: { ...base.train, steps, batchSize: 8, logEvery: 2, checkpointEvery: steps, evalBatches: 0 },
+      search: { grid: { learningRate: [0.0005] }, seeds: [0] },
+      evaluation: { metrics: ['mig'], numTrain: 100, numTest: 50 },
+      maxConcurrentTrials: 1,
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    t.is(result.state, 'completed');
+    const trial = result.trials[0];
+    t.is(result.trials.length, 1);
+    t.is(trial?.state, 'completed', trial?.error);
+    t.is(trial?.step, steps);
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const run = await client.getRun(trial?.mlflowRunId as string);
+      t.is(run.info.status, 'FINISHED');
+      t.is(run.data.params['dataset'], 'faces', JSON.stringify(run.data.params));
+      t.is(run.data.params['model.variant'], 'dcign');
+      const losses = await client.getMetricHistory(run.info.runId, 'loss');
+      t.deepEqual(losses.map((m) => m.step).sort((a, b) => a - b), [2, 4, 6]);
+      t.true(losses.every((m) => Number.isFinite(m.value)));
+      t.true(Number.isFinite(run.data.metrics['eval/mig']?.value), JSON.stringify(Object.keys(run.data.metrics)));
     } finally {
       client.close();
     }

@@ -94,7 +94,7 @@ if (!temporalAvailable()) {
           t.is(run.data.metrics['eval/mig'], undefined, 'a stopped trial is not evaluated');
         } else {
           t.is(run.info.status, 'FINISHED', key);
-          t.is(run.data.tags['dcign.state'], undefined);
+          t.is(run.data.tags['dcign.state'], 'completed');
         }
       }
       const parent = await client.getRun(result.parentRunId as string);

@@ -2,7 +2,9 @@
 // its images look like when one factor varies at a time. Handlers import the implementation lazily.
 import type { Argv, CommandModule } from 'yargs';
 
-const DATASET_HELP = 'dsprites, dsprites-small, scenes, or npz:<path> (a dSprites-format .npz)';
+const DATASET_HELP =
+  'dsprites, dsprites-small, scenes, faces, shapes3d (RGB), npz:<path> (images with or without factors), or ' +
+  'images:<folder> (PNG/JPEG, unlabelled)';
 
 interface CommonArgs {
   dataset: string;
@@ -24,7 +26,7 @@ function datasetPositional<T>(y: Argv<T>): Argv<T & CommonArgs> {
     .positional('dataset', { type: 'string', describe: DATASET_HELP, demandOption: true })
     .option('image-size', {
       type: 'number',
-      describe: 'render the generated datasets at this size (e.g. 32); not for npz files',
+      describe: 'render the generated datasets (or resize an images: folder) at this size (e.g. 32); not for npz files',
     })
     .check((argv) => {
       const size = argv['image-size'];

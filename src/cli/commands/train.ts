@@ -31,7 +31,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train one model locally: progress, checkpoints and summary.json in a run folder',
   builder: (y) =>
     (y as Argv)
-      .option('dataset', { type: 'string', describe: 'dsprites (default), dsprites-small, scenes, npz:<path>' })
+      .option('dataset', { type: 'string', describe: 'dsprites (default), dsprites-small, scenes, faces, shapes3d, npz:<path>, images:<folder>' })
       .option('model', {
         type: 'string',
         describe: 'beta-vae (default), annealed-vae, dcign, info-vae, factor-vae, beta-tcvae, dip-vae-i, dip-vae-ii',
