@@ -1,0 +1,182 @@
+// The training step of the VAE model family as one TensorFlow graph: forward pass, loss, gradients and the Adam
+// update, with parameters and Adam's moments in resource variables that stay in TensorFlow between steps.
+//
+// It mirrors, op for op, the eager step of src/model (architecture.ts encode/decode, losses.ts, vae.ts loss) and
+// src/train/adam.ts, so the two agree to float rounding (test/graph/vae-step-graph.test.ts):
+//   encoder/decoder  Higgins et al. 2017 App. A.1, Locatello et al. 2019 Table 1 (architecture.ts); residual blocks
+//                    He et al. 2016 Eq. 1 (param-specs.ts)
+//   ELBO             Kingma & Welling 2014 Eq. 3 and App. B (losses.ts); reparameterisation Sec. 2.4
+//   beta-VAE         Higgins et al. 2017 Eq. 4: recon + beta KL
+//   annealed VAE     Burgess et al. 2018 Eq. 8: recon + gamma |KL - C| (C fed per step)
+//   Adam             Kingma & Ba 2015 Algorithm 1, PyTorch's arrangement of epsilon (adam.ts)
+// What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
+// step.
+//
+// Three entry points share the graph (the data-parallel split of src/train/step.ts):
+//   train     forward + backward + Adam in one run (one replica)
+//   flatGrad  forward + backward, the gradient as one flat vector in parameter order (for the all-reduce)
+//   apply     Adam with a fed flat gradient (the all-reduced mean)
+import type { ModelConfig } from '../model/config.js';
+import { bottleneckSide, type ParamSpec } from '../model/param-specs.js';
+import { GraphBuilder, type Node } from './builder.js';
+import type { Output, TfGraphAddon } from './native.js';
+
+export interface AdamSettings {
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly clipNorm?: number;
+}
+
+/** Undefined when the graph step covers this model, else the reason it runs eagerly. */
+export function graphSupport(config: ModelConfig, groups: number): string | undefined {
+  if (config.variant !== 'beta-vae' && config.variant !== 'annealed-vae') {
+    return `the ${config.variant} variant has no graph step yet (beta-vae and annealed-vae do)`;
+  }
+  if (config.architecture !== 'standard' && config.architecture !== 'residual') {
+    return `the ${config.architecture} architecture has no graph step yet (standard and residual do)`;
+  }
+  if (groups !== 1) return 'several optimiser groups have no graph step yet';
+  return undefined;
+}
+
+export interface StepGraphShape {
+  readonly config: ModelConfig;
+  readonly channels: number;
+  readonly batchSize: number;
+  readonly specs: readonly ParamSpec[];
+  readonly adam: AdamSettings;
+  /** Variable names are prefixed with it (unique per process). */
+  readonly prefix: string;
+}
+
+/** The graph and the handles the session driver feeds, fetches and runs. */
+export class VaeStepGraph {
+  readonly b: GraphBuilder;
+  readonly x: Node;
+  readonly eps: Node;
+  /** Annealed capacity C at the step (annealed-vae only). */
+  readonly capacity: Node | undefined;
+  /** Adam's per-step factors: lr / (1 - b1^t) and sqrt(1 - b2^t). */
+  readonly stepSize: Node;
+  readonly biasCorrection2: Node;
+  /** [total, recon, kl, regulariser, kl_0 .. kl_{L-1}] (src/train/step.ts scalarNames order). */
+  readonly scalars: Node;
+  /** The gradient, flat in parameter order; also the default of `gradIn`. */
+  readonly flatGrad: Node;
+  /** What Adam consumes: flatGrad unless a flat gradient is fed here. */
+  readonly gradIn: Node;
+  /** Runs the Adam update (moments and parameters). */
+  readonly trainOp: number;
+  readonly paramReads: readonly Node[];
+  readonly momentReads: readonly [Node, Node];
+  /** Host values in: one placeholder per parameter, then m and v; `load` assigns them all. */
+  readonly loadInputs: readonly Node[];
+  readonly loadOp: number;
+
+  constructor(addon: TfGraphAddon, s: StepGraphShape) {
+    const reason = graphSupport(s.config, 1);
+    if (reason !== undefined) throw new Error(reason);
+    const b = (this.b = new GraphBuilder(addon));
+    const { config: cfg, batchSize: B, channels: C } = s;
+    const L = cfg.latentSize;
+    const H = cfg.imageSize;
+    this.x = b.placeholder([B, H, H, C]);
+    this.eps = b.placeholder([B, L]);
+    this.capacity = cfg.variant === 'annealed-vae' ? b.placeholder([]) : undefined;
+    this.stepSize = b.placeholder([]);
+    this.biasCorrection2 = b.placeholder([]);
+
+    const vars = s.specs.map((sp) => b.variable(`${s.prefix}/${sp.name}`, sp.shape));
+    const byName = new Map(s.specs.map((sp, i) => [sp.name, (vars[i] as { read: Node }).read]));
+    const p = (name: string): Node => {
+      const v = byName.get(name);
+      if (v === undefined) throw new Error(`no parameter ${name}`);
+      return v;
+    };
+    this.paramReads = vars.map((v) => v.read);
+
+    // ---- forward (architecture.ts ConvVae.encode / decode) ----
+    const tail = (y: Node, bias: string, relu: boolean): Node => {
+      const z = b.biasAdd(y, p(bias));
+      return relu ? b.relu(z) : z;
+    };
+    const residual = cfg.architecture === 'residual';
+    let h = this.x;
+    for (let i = 0; i < 4; i++) {
+      h = tail(b.conv2d(h, p(`enc.conv${i}.w`), 2), `enc.conv${i}.b`, true);
+      if (residual) h = tail(b.add(h, b.conv2d(h, p(`enc.res${i}.w`), 1)), `enc.res${i}.b`, true);
+    }
+    const flat = b.reshape(h, [B, h.shape.slice(1).reduce((x, y) => x * y, 1)]);
+    const out = tail(b.matMul(tail(b.matMul(flat, p('enc.fc.w')), 'enc.fc.b', true), p('enc.out.w')), 'enc.out.b', false);
+    const [mu, logvar] = b.splitColumns(out, [L, L]) as [Node, Node];
+    const z = b.add(mu, b.mul(b.exp(b.mul(logvar, b.constant(0.5))), this.eps));
+    let side = bottleneckSide(H);
+    const h1 = tail(b.matMul(tail(b.matMul(z, p('dec.fc0.w')), 'dec.fc0.b', true), p('dec.fc1.w')), 'dec.fc1.b', true);
+    let d = b.reshape(h1, [B, side, side, 64]);
+    for (let i = 0; i < 4; i++) {
+      if (residual) d = tail(b.add(d, b.conv2d(d, p(`dec.res${i}.w`), 1)), `dec.res${i}.b`, true);
+      const w = p(`dec.deconv${i}.w`);
+      side *= 2;
+      d = tail(b.conv2dTranspose(d, w, [B, side, side, w.shape[2] as number], 2), `dec.deconv${i}.b`, i < 3);
+    }
+
+    // ---- loss (losses.ts elboParts, vae.ts loss) ----
+    const batch = b.constant(B);
+    let recon: Node;
+    if (cfg.decoder === 'bernoulli') {
+      recon = b.div(b.sigmoidCrossEntropySum(d, this.x), batch);
+    } else {
+      const sigma = cfg.decoderSigma ?? 1;
+      const dev = b.div(b.sub(this.x, b.sigmoid(d)), b.constant(sigma));
+      const perPixel = b.add(b.mul(b.square(dev), b.constant(0.5)), b.constant(Math.log(sigma) + 0.5 * Math.log(2 * Math.PI)));
+      recon = b.div(b.sum(perPixel), batch);
+    }
+    const terms = b.mul(b.sub(b.add(b.square(mu), b.exp(logvar)), b.add(logvar, b.constant(1))), b.constant(0.5));
+    const klPerDim = b.meanRows(terms);
+    const kl = b.sum(klPerDim);
+    const regulariser =
+      this.capacity === undefined
+        ? b.mul(kl, b.constant(cfg.beta))
+        : b.mul(b.abs(b.sub(kl, this.capacity)), b.constant(cfg.capacity?.gamma ?? 1));
+    const total = b.add(recon, regulariser);
+    this.scalars = b.concat([b.stack([total, recon, kl, regulariser]), klPerDim], 0);
+
+    // ---- gradients, flat in parameter order ----
+    const grads = b.gradients(total, this.paramReads);
+    this.flatGrad = b.concat(grads.map((g) => b.rawReshape(g, [g.shape.reduce((x, y) => x * y, 1)])), 0);
+    this.gradIn = b.placeholderWithDefault(this.flatGrad);
+
+    // ---- Adam (adam.ts groupStep), moments flat in parameter order ----
+    const n = this.flatGrad.shape[0] as number;
+    const m = b.variable(`${s.prefix}/adam.m`, [n]);
+    const v = b.variable(`${s.prefix}/adam.v`, [n]);
+    this.momentReads = [m.read, v.read];
+    const { beta1: b1, beta2: b2, epsilon, clipNorm } = s.adam;
+    let g = this.gradIn;
+    if (clipNorm !== undefined && clipNorm > 0) {
+      const norm = b.raw('Sqrt', [b.raw('Sum', [b.raw('Square', [g], g.shape)], [])], []);
+      const scale = b.raw('Minimum', [b.constant(1), b.raw('RealDiv', [b.constant(clipNorm), b.raw('AddV2', [norm, b.constant(1e-12)], [])], [])], []);
+      g = b.rawMul(g, scale);
+    }
+    const m1 = b.raw('AddV2', [b.rawMul(m.read, b.constant(b1)), b.rawMul(g, b.constant(1 - b1))], [n]);
+    const v1 = b.raw('AddV2', [b.rawMul(v.read, b.constant(b2)), b.rawMul(b.raw('Square', [g], [n]), b.constant(1 - b2))], [n]);
+    const denom = b.raw('AddV2', [b.raw('RealDiv', [b.raw('Sqrt', [v1], [n]), this.biasCorrection2], [n]), b.constant(epsilon)], [n]);
+    const update = b.rawMul(b.raw('RealDiv', [m1, denom], [n]), this.stepSize);
+    const pieces = b.splitFlat(update, s.specs.map((sp) => sp.shape.reduce((x, y) => x * y, 1)));
+    const assigns = [b.assign(m.handle, m1), b.assign(v.handle, v1)];
+    vars.forEach((vr, i) => assigns.push(b.assignSub(vr.handle, b.rawReshape(pieces[i] as Node, (s.specs[i] as ParamSpec).shape))));
+    this.trainOp = b.group(assigns);
+
+    // ---- host values in (initial parameters, a resumed checkpoint, a broadcast) ----
+    const handles: Output[] = [...vars.map((vr) => vr.handle), m.handle, v.handle];
+    this.loadInputs = [...s.specs.map((sp) => b.placeholder(sp.shape)), b.placeholder([n]), b.placeholder([n])];
+    this.loadOp = b.group(handles.map((hd, i) => b.assign(hd, this.loadInputs[i] as Node)));
+  }
+
+  /** Parameter count (the flat gradient's length). */
+  get size(): number {
+    return this.flatGrad.shape[0] as number;
+  }
+}
