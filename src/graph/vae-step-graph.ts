@@ -19,6 +19,7 @@
 import type { ModelConfig } from '../model/config.js';
 import { bottleneckSide, type ParamSpec } from '../model/param-specs.js';
 import { GraphBuilder, type Node } from './builder.js';
+import { graphSupport } from './support.js';
 import type { Output, TfGraphAddon } from './native.js';
 
 export interface AdamSettings {
@@ -27,18 +28,6 @@ export interface AdamSettings {
   readonly beta2: number;
   readonly epsilon: number;
   readonly clipNorm?: number;
-}
-
-/** Undefined when the graph step covers this model, else the reason it runs eagerly. */
-export function graphSupport(config: ModelConfig, groups: number): string | undefined {
-  if (config.variant !== 'beta-vae' && config.variant !== 'annealed-vae') {
-    return `the ${config.variant} variant has no graph step yet (beta-vae and annealed-vae do)`;
-  }
-  if (config.architecture !== 'standard' && config.architecture !== 'residual') {
-    return `the ${config.architecture} architecture has no graph step yet (standard and residual do)`;
-  }
-  if (groups !== 1) return 'several optimiser groups have no graph step yet';
-  return undefined;
 }
 
 export interface StepGraphShape {
@@ -76,7 +65,7 @@ export class VaeStepGraph {
   readonly loadOp: number;
 
   constructor(addon: TfGraphAddon, s: StepGraphShape) {
-    const reason = graphSupport(s.config, 1);
+    const reason = graphSupport(s.config);
     if (reason !== undefined) throw new Error(reason);
     const b = (this.b = new GraphBuilder(addon));
     const { config: cfg, batchSize: B, channels: C } = s;

@@ -7,7 +7,8 @@
 import type { Batch } from '../data/types.js';
 import { loadGraphAddon, DT_FLOAT, type TfGraphAddon, type TensorValue } from '../graph/native.js';
 import { sessionConfig } from '../graph/session-config.js';
-import { graphSupport, VaeStepGraph } from '../graph/vae-step-graph.js';
+import { graphSupport } from '../graph/support.js';
+import { VaeStepGraph } from '../graph/vae-step-graph.js';
 import { readFlat } from '../model/architecture.js';
 import { EPS_SALT, noiseFor, type VaeModel } from '../model/vae.js';
 import type { Adam, AdamConfig } from './adam.js';
@@ -40,7 +41,7 @@ export class GraphStep {
 
   /** The graph step for this model, or the reason it must run eagerly. */
   static create(model: VaeModel, adam: AdamConfig, batchSize: number): GraphStep | string {
-    const reason = graphSupport(model.config, model.groups.length);
+    const reason = graphSupport(model.config) ?? (model.groups.length === 1 ? undefined : 'several optimiser groups have no graph step yet');
     if (reason !== undefined) return reason;
     const addon = loadGraphAddon();
     if (typeof addon === 'string') return addon;
