@@ -350,6 +350,11 @@ export class GraphBuilder {
     return sizes.map((s, i) => ({ out: [op, i], shape: [s] }));
   }
 
+  /** Sum over all elements, not recorded. */
+  rawSum(x: Node): Node {
+    return this.node('Sum', [x], [], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()])]);
+  }
+
   raw(type: string, inputs: readonly Node[], shape: readonly number[]): Node {
     return this.node(type, inputs, shape);
   }

@@ -145,7 +145,7 @@ export class VaeStepGraph {
     const { beta1: b1, beta2: b2, epsilon, clipNorm } = s.adam;
     let g = this.gradIn;
     if (clipNorm !== undefined && clipNorm > 0) {
-      const norm = b.raw('Sqrt', [b.raw('Sum', [b.raw('Square', [g], g.shape)], [])], []);
+      const norm = b.raw('Sqrt', [b.rawSum(b.raw('Square', [g], g.shape))], []);
       const scale = b.raw('Minimum', [b.constant(1), b.raw('RealDiv', [b.constant(clipNorm), b.raw('AddV2', [norm, b.constant(1e-12)], [])], [])], []);
       g = b.rawMul(g, scale);
     }
