@@ -10,6 +10,7 @@
 //                      TF_NUM_INTRAOP_THREADS=T, INTEROP=1
 //   ours-graph-split   the graph step as data parallelism runs it: the flat gradient read back, then fed to Adam
 //                      (two session runs per step, no all-reduce in between)
+//   ours-adam-flat     the graph step with adam.ts's dozen flat ops instead of ResourceApplyAdam kernels
 //   ours-eager         the eager step (stepMode eager, and the fallback): conv2d / matMul, then bias + ReLU as one
 //                      native kernel with TensorFlow's ReluGrad / BiasAddGrad as its gradient (src/model/native-ops.ts)
 //   ours-unfused       eager, with bias add and ReLU as plain tfjs ops with tfjs's own gradients
@@ -78,7 +79,8 @@ async function worker(): Promise<void> {
   const model = new VaeModel(cfg, 0, { channels: 1, fused });
   const adam = { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
   const opt = new Adam(model.params, adam, model.groups);
-  const made = stepMode === 'graph' && fused ? GraphStep.create(model, adam, batch) : 'eager asked for';
+  const adamKernel = argStr('adam') === 'flat' ? 'flat' : 'fused';
+  const made = stepMode === 'graph' && fused ? GraphStep.create(model, adam, batch, adamKernel) : 'eager asked for';
   const graph = typeof made === 'string' ? undefined : made;
   graph?.loadFrom(opt);
   // Like the reference: one fixed binary batch; the noise is drawn per step (it follows the sample indices).
@@ -122,6 +124,7 @@ async function worker(): Promise<void> {
       fused,
       flat,
       step: graph === undefined ? 'eager' : split ? 'graph-split' : 'graph',
+      adam: graph === undefined ? 'eager' : adamKernel,
       ms_per_step: +(dt * 1000).toFixed(2),
       img_per_s: +(batch / dt).toFixed(1),
       cpu_ms_per_step: +cpuMs.toFixed(1),
@@ -181,6 +184,7 @@ async function main(): Promise<void> {
   const configs: Config[] = [
     { name: 'ours', cmd: process.execPath, args: [self, '--worker', ...common], env: threadEnv },
     { name: 'ours-graph-split', cmd: process.execPath, args: [self, '--worker', '--split', '1', ...common], env: threadEnv },
+    { name: 'ours-adam-flat', cmd: process.execPath, args: [self, '--worker', '--adam', 'flat', ...common], env: threadEnv },
     { name: 'ours-eager', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common], env: threadEnv },
     { name: 'ours-unfused', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', '--fused', '0', ...common], env: threadEnv },
     { name: 'ours-tf-threads', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common], env: {} },

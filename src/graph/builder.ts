@@ -350,6 +350,15 @@ export class GraphBuilder {
     return sizes.map((s, i) => ({ out: [op, i], shape: [s] }));
   }
 
+  /** The element-wise sum of same-shaped nodes, not recorded. */
+  addN(xs: readonly Node[]): Node {
+    const op = this.op('AddN', [xs.map((x) => x.out)], [
+      ['T', 'type', DT_FLOAT],
+      ['N', 'int', xs.length],
+    ]);
+    return { out: [op, 0], shape: (xs[0] as Node).shape };
+  }
+
   /** Sum over all elements, not recorded. */
   rawSum(x: Node): Node {
     return this.node('Sum', [x], [], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()])]);

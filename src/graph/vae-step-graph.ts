@@ -8,7 +8,8 @@
 //   ELBO             Kingma & Welling 2014 Eq. 3 and App. B (losses.ts); reparameterisation Sec. 2.4
 //   beta-VAE         Higgins et al. 2017 Eq. 4: recon + beta KL
 //   annealed VAE     Burgess et al. 2018 Eq. 8: recon + gamma |KL - C| (C fed per step)
-//   Adam             Kingma & Ba 2015 Algorithm 1, PyTorch's arrangement of epsilon (adam.ts)
+//   Adam             Kingma & Ba 2015 Algorithm 1, PyTorch's arrangement of epsilon (adam.ts); by default as
+//                    TensorFlow's ResourceApplyAdam kernel per parameter, or adam.ts's own ops on flat moments
 // What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
 // step.
 //
@@ -20,7 +21,7 @@ import type { ModelConfig } from '../model/config.js';
 import { bottleneckSide, type ParamSpec } from '../model/param-specs.js';
 import { GraphBuilder, type Node } from './builder.js';
 import { graphSupport } from './support.js';
-import type { Output, TfGraphAddon } from './native.js';
+import { DT_FLOAT, type Output, type TfGraphAddon } from './native.js';
 
 export interface AdamSettings {
   readonly learningRate: number;
@@ -38,6 +39,8 @@ export interface StepGraphShape {
   readonly adam: AdamSettings;
   /** Variable names are prefixed with it (unique per process). */
   readonly prefix: string;
+  /** Adam as ResourceApplyAdam kernels ('fused', default) or adam.ts's flat ops ('flat'). */
+  readonly adamKernel?: 'fused' | 'flat';
 }
 
 /** The graph and the handles the session driver feeds, fetches and runs. */
@@ -47,35 +50,44 @@ export class VaeStepGraph {
   readonly eps: Node;
   /** Annealed capacity C at the step (annealed-vae only). */
   readonly capacity: Node | undefined;
-  /** Adam's per-step factors: lr / (1 - b1^t) and sqrt(1 - b2^t). */
+  /** 'fused': ResourceApplyAdam per parameter (default); 'flat': adam.ts's ops on flat moments. */
+  readonly adamKernel: 'fused' | 'flat';
+  /** Adam's per-step values (adamFeeds): lr / (1 - b1^t), sqrt(1 - b2^t), b1^t, b2^t, epsilon sqrt(1 - b2^t). */
   readonly stepSize: Node;
   readonly biasCorrection2: Node;
+  readonly beta1Power: Node;
+  readonly beta2Power: Node;
+  readonly epsilonT: Node;
   /** [total, recon, kl, regulariser, kl_0 .. kl_{L-1}] (src/train/step.ts scalarNames order). */
   readonly scalars: Node;
-  /** The gradient, flat in parameter order; also the default of `gradIn`. */
+  /** The gradient, flat in parameter order. */
   readonly flatGrad: Node;
-  /** What Adam consumes: flatGrad unless a flat gradient is fed here. */
+  /** A flat gradient fed for applyOp (the all-reduced mean). */
   readonly gradIn: Node;
-  /** Runs the Adam update (moments and parameters). */
+  /** Adam with the graph's own gradients (the whole step). */
   readonly trainOp: number;
+  /** Adam with gradIn. */
+  readonly applyOp: number;
   readonly paramReads: readonly Node[];
+  /** Parameters, m and v, each flat in parameter order (the checkpoint layout). */
+  readonly paramsFlat: Node;
   readonly momentReads: readonly [Node, Node];
-  /** Host values in: one placeholder per parameter, then m and v; `load` assigns them all. */
+  /** Host values in, flat in parameter order: parameters, m, v; loadOp assigns them all. */
   readonly loadInputs: readonly Node[];
   readonly loadOp: number;
+  private readonly adam: AdamSettings;
 
   constructor(addon: TfGraphAddon, s: StepGraphShape) {
     const reason = graphSupport(s.config);
     if (reason !== undefined) throw new Error(reason);
     const b = (this.b = new GraphBuilder(addon));
+    this.adam = s.adam;
     const { config: cfg, batchSize: B, channels: C } = s;
     const L = cfg.latentSize;
     const H = cfg.imageSize;
     this.x = b.placeholder([B, H, H, C]);
     this.eps = b.placeholder([B, L]);
     this.capacity = cfg.variant === 'annealed-vae' ? b.placeholder([]) : undefined;
-    this.stepSize = b.placeholder([]);
-    this.biasCorrection2 = b.placeholder([]);
 
     const vars = s.specs.map((sp) => b.variable(`${s.prefix}/${sp.name}`, sp.shape));
     const byName = new Map(s.specs.map((sp, i) => [sp.name, (vars[i] as { read: Node }).read]));
@@ -132,36 +144,93 @@ export class VaeStepGraph {
     const total = b.add(recon, regulariser);
     this.scalars = b.concat([b.stack([total, recon, kl, regulariser]), klPerDim], 0);
 
-    // ---- gradients, flat in parameter order ----
+    // ---- gradients, flat in parameter order (for the all-reduce) ----
     const grads = b.gradients(total, this.paramReads);
-    this.flatGrad = b.concat(grads.map((g) => b.rawReshape(g, [g.shape.reduce((x, y) => x * y, 1)])), 0);
-    this.gradIn = b.placeholderWithDefault(this.flatGrad);
+    const sizes = s.specs.map((sp) => sp.shape.reduce((x, y) => x * y, 1));
+    const n = sizes.reduce((x, y) => x + y, 0);
+    this.flatGrad = b.concat(grads.map((g, i) => b.rawReshape(g, [sizes[i] as number])), 0);
+    this.gradIn = b.placeholder([n]);
+    const unflatten = (flatNode: Node): Node[] => b.splitFlat(flatNode, sizes).map((piece, i) => b.rawReshape(piece, (s.specs[i] as ParamSpec).shape));
+    const flatten = (nodes: readonly Node[]): Node => b.concat(nodes.map((x, i) => b.rawReshape(x, [sizes[i] as number])), 0);
 
-    // ---- Adam (adam.ts groupStep), moments flat in parameter order ----
-    const n = this.flatGrad.shape[0] as number;
-    const m = b.variable(`${s.prefix}/adam.m`, [n]);
-    const v = b.variable(`${s.prefix}/adam.v`, [n]);
-    this.momentReads = [m.read, v.read];
-    const { beta1: b1, beta2: b2, epsilon, clipNorm } = s.adam;
-    let g = this.gradIn;
-    if (clipNorm !== undefined && clipNorm > 0) {
-      const norm = b.raw('Sqrt', [b.rawSum(b.raw('Square', [g], g.shape))], []);
+    // ---- Adam: two updates of the same variables, from the graph's own gradients (train) or a fed flat one ----
+    this.adamKernel = s.adamKernel ?? 'fused';
+    this.stepSize = b.placeholder([]);
+    this.biasCorrection2 = b.placeholder([]);
+    this.beta1Power = b.placeholder([]);
+    this.beta2Power = b.placeholder([]);
+    this.epsilonT = b.placeholder([]);
+    const clip = (gs: readonly Node[]): Node[] => {
+      const clipNorm = s.adam.clipNorm;
+      if (clipNorm === undefined || clipNorm <= 0) return [...gs];
+      // adam.ts: g * min(1, clip / (||g|| + 1e-12)), the norm over all parameters
+      const sq = gs.map((g) => b.rawSum(b.raw('Square', [g], g.shape)));
+      const norm = b.raw('Sqrt', [sq.length === 1 ? (sq[0] as Node) : b.addN(sq)], []);
       const scale = b.raw('Minimum', [b.constant(1), b.raw('RealDiv', [b.constant(clipNorm), b.raw('AddV2', [norm, b.constant(1e-12)], [])], [])], []);
-      g = b.rawMul(g, scale);
+      return gs.map((g) => b.rawMul(g, scale));
+    };
+    const { beta1: b1, beta2: b2, epsilon } = s.adam;
+    let update: (gs: readonly Node[]) => number;
+    let loadMoments: (m: Node, v: Node) => number[];
+    if (this.adamKernel === 'fused') {
+      // TensorFlow's ResourceApplyAdam per parameter (one kernel: moments and parameter in place). It puts epsilon
+      // outside the bias correction; fed epsilon * sqrt(1 - b2^t) it is PyTorch's (and adam.ts's) arrangement.
+      const ms = s.specs.map((sp) => b.variable(`${s.prefix}/adam.m/${sp.name}`, sp.shape));
+      const vs = s.specs.map((sp) => b.variable(`${s.prefix}/adam.v/${sp.name}`, sp.shape));
+      this.momentReads = [flatten(ms.map((x) => x.read)), flatten(vs.map((x) => x.read))];
+      const lr = b.constant(s.adam.learningRate);
+      const [beta1, beta2] = [b.constant(b1), b.constant(b2)];
+      update = (gs) =>
+        b.group(
+          clip(gs).map((g, i) =>
+            b.op(
+              'ResourceApplyAdam',
+              [vars[i]!.handle, ms[i]!.handle, vs[i]!.handle, this.beta1Power.out, this.beta2Power.out, lr.out, beta1.out, beta2.out, this.epsilonT.out, g.out],
+              [['T', 'type', DT_FLOAT], ['use_locking', 'bool', false], ['use_nesterov', 'bool', false]],
+            ),
+          ),
+        );
+      loadMoments = (m, v) => {
+        const [mp, vp] = [unflatten(m), unflatten(v)];
+        return [...ms.map((x, i) => b.assign(x.handle, mp[i] as Node)), ...vs.map((x, i) => b.assign(x.handle, vp[i] as Node))];
+      };
+    } else {
+      // adam.ts groupStep op for op on flat moments: bit for bit the eager arithmetic, a dozen ops over all values
+      const m = b.variable(`${s.prefix}/adam.m`, [n]);
+      const v = b.variable(`${s.prefix}/adam.v`, [n]);
+      this.momentReads = [m.read, v.read];
+      update = (gs) => {
+        const g = clip([flatten(gs)])[0] as Node;
+        const m1 = b.raw('AddV2', [b.rawMul(m.read, b.constant(b1)), b.rawMul(g, b.constant(1 - b1))], [n]);
+        const v1 = b.raw('AddV2', [b.rawMul(v.read, b.constant(b2)), b.rawMul(b.raw('Square', [g], [n]), b.constant(1 - b2))], [n]);
+        const denom = b.raw('AddV2', [b.raw('RealDiv', [b.raw('Sqrt', [v1], [n]), this.biasCorrection2], [n]), b.constant(epsilon)], [n]);
+        const pieces = unflatten(b.rawMul(b.raw('RealDiv', [m1, denom], [n]), this.stepSize));
+        return b.group([b.assign(m.handle, m1), b.assign(v.handle, v1), ...vars.map((vr, i) => b.assignSub(vr.handle, pieces[i] as Node))]);
+      };
+      loadMoments = (mIn, vIn) => [b.assign(m.handle, mIn), b.assign(v.handle, vIn)];
     }
-    const m1 = b.raw('AddV2', [b.rawMul(m.read, b.constant(b1)), b.rawMul(g, b.constant(1 - b1))], [n]);
-    const v1 = b.raw('AddV2', [b.rawMul(v.read, b.constant(b2)), b.rawMul(b.raw('Square', [g], [n]), b.constant(1 - b2))], [n]);
-    const denom = b.raw('AddV2', [b.raw('RealDiv', [b.raw('Sqrt', [v1], [n]), this.biasCorrection2], [n]), b.constant(epsilon)], [n]);
-    const update = b.rawMul(b.raw('RealDiv', [m1, denom], [n]), this.stepSize);
-    const pieces = b.splitFlat(update, s.specs.map((sp) => sp.shape.reduce((x, y) => x * y, 1)));
-    const assigns = [b.assign(m.handle, m1), b.assign(v.handle, v1)];
-    vars.forEach((vr, i) => assigns.push(b.assignSub(vr.handle, b.rawReshape(pieces[i] as Node, (s.specs[i] as ParamSpec).shape))));
-    this.trainOp = b.group(assigns);
+    this.trainOp = update(grads);
+    this.applyOp = update(unflatten(this.gradIn));
 
-    // ---- host values in (initial parameters, a resumed checkpoint, a broadcast) ----
-    const handles: Output[] = [...vars.map((vr) => vr.handle), m.handle, v.handle];
-    this.loadInputs = [...s.specs.map((sp) => b.placeholder(sp.shape)), b.placeholder([n]), b.placeholder([n])];
-    this.loadOp = b.group(handles.map((hd, i) => b.assign(hd, this.loadInputs[i] as Node)));
+    // ---- host values in (initial parameters, a resumed checkpoint, a broadcast): flat, in parameter order ----
+    this.loadInputs = [b.placeholder([n]), b.placeholder([n]), b.placeholder([n])];
+    const [pIn, mIn, vIn] = this.loadInputs as [Node, Node, Node];
+    const pieces = unflatten(pIn);
+    this.loadOp = b.group([...vars.map((vr, i) => b.assign(vr.handle, pieces[i] as Node)), ...loadMoments(mIn, vIn)]);
+    this.paramsFlat = flatten(this.paramReads);
+  }
+
+  /** Feeds of Adam's per-step values for update number t (both kernels' placeholders; each runs with its own). */
+  adamFeeds(t: number): [Output, number][] {
+    const { learningRate: lr, beta1: b1, beta2: b2, epsilon } = this.adam;
+    const bc2 = Math.sqrt(1 - b2 ** t);
+    return [
+      [this.stepSize.out, lr / (1 - b1 ** t)],
+      [this.biasCorrection2.out, bc2],
+      [this.beta1Power.out, b1 ** t],
+      [this.beta2Power.out, b2 ** t],
+      [this.epsilonT.out, epsilon * bc2],
+    ];
   }
 
   /** Parameter count (the flat gradient's length). */

@@ -33,14 +33,13 @@ export class GraphStep {
     private readonly addon: TfGraphAddon,
     private readonly g: VaeStepGraph,
     private readonly model: VaeModel,
-    private readonly adam: AdamConfig,
     readonly batchSize: number,
   ) {
     this.session = addon.newSession(g.b.graph, sessionConfig());
   }
 
   /** The graph step for this model, or the reason it must run eagerly. */
-  static create(model: VaeModel, adam: AdamConfig, batchSize: number): GraphStep | string {
+  static create(model: VaeModel, adam: AdamConfig, batchSize: number, adamKernel: 'fused' | 'flat' = 'fused'): GraphStep | string {
     const reason = graphSupport(model.config) ?? (model.groups.length === 1 ? undefined : 'several optimiser groups have no graph step yet');
     if (reason !== undefined) return reason;
     const addon = loadGraphAddon();
@@ -52,40 +51,28 @@ export class GraphStep {
       specs: model.specs,
       adam,
       prefix: `dcign${process.pid}_${prefixCounter++}`,
+      adamKernel,
     });
-    return new GraphStep(addon, g, model, adam, batchSize);
+    return new GraphStep(addon, g, model, batchSize);
   }
 
   /** Parameters and Adam moments from the eager model and optimiser (initial values, a resume, a broadcast). */
   loadFrom(optimizer: Adam): void {
-    const params = this.model.readFlat();
     const st = optimizer.state();
-    const [m, v] = [readFlat([st.m]), readFlat([st.v])];
-    let off = 0;
-    const feeds = this.model.specs.map((sp, i) => {
-      const n = sp.shape.reduce((a, b) => a * b, 1);
-      const feed = [this.g.loadInputs[i]!.out, f32(sp.shape, params.subarray(off, off + n))] as const;
-      off += n;
-      return feed;
-    });
-    const k = this.model.specs.length;
-    feeds.push([this.g.loadInputs[k]!.out, f32([m.length], m)], [this.g.loadInputs[k + 1]!.out, f32([v.length], v)]);
-    this.addon.run(this.session, feeds, [], [this.g.loadOp]);
+    const values = [this.model.readFlat(), readFlat([st.m]), readFlat([st.v])];
+    this.addon.run(
+      this.session,
+      values.map((x, i) => [this.g.loadInputs[i]!.out, f32([x.length], x)] as const),
+      [],
+      [this.g.loadOp],
+    );
   }
 
   /** Parameters and moments back into the eager model and optimiser (Adam's t is the optimiser's own). */
   storeTo(optimizer: Adam): void {
-    const out = this.addon.run(this.session, [], [...this.g.paramReads.map((r) => r.out), ...this.g.momentReads.map((r) => r.out)], []);
-    const k = this.model.specs.length;
-    const total = this.g.size;
-    const params = new Float32Array(total);
-    let off = 0;
-    for (let i = 0; i < k; i++) {
-      params.set(out[i]!.data, off);
-      off += out[i]!.data.length;
-    }
-    this.model.assignFlat(params);
-    optimizer.restore(out[k]!.data, out[k + 1]!.data, optimizer.t);
+    const [params, m, v] = this.addon.run(this.session, [], [this.g.paramsFlat.out, ...this.g.momentReads.map((r) => r.out)], []);
+    this.model.assignFlat(params!.data);
+    optimizer.restore(m!.data, v!.data, optimizer.t);
   }
 
   private inputs(batch: Batch, step: number, seed: number): (readonly [readonly [number, number], TensorValue])[] {
@@ -102,13 +89,9 @@ export class GraphStep {
     return feeds;
   }
 
-  /** Adam's per-step factors for update number t (adam.ts groupStep). */
+  /** Adam's per-step values for update number t. */
   private adamFeeds(t: number): (readonly [readonly [number, number], TensorValue])[] {
-    const { learningRate: lr, beta1: b1, beta2: b2 } = this.adam;
-    return [
-      [this.g.stepSize.out, scalar(lr / (1 - b1 ** t))],
-      [this.g.biasCorrection2.out, scalar(Math.sqrt(1 - b2 ** t))],
-    ];
+    return this.g.adamFeeds(t).map(([out, v]) => [out, scalar(v)] as const);
   }
 
   /** One whole step (one replica); advances optimizer.t. Returns the loss parts when asked (scalarNames order). */
@@ -133,7 +116,7 @@ export class GraphStep {
   /** Adam with a flat (all-reduced) gradient; advances optimizer.t. */
   apply(optimizer: Adam, flat: Float32Array): void {
     optimizer.t += 1;
-    this.addon.run(this.session, [[this.g.gradIn.out, f32([flat.length], flat)], ...this.adamFeeds(optimizer.t)], [], [this.g.trainOp]);
+    this.addon.run(this.session, [[this.g.gradIn.out, f32([flat.length], flat)], ...this.adamFeeds(optimizer.t)], [], [this.g.applyOp]);
   }
 
   dispose(): void {

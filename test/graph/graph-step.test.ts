@@ -29,10 +29,10 @@ test.after.always(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-function pair(config: ModelConfig, adam: AdamConfig): { model: VaeModel; opt: Adam; graph: GraphStep } {
+function pair(config: ModelConfig, adam: AdamConfig, adamKernel: 'fused' | 'flat' = 'fused'): { model: VaeModel; opt: Adam; graph: GraphStep } {
   const model = new VaeModel(config, 7, { channels: 1 });
   const opt = new Adam(model.params, adam, model.groups);
-  const graph = GraphStep.create(model, adam, BATCH);
+  const graph = GraphStep.create(model, adam, BATCH, adamKernel);
   if (typeof graph === 'string') throw new Error(graph);
   graph.loadFrom(opt);
   return { model, opt, graph };
@@ -43,8 +43,9 @@ function batches(n: number): ReturnType<ReturnType<typeof createSampler>['next']
   return Array.from({ length: n }, () => sampler.next());
 }
 
-const cases: { title: string; model: Parameters<typeof resolveModelConfig>[0]; adam?: Partial<AdamConfig> }[] = [
+const cases: { title: string; model: Parameters<typeof resolveModelConfig>[0]; adam?: Partial<AdamConfig>; kernel?: 'flat' }[] = [
   { title: 'beta-vae, standard, Bernoulli', model: { variant: 'beta-vae', beta: 4 } },
+  { title: 'beta-vae, standard, Adam as flat ops', model: { variant: 'beta-vae', beta: 4 }, kernel: 'flat' },
   { title: 'annealed-vae, residual, Gaussian, clipped', model: { variant: 'annealed-vae', architecture: 'residual', decoder: 'gaussian', capacity: { gamma: 100, cMax: 5, steps: 3 } }, adam: { clipNorm: 1 } },
 ];
 
@@ -54,7 +55,7 @@ for (const c of cases) {
     const adam: AdamConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, ...c.adam };
     const eager = new VaeModel(config, 7, { channels: 1 });
     const eagerOpt = new Adam(eager.params, adam, eager.groups);
-    const g = pair(config, adam);
+    const g = pair(config, adam, c.kernel);
     const names = scalarNames(eager);
     try {
       for (const [s, b] of batches(STEPS).entries()) {
