@@ -171,7 +171,15 @@ export class GraphBuilder {
   /** x + bias over the last axis. */
   biasAdd(x: Node, bias: Node): Node {
     const y = this.node('BiasAdd', [x, bias], x.shape, [['data_format', 'string', 'NHWC']]);
-    return this.record([x, bias], y, (dy) => [dy, this.node('BiasAddGrad', [dy], bias.shape, [['data_format', 'string', 'NHWC']])]);
+    // BiasAddGrad vectorises over channels: with fewer than 4 (the decoder's last layer) a Sum over the other axes
+    // is the faster kernel (measured in src/model/native-ops.ts)
+    const channels = bias.shape[0] as number;
+    return this.record([x, bias], y, (dy) => [
+      dy,
+      channels < 4
+        ? this.node('Sum', [dy], bias.shape, [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()].slice(0, -1))])
+        : this.node('BiasAddGrad', [dy], bias.shape, [['data_format', 'string', 'NHWC']]),
+    ]);
   }
 
   relu(x: Node): Node {

@@ -2,9 +2,11 @@
 // parameters to float rounding, the data-parallel split equal to the fused step, no tfjs tensors left behind, a
 // bit-identical resume, and the eager fallback (with its reason) for models the graph does not cover.
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { tf } from '../../src/model/tf.js';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config.js';
 import { VaeModel } from '../../src/model/vae.js';
@@ -13,7 +15,8 @@ import { GraphStep } from '../../src/train/graph-step.js';
 import { computeGradients, applyGradients, readScalars, scalarNames } from '../../src/train/step.js';
 import { runTraining } from '../../src/train/run.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
-import type { TrainConfigInput } from '../../src/train/config.js';
+import { ConfigError, resolveTrainConfig, type TrainConfigInput } from '../../src/train/config.js';
+import { configFromFlags } from '../../src/train/cli.js';
 import { stepTags } from '../../src/graph/support.js';
 import { createSampler } from '../../src/data/index.js';
 import { createBars } from '../helpers/bars.js';
@@ -218,4 +221,35 @@ test.serial('a model without a graph step trains eagerly and says why, in its re
   t.deepEqual(stepTags({ model: { variant: 'beta-vae', architecture: 'attention' } })['dcign.step.reason'], 'the attention architecture has no graph step yet (standard and residual have)');
   t.deepEqual(stepTags({ model: { variant: 'annealed-vae', architecture: 'residual' } }), { 'dcign.step': 'graph' });
   t.deepEqual(stepTags({ stepMode: 'eager', model: {} }), { 'dcign.step': 'eager', 'dcign.step.reason': 'stepMode is eager' });
+});
+
+test.serial('stepMode is validated before anything starts, and `dcign train --step` sets it', (t) => {
+  t.throws(() => resolveTrainConfig({ runDir: '/tmp/x', stepMode: 'fast' as 'graph' }), { instanceOf: ConfigError, message: /stepMode.*'graph' or 'eager'/ });
+  t.is(configFromFlags({ runDir: '/tmp/x', stepMode: 'eager' }).stepMode, 'eager');
+  t.is(configFromFlags({ runDir: '/tmp/x' }).stepMode, 'graph');
+});
+
+async function dcignTrain(args: string[]): Promise<Record<string, unknown>[]> {
+  const { stdout } = await promisify(execFile)(process.execPath, [resolve('dist/src/cli/main.js'), ...args], { timeout: 240_000, maxBuffer: 16 << 20 });
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test.serial('`dcign train --replicas 2` runs the graph step on both replicas (gradients, ring all-reduce, apply) and lands where one replica does', async (t) => {
+  const common = ['train', '--dataset', 'dsprites-small', '--latent', '3', '--batch-size', '8', '--steps', '4', '--lr', '1e-3', '--log-every', '2', '--checkpoint-every', '0', '--no-mlflow', '--json'];
+  const two = await dcignTrain([...common, '--replicas', '2', '--run-dir', join(root, 'r2')]);
+  const one = await dcignTrain([...common, '--run-dir', join(root, 'r1')]);
+  const done2 = two.find((l) => l.type === 'done') as { result: { stepExecution: unknown; replicas: number; lastCheckpoint: string } };
+  const done1 = one.find((l) => l.type === 'done') as { result: { stepExecution: unknown; lastCheckpoint: string } };
+  t.deepEqual(done2.result.stepExecution, { mode: 'graph' });
+  t.deepEqual(done1.result.stepExecution, { mode: 'graph' });
+  t.is(done2.result.replicas, 2);
+  // the mean of two half-batch gradients is the whole batch's gradient, to float rounding
+  const [p2, p1] = [(await loadCheckpoint(done2.result.lastCheckpoint)).params, (await loadCheckpoint(done1.result.lastCheckpoint)).params];
+  let maxDiff = 0;
+  p1.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - (p2[i] as number)))));
+  t.true(maxDiff <= 1e-3, `R=2 vs R=1 after 4 steps: ${maxDiff}`);
+  t.true(maxDiff > 0, 'two replicas and one summed their gradients in the same order: suspicious');
 });
