@@ -163,8 +163,8 @@ export class GraphBuilder {
         ['transpose_a', 'bool', ta],
         ['transpose_b', 'bool', tb],
       ]);
-    const y = mm(a, b, transposeA, transposeB, [rows as number, cols as number]);
     if (transposeA || transposeB) throw new Error('GraphBuilder.matMul: gradients of transposed products are not written');
+    const y = mm(a, b, transposeA, transposeB, [rows as number, cols as number]);
     return this.record([a, b], y, (dy) => [mm(dy, b, false, true, a.shape), mm(a, dy, true, false, b.shape)]);
   }
 

@@ -1,7 +1,8 @@
 // runTraining: one model, one replica (or one of R data-parallel replicas when hooks.reducer is given).
 // Reads top to bottom: config -> data -> model -> optimiser -> resume -> loop -> final checkpoint -> evaluation.
 //
-// Per step: computeGradients -> reducer.allReduceMean (data parallel only) -> applyGradients -> dispose.
+// Per step: computeGradients -> reducer.allReduceMean (data parallel only) -> applyGradients -> dispose; with the
+// graph step (src/train/graph-step.ts, the default where the model has one) the same split in one or two session runs.
 // Device syncs happen only at log steps (losses), checkpoints (parameters), consistency checks and with a reducer
 // (the flat gradient goes through host memory to the ring all-reduce).
 // Rank 0 alone writes checkpoints and summary.json; every rank logs through hooks.onLog (callers decide who prints).
@@ -209,10 +210,10 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       const isLog = (step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps;
       let values: Record<string, number> | undefined;
       if (graph !== undefined && reducer === undefined) {
-        const v = graph.train(optimizer, batch, step, cfg.seed, isLog);
+        const v = graph.train(optimizer, batch, step, cfg.seed, isLog); // note: a device sync on log steps only
         if (v !== undefined) values = namedScalars(model, v);
       } else if (graph !== undefined && reducer !== undefined) {
-        const { flat, scalars } = graph.gradients(batch, step, cfg.seed, isLog);
+        const { flat, scalars } = graph.gradients(batch, step, cfg.seed, isLog); // note: a device sync, for the ring
         await reducer.allReduceMean(flat, step);
         graph.apply(optimizer, flat);
         if (scalars !== undefined) values = namedScalars(model, scalars);
