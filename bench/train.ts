@@ -5,13 +5,18 @@
 // settings once, at load), and the median per configuration is reported: on a shared machine single runs are noisy.
 //
 // Our configurations (what each changes, against `ours`):
-//   ours               the trainer's step: conv2d / matMul, then bias + ReLU as one native kernel with TensorFlow's
-//                      ReluGrad / BiasAddGrad as its gradient (src/model/native-ops.ts), NHWC, oneDNN on,
+//   ours               the trainer's default step: forward, loss, gradients and Adam as one TensorFlow graph run
+//                      (src/graph/vae-step-graph.ts through src/train/graph-step.ts), NHWC, oneDNN on,
 //                      TF_NUM_INTRAOP_THREADS=T, INTEROP=1
-//   ours-unfused       bias add and ReLU as plain tfjs ops with tfjs's own gradients
-//   ours-tf-threads    TensorFlow's own thread defaults (no TF_NUM_*_THREADS)
-//   ours-flat          plus the data-parallel path: gradients read back to one Float32Array and uploaded again
-//   ours-no-onednn     TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's oneDNN CPU kernels off (src/backend.ts turns them on,
+//   ours-graph-split   the graph step as data parallelism runs it: the flat gradient read back, then fed to Adam
+//                      (two session runs per step, no all-reduce in between)
+//   ours-adam-flat     the graph step with adam.ts's dozen flat ops instead of ResourceApplyAdam kernels
+//   ours-eager         the eager step (stepMode eager, and the fallback): conv2d / matMul, then bias + ReLU as one
+//                      native kernel with TensorFlow's ReluGrad / BiasAddGrad as its gradient (src/model/native-ops.ts)
+//   ours-unfused       eager, with bias add and ReLU as plain tfjs ops with tfjs's own gradients
+//   ours-tf-threads    eager, TensorFlow's own thread defaults (no TF_NUM_*_THREADS)
+//   ours-flat          eager, plus the data-parallel path: gradients read back to one Float32Array and uploaded again
+//   ours-no-onednn     eager, TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's oneDNN CPU kernels off (src/backend.ts turns them on,
 //                      since TensorFlow enables them by default only on recent Intel CPUs)
 // Keras runs with the same oneDNN setting as ours (keras), with it off (keras-no-onednn), and op by op without
 // tf.function (keras-eager: the execution model tfjs has).
@@ -19,7 +24,7 @@
 //
 // The model family: for each variant/architecture of --family (default: factor-vae, beta-tcvae, dip-vae-i and
 // dip-vae-ii on the standard architecture, beta-vae on residual and attention), `ours:<variant>/<arch>` runs the
-// trainer's step for that model next to `torch:<variant>/<arch>` and `keras:<variant>/<arch>`, the twins with the same
+// trainer's default step for that model (the graph where the model has one, else eager: `step` in its line) next to `torch:<variant>/<arch>` and `keras:<variant>/<arch>`, the twins with the same
 // --variant / --architecture flags; the JSON line's `family` holds ours, torch and their ratio for each.
 //
 // Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
@@ -49,6 +54,7 @@ async function worker(): Promise<void> {
   const { VaeModel } = await import('../src/model/vae.js');
   const { Adam } = await import('../src/train/adam.js');
   const { computeGradients, applyGradients, applyFlatGradients, flattenGradients } = await import('../src/train/step.js');
+  const { GraphStep } = await import('../src/train/graph-step.js');
   const { Rng } = await import('../src/random.js');
   const batch = arg('batch', 64);
   const latent = arg('latent', 10);
@@ -56,6 +62,8 @@ async function worker(): Promise<void> {
   const warmup = arg('warmup', 2);
   const fused = argStr('fused') !== '0';
   const flat = argStr('flat') === '1';
+  const stepMode = argStr('step') ?? 'graph'; // graph (the trainer's default, eager where the model has none) | eager
+  const split = argStr('split') === '1';
   const variant = (argStr('variant') ?? 'beta-vae') as 'beta-vae';
   const architecture = (argStr('architecture') ?? 'standard') as 'standard';
   // the twins' settings: beta 4 (beta-TCVAE's TC weight too), FactorVAE gamma 10, DIP lambda_od 10
@@ -69,13 +77,25 @@ async function worker(): Promise<void> {
     ...(variant.startsWith('dip-vae') ? { dip: { lambdaOd: 10, lambdaDFactor: (variant as string) === 'dip-vae-i' ? 10 : 1 } } : {}),
   });
   const model = new VaeModel(cfg, 0, { channels: 1, fused });
-  const opt = new Adam(model.params, { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.groups);
+  const adam = { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+  const opt = new Adam(model.params, adam, model.groups);
+  const adamKernel = argStr('adam') === 'flat' ? 'flat' : 'fused';
+  const made = stepMode === 'graph' && fused ? GraphStep.create(model, adam, batch, adamKernel) : 'eager asked for';
+  const graph = typeof made === 'string' ? undefined : made;
+  graph?.loadFrom(opt);
   // Like the reference: one fixed binary batch; the noise is drawn per step (it follows the sample indices).
   const rng = new Rng(0);
   const images = new Float32Array(batch * 64 * 64).map(() => (rng.float() > 0.5 ? 1 : 0));
   const factors = Array.from({ length: batch }, () => [0]);
   const step = (s: number): void => {
     const globalIndices = Array.from({ length: batch }, (_, i) => s * batch + i);
+    const last = s === warmup + steps - 1;
+    if (graph !== undefined) {
+      const b = { images, batchSize: batch, factors, globalIndices };
+      if (split) graph.apply(opt, graph.gradients(b, s, 0, last).flat);
+      else graph.train(opt, b, s, 0, last);
+      return;
+    }
     const { grads, scalars } = computeGradients(model, { images, batchSize: batch, factors, globalIndices }, s, 0, s === warmup + steps - 1);
     if (flat) {
       const f = flattenGradients(grads);
@@ -103,6 +123,8 @@ async function worker(): Promise<void> {
       parameters: model.paramCounts().total,
       fused,
       flat,
+      step: graph === undefined ? 'eager' : split ? 'graph-split' : 'graph',
+      adam: graph === undefined ? 'eager' : adamKernel,
       ms_per_step: +(dt * 1000).toFixed(2),
       img_per_s: +(batch / dt).toFixed(1),
       cpu_ms_per_step: +cpuMs.toFixed(1),
@@ -161,10 +183,13 @@ async function main(): Promise<void> {
   const kerasScript = resolve(repo, 'bench', 'keras_vae_bench.py');
   const configs: Config[] = [
     { name: 'ours', cmd: process.execPath, args: [self, '--worker', ...common], env: threadEnv },
-    { name: 'ours-unfused', cmd: process.execPath, args: [self, '--worker', '--fused', '0', ...common], env: threadEnv },
-    { name: 'ours-tf-threads', cmd: process.execPath, args: [self, '--worker', ...common], env: {} },
-    { name: 'ours-flat', cmd: process.execPath, args: [self, '--worker', '--flat', '1', ...common], env: threadEnv },
-    { name: 'ours-no-onednn', cmd: process.execPath, args: [self, '--worker', ...common], env: { ...threadEnv, TF_ENABLE_ONEDNN_OPTS: '0' } },
+    { name: 'ours-graph-split', cmd: process.execPath, args: [self, '--worker', '--split', '1', ...common], env: threadEnv },
+    { name: 'ours-adam-flat', cmd: process.execPath, args: [self, '--worker', '--adam', 'flat', ...common], env: threadEnv },
+    { name: 'ours-eager', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common], env: threadEnv },
+    { name: 'ours-unfused', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', '--fused', '0', ...common], env: threadEnv },
+    { name: 'ours-tf-threads', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common], env: {} },
+    { name: 'ours-flat', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', '--flat', '1', ...common], env: threadEnv },
+    { name: 'ours-no-onednn', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common], env: { ...threadEnv, TF_ENABLE_ONEDNN_OPTS: '0' } },
   ];
   const missing: string[] = [];
   if (!process.argv.includes('--no-reference')) {
@@ -244,6 +269,8 @@ async function main(): Promise<void> {
       higher_is_better: true,
       keras: med.keras ?? null,
       ratio_vs_keras: ours !== undefined && med.keras !== undefined ? +(ours / med.keras).toFixed(3) : null,
+      eager: med['ours-eager'] ?? null,
+      eager_ratio_vs_keras: med['ours-eager'] !== undefined && med.keras !== undefined ? +(med['ours-eager'] / med.keras).toFixed(3) : null,
       ratio_per_round: paired,
       ratio_per_round_median: median(paired) ?? null,
       configs: med,

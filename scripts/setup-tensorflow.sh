@@ -100,6 +100,26 @@ else
   say "binding already in place; nothing to rebuild"
 fi
 
+# 3a. The graph addon (native/tf-graph/tf_graph.c: TensorFlow's C API graph and session calls, used by the graph
+# training step), compiled against the same cached libtensorflow the binding loads (one copy in the process) into
+# build/tf-graph/<variant>/ of the clone. Cached by the hash of its source, the variant and the Node ABI.
+addon_src=$root/native/tf-graph/tf_graph.c
+addon_hash=$(cat "$addon_src" | sha256sum | cut -c1-16)
+addon_cache=$cache/bindings/tf-graph-$variant-tf$TF_VERSION-abi$node_abi-$addon_hash
+addon_target=$root/build/tf-graph/$variant/dcign_tf_graph.node
+if [[ ! -f $addon_cache/dcign_tf_graph.node ]]; then
+  say "building the graph addon (native/tf-graph, a few seconds)"
+  node_include=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node
+  mkdir -p "$addon_cache"
+  ${CC:-cc} -O2 -shared -fPIC -Wall -Werror -DNODE_GYP_MODULE_NAME=dcign_tf_graph -I"$node_include" -I"$lib_dir/include" \
+    "$addon_src" -L"$lib_dir/lib" -l:libtensorflow_cc.so.2 -Wl,-rpath,"$lib_dir/lib" \
+    -o "$addon_cache/dcign_tf_graph.node.tmp" || { echo "error: building the graph addon failed (above)" >&2; exit 1; }
+  mv "$addon_cache/dcign_tf_graph.node.tmp" "$addon_cache/dcign_tf_graph.node"
+fi
+if ! cmp -s "$addon_cache/dcign_tf_graph.node" "$addon_target"; then
+  mkdir -p "$(dirname "$addon_target")" && cp "$addon_cache/dcign_tf_graph.node" "$addon_target"
+fi
+
 # 3b. On a GPU node the binding needs CUDA 12 and cuDNN at run time: the wheel's `and-cuda` extra brings them as
 # nvidia-* pip packages, installed into a virtualenv whose lib folders src/backend.ts puts on LD_LIBRARY_PATH of the
 # processes that load the GPU binding. Skipped where no GPU is visible (the binding then runs on the CPU).

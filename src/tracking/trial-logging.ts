@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { PARAMS, VARIANT_AXIS, type ModelVariant, type SweepProgress } from '../contract/types.js';
 import { modelParamCounts } from '../model/param-specs.js';
 import { plotLossCurves, plotMetricVsBeta, plotMetricVsParam, type AxisPoint, type SweepPoint } from '../viz/plot.js';
+import { stepTags } from '../graph/support.js';
 import type { MlflowClient, Run } from './client.js';
 
 /**
@@ -189,6 +190,7 @@ export async function startTrialRun(client: MlflowClient, i: StartTrialRunInput)
       'dcign.variant': variant,
       'dcign.architecture': architecture,
       'dcign.parameters': String(counts.total),
+      ...stepTags({ stepMode: i.config.stepMode, model: { variant, architecture } }),
       ...i.extra,
     },
   });

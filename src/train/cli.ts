@@ -26,6 +26,7 @@ export interface TrainFlags {
   readonly architecture?: string;
   readonly decoder?: string;
   readonly clipNorm?: number;
+  readonly stepMode?: string;
   readonly logEvery?: number;
   readonly runDir?: string;
   readonly checkpointEvery?: number;
@@ -64,6 +65,7 @@ export function configFromFlags(flags: TrainFlags, now = new Date()): TrainConfi
   put('learningRate', flags.lr);
   put('seed', flags.seed);
   put('clipNorm', flags.clipNorm);
+  put('stepMode', flags.stepMode);
   put('logEvery', flags.logEvery);
   put('checkpointEvery', flags.checkpointEvery);
   if (resumeFrom !== undefined) input.resumeFrom = resumeFrom;
@@ -208,6 +210,7 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
     `${result.status === 'aborted' ? 'stopped' : 'done'} at step ${result.step}/${cfg.steps}` +
     `${replicas > 1 ? ` with ${replicas} replicas` : ''}: ` +
     `loss ${fmt(result.lastScalars?.loss)}, ${fmt(result.imagesPerSecond, 1)} img/s` +
+    `, step ${result.stepExecution.mode}${result.stepExecution.reason === undefined ? '' : ` (${result.stepExecution.reason})`}` +
     (result.eval ? `, held-out ELBO ${fmt(result.eval.elbo)} nats/image` : '') +
     `\nsummary: ${summaryPath}` +
     (result.lastCheckpoint ? `\ncheckpoint: ${result.lastCheckpoint}` : '') +

@@ -33,6 +33,11 @@ export interface TrainConfig {
   readonly runDir: string;
   /** Checkpoint directory or run directory to resume from. */
   readonly resumeFrom?: string;
+  /**
+   * 'graph' (default): the step runs as one TensorFlow graph where the model has one (src/graph/vae-step-graph.ts),
+   * else eagerly, saying why in the summary and run tags; 'eager': always op by op.
+   */
+  readonly stepMode: 'graph' | 'eager';
 }
 
 export type TrainConfigInput = Partial<Omit<TrainConfig, 'model' | 'adam'>> & {
@@ -53,6 +58,7 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'runDir'> = {
   consistencyEvery: 1000,
   evalBatches: 8,
   evalBatchSize: 64,
+  stepMode: 'graph',
 };
 
 /** Fills defaults and validates; throws ConfigError naming the field. */
@@ -83,6 +89,9 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
   positiveInt(cfg.evalBatchSize, 'evalBatchSize');
   if (cfg.sampler !== undefined && cfg.sampler !== 'iid' && cfg.sampler !== 'dcign') {
     throw new ConfigError('sampler', `must be 'iid' or 'dcign', got '${String(cfg.sampler)}'`);
+  }
+  if (cfg.stepMode !== 'graph' && cfg.stepMode !== 'eager') {
+    throw new ConfigError('stepMode', `must be 'graph' or 'eager', got '${String(cfg.stepMode)}'`);
   }
   if (cfg.model.variant === 'info-vae' && cfg.batchSize < 2) throw new ConfigError('batchSize', 'must be >= 2 for info-vae (MMD)');
   if (typeof cfg.runDir !== 'string' || cfg.runDir === '') throw new ConfigError('runDir', 'must be a directory path');

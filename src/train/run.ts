@@ -1,7 +1,8 @@
 // runTraining: one model, one replica (or one of R data-parallel replicas when hooks.reducer is given).
 // Reads top to bottom: config -> data -> model -> optimiser -> resume -> loop -> final checkpoint -> evaluation.
 //
-// Per step: computeGradients -> reducer.allReduceMean (data parallel only) -> applyGradients -> dispose.
+// Per step: computeGradients -> reducer.allReduceMean (data parallel only) -> applyGradients -> dispose; with the
+// graph step (src/train/graph-step.ts, the default where the model has one) the same split in one or two session runs.
 // Device syncs happen only at log steps (losses), checkpoints (parameters), consistency checks and with a reducer
 // (the flat gradient goes through host memory to the ring all-reduce).
 // Rank 0 alone writes checkpoints and summary.json; every rank logs through hooks.onLog (callers decide who prints).
@@ -18,11 +19,13 @@ import { Adam } from './adam.js';
 import { checksumOf, loadCheckpoint, resolveCheckpointDir, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import { evaluateElbo, type EvalResult } from './evaluate.js';
+import { GraphStep, type StepExecution } from './graph-step.js';
 import {
   applyFlatGradients,
   applyGradients,
   computeGradients,
   flattenGradients,
+  namedScalars,
   parameterChecksum,
   readScalars,
 } from './step.js';
@@ -58,6 +61,8 @@ export interface TrainResult {
   /** Global images per second over this run's steps (all replicas). */
   readonly imagesPerSecond: number;
   readonly paramChecksum: number;
+  /** Whether the step ran as one TensorFlow graph or op by op, and why not as a graph. */
+  readonly stepExecution: StepExecution;
 }
 
 export class DivergedError extends Error {
@@ -117,6 +122,19 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
     model.groups,
   );
   const parameters = model.paramCounts();
+  const adamConfig = {
+    learningRate: cfg.learningRate,
+    beta1: cfg.adam.beta1,
+    beta2: cfg.adam.beta2,
+    epsilon: cfg.adam.epsilon,
+    clipNorm: cfg.clipNorm,
+  };
+  // The step as one TensorFlow graph where this model has one; otherwise eager, and the reason is reported.
+  const graphOrReason = cfg.stepMode === 'eager' ? 'stepMode is eager' : GraphStep.create(model, adamConfig, cfg.batchSize / worldSize);
+  const graph = typeof graphOrReason === 'string' ? undefined : graphOrReason;
+  const stepExecution: StepExecution = graph === undefined ? { mode: 'eager', reason: graphOrReason as string } : { mode: 'graph' };
+  // parameters and moments live in the graph's variables while it trains: bring them to the eager model to read them
+  const syncFromGraph = (): void => graph?.storeTo(optimizer);
 
   let step = 0;
   let lastCheckpoint: string | undefined;
@@ -143,18 +161,20 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       await reducer.broadcast(flat, step);
       model.assignFlat(flat);
     }
+    graph?.loadFrom(optimizer);
     if (isChief) {
       await mkdir(runDir, { recursive: true });
       await writeAtomic(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
       // The folder never contradicts itself across resumes: summary.json says this segment is running from its
       // step until it ends, and history.jsonl keeps every segment's settings and outcome.
-      const started = { status: 'running', step, parameters, ...(cfg.resumeFrom === undefined ? {} : { resumedFrom: cfg.resumeFrom }) };
+      const started = { status: 'running', step, parameters, stepExecution, ...(cfg.resumeFrom === undefined ? {} : { resumedFrom: cfg.resumeFrom }) };
       await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result: started }, null, 2) + '\n');
       await appendHistory(runDir, { event: 'start', step, config: cfg });
     }
 
     const writeCheckpoint = async (): Promise<void> => {
       if (!isChief) return;
+      syncFromGraph();
       const params = model.readFlat(); // note: a device sync
       const sum = checksumOf(params);
       if (!Number.isFinite(sum)) throw new DivergedError(step, lastCheckpoint, 'non-finite parameters');
@@ -188,19 +208,31 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       }
       const batch = sampler.next();
       const isLog = (step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps;
-      const { grads, scalars } = computeGradients(model, batch, step, cfg.seed, isLog);
-      if (reducer === undefined) {
-        applyGradients(optimizer, grads);
-      } else {
-        const flat = flattenGradients(grads); // note: a device sync, needed to hand the gradient to the ring
-        for (const g of grads) g.dispose();
+      let values: Record<string, number> | undefined;
+      if (graph !== undefined && reducer === undefined) {
+        const v = graph.train(optimizer, batch, step, cfg.seed, isLog); // note: a device sync on log steps only
+        if (v !== undefined) values = namedScalars(model, v);
+      } else if (graph !== undefined && reducer !== undefined) {
+        const { flat, scalars } = graph.gradients(batch, step, cfg.seed, isLog); // note: a device sync, for the ring
         await reducer.allReduceMean(flat, step);
-        applyFlatGradients(optimizer, flat);
+        graph.apply(optimizer, flat);
+        if (scalars !== undefined) values = namedScalars(model, scalars);
+      } else {
+        const { grads, scalars } = computeGradients(model, batch, step, cfg.seed, isLog);
+        if (reducer === undefined) {
+          applyGradients(optimizer, grads);
+        } else {
+          const flat = flattenGradients(grads); // note: a device sync, needed to hand the gradient to the ring
+          for (const g of grads) g.dispose();
+          await reducer.allReduceMean(flat, step);
+          applyFlatGradients(optimizer, flat);
+        }
+        if (scalars !== undefined) values = readScalars(model, scalars); // note: a device sync, log steps only
       }
       step += 1;
 
-      if (scalars !== undefined) {
-        const s = readScalars(model, scalars); // note: a device sync, log steps only
+      if (values !== undefined) {
+        const s = values;
         if (!Number.isFinite(s.loss)) throw new DivergedError(step, lastCheckpoint, `loss ${s.loss}`);
         const now = performance.now();
         const stepsPerS = ((step - markStep) * 1000) / Math.max(1e-9, now - mark);
@@ -212,6 +244,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
         await new Promise<void>((r) => setImmediate(r)); // let signals and I/O in
       }
       if (reducer !== undefined && cfg.consistencyEvery > 0 && step % cfg.consistencyEvery === 0) {
+        syncFromGraph();
         await reducer.checkConsistent(parameterChecksum(model), step);
       }
       if (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0 && step < cfg.steps) await writeCheckpoint();
@@ -219,6 +252,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
     const stepsDone = step - startStep;
     const trainSeconds = (performance.now() - t0) / 1000;
     if (step !== startStep || lastCheckpoint === undefined) await writeCheckpoint();
+    syncFromGraph();
 
     let evalResult: EvalResult | undefined;
     if (isChief && status === 'completed' && cfg.evalBatches > 0) {
@@ -236,6 +270,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       wallSeconds: (performance.now() - t0) / 1000,
       imagesPerSecond: (stepsDone * cfg.batchSize) / Math.max(1e-9, trainSeconds),
       paramChecksum: parameterChecksum(model),
+      stepExecution,
     };
     if (isChief) {
       await writeAtomic(join(runDir, 'summary.json'), JSON.stringify({ config: cfg, result }, null, 2) + '\n');
@@ -252,6 +287,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
     }
     throw err;
   } finally {
+    graph?.dispose();
     optimizer.dispose();
     model.dispose();
   }

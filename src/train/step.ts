@@ -130,6 +130,11 @@ export function applyFlatGradients(optimizer: Adam, flat: Float32Array): void {
 export function readScalars(model: VaeModel, scalars: Tensor): Record<string, number> {
   const values = scalars.dataSync();
   scalars.dispose();
+  return namedScalars(model, values);
+}
+
+/** The loss parts in scalarNames order, by name. */
+export function namedScalars(model: VaeModel, values: ArrayLike<number>): Record<string, number> {
   const out: Record<string, number> = {};
   scalarNames(model).forEach((n, i) => (out[n] = values[i] as number));
   return out;

@@ -52,6 +52,11 @@ export async function openTrainTracking(
         const heldOut = Object.entries(result.eval).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]));
         tracker.logger.logMetrics(Object.fromEntries(heldOut.map(([k, v]) => [`heldout_${k}`, v])), result.step);
       }
+      if (result !== undefined) {
+        // what actually ran (the start tags come from the config: a missing graph addon shows only here)
+        const e = result.stepExecution;
+        tracker.logger.setTags(e.mode === 'graph' ? { 'dcign.step': 'graph' } : { 'dcign.step': 'eager', 'dcign.step.reason': e.reason ?? '' });
+      }
       await tracker.finish(result?.status === 'completed' ? 'FINISHED' : result ? 'KILLED' : 'FAILED');
       if (files.summary) await client.logArtifact(tracker.runId, files.summary);
       client.close();

@@ -16,6 +16,7 @@ interface TrainArgs {
   architecture?: string;
   decoder?: string;
   'clip-norm'?: number;
+  step?: string;
   'log-every'?: number;
   'run-dir'?: string;
   'checkpoint-every'?: number;
@@ -47,6 +48,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('encoder-kernels', { type: 'string', describe: "'higgins' (4,4,4,4, default) or 'dlib' (4,4,2,2)" })
       .option('decoder', { type: 'string', describe: "'bernoulli' (default) or 'gaussian'" })
       .option('clip-norm', { type: 'number', describe: 'global gradient-norm clipping (default off)' })
+      .option('step', {
+        type: 'string',
+        choices: ['graph', 'eager'],
+        describe: "'graph' (default: one TensorFlow graph run per step where the model has one, else eager) or 'eager'",
+      })
       .option('log-every', { type: 'number', describe: 'steps between loss read-backs (default 100)' })
       .option('run-dir', { type: 'string', describe: 'run folder (default .dcign/runs/<dataset>-<model>-...)' })
       .option('checkpoint-every', { type: 'number', describe: 'steps between checkpoints (default 10000; 0 = end only)' })
@@ -77,6 +83,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       architecture: argv.architecture,
       decoder: argv.decoder,
       clipNorm: argv['clip-norm'],
+      stepMode: argv.step,
       logEvery: argv['log-every'],
       runDir: argv['run-dir'],
       checkpointEvery: argv['checkpoint-every'],

@@ -1,0 +1,409 @@
+// A TensorFlow graph built from TypeScript, op by op, with static shapes and reverse-mode differentiation.
+//
+// Each differentiable helper records how to send a gradient back to its inputs (the chain rule, op by op, as in
+// Griewank & Walther 2008, "Evaluating Derivatives", Ch. 3); gradients() walks that record backwards from a scalar
+// and emits the backward ops into the same graph. Every backward op is one TensorFlow itself registers for the
+// forward op's gradient (Conv2DBackpropInput/Filter, BiasAddGrad, ReluGrad, SigmoidGrad, MatMul with transposes), all
+// with CPU and GPU kernels: nothing in the graph is CPU-only.
+//
+// Shapes are static (the batch size is part of the graph): a step graph is built once per model and batch size.
+import { DT_FLOAT, DT_INT32, type Attr, type Output, type TfGraphAddon } from './native.js';
+
+/** A float32 tensor in the graph and its static shape. */
+export interface Node {
+  readonly out: Output;
+  readonly shape: readonly number[];
+}
+
+interface TapeEntry {
+  readonly inputs: readonly Node[];
+  readonly output: Node;
+  /** Gradients for each input given the output's; undefined where an input gets none. */
+  readonly backward: (dy: Node) => readonly (Node | undefined)[];
+}
+
+const key = (n: Node): string => `${n.out[0]}:${n.out[1]}`;
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+export class GraphBuilder {
+  readonly graph: number;
+  private readonly tape: TapeEntry[] = [];
+  private counter = 0;
+
+  constructor(readonly addon: TfGraphAddon) {
+    this.graph = addon.newGraph();
+  }
+
+  /** A raw op (not recorded for gradients); returns its index. */
+  op(type: string, inputs: readonly (Output | readonly Output[])[], attrs: readonly Attr[] = [], control: readonly number[] = []): number {
+    return this.addon.addOp(this.graph, type, `${type}_${this.counter++}`, inputs, attrs, control);
+  }
+
+  private node(type: string, inputs: readonly Node[], shape: readonly number[], attrs: readonly Attr[] = [], extra: readonly Output[] = []): Node {
+    const op = this.op(type, [...inputs.map((n) => n.out), ...extra], [['T', 'type', DT_FLOAT], ...attrs]);
+    return { out: [op, 0], shape };
+  }
+
+  private record(inputs: readonly Node[], output: Node, backward: TapeEntry['backward']): Node {
+    this.tape.push({ inputs, output, backward });
+    return output;
+  }
+
+  // ---- leaves -------------------------------------------------------------------------------------------------
+
+  placeholder(shape: readonly number[], dtype = DT_FLOAT): Node {
+    const op = this.op('Placeholder', [], [
+      ['dtype', 'type', dtype],
+      ['shape', 'shape', shape],
+    ]);
+    return { out: [op, 0], shape };
+  }
+
+  /** Placeholder that takes `input` unless fed. */
+  placeholderWithDefault(input: Node): Node {
+    const op = this.op('PlaceholderWithDefault', [input.out], [
+      ['dtype', 'type', DT_FLOAT],
+      ['shape', 'shape', input.shape],
+    ]);
+    return { out: [op, 0], shape: input.shape };
+  }
+
+  constant(values: number | Float32Array, shape: readonly number[] = []): Node {
+    const data = typeof values === 'number' ? new Float32Array([values]) : values;
+    const op = this.op('Const', [], [
+      ['dtype', 'type', DT_FLOAT],
+      ['value', 'tensor', { dtype: DT_FLOAT, shape, data }],
+    ]);
+    return { out: [op, 0], shape };
+  }
+
+  intConstant(values: readonly number[], shape: readonly number[] = [values.length]): Output {
+    const op = this.op('Const', [], [
+      ['dtype', 'type', DT_INT32],
+      ['value', 'tensor', { dtype: DT_INT32, shape, data: Int32Array.from(values) }],
+    ]);
+    return [op, 0];
+  }
+
+  /** A resource variable (float32, `shape`) and an op reading it. */
+  variable(name: string, shape: readonly number[]): { handle: Output; read: Node } {
+    const h = this.op('VarHandleOp', [], [
+      ['dtype', 'type', DT_FLOAT],
+      ['shape', 'shape', shape],
+      ['shared_name', 'string', name],
+      ['container', 'string', ''],
+    ]);
+    const handle: Output = [h, 0];
+    const r = this.op('ReadVariableOp', [handle], [['dtype', 'type', DT_FLOAT]]);
+    return { handle, read: { out: [r, 0], shape } };
+  }
+
+  assign(handle: Output, value: Node, control: readonly number[] = []): number {
+    return this.op('AssignVariableOp', [handle, value.out], [['dtype', 'type', DT_FLOAT]], control);
+  }
+
+  assignSub(handle: Output, value: Node): number {
+    return this.op('AssignSubVariableOp', [handle, value.out], [['dtype', 'type', DT_FLOAT]]);
+  }
+
+  /** An op with no outputs that runs after all of `deps`. */
+  group(deps: readonly number[]): number {
+    return this.op('NoOp', [], [], deps);
+  }
+
+  // ---- differentiable ops -------------------------------------------------------------------------------------
+
+  /** 'SAME' convolution, NHWC; w [kh, kw, in, out]. */
+  conv2d(x: Node, w: Node, stride: number): Node {
+    const [b, h, wd] = x.shape as [number, number, number, number];
+    const out = w.shape[3] as number;
+    const attrs: Attr[] = [
+      ['strides', 'ints', [1, stride, stride, 1]],
+      ['padding', 'string', 'SAME'],
+      ['data_format', 'string', 'NHWC'],
+    ];
+    const y = this.node('Conv2D', [x, w], [b, Math.ceil(h / stride), Math.ceil(wd / stride), out], attrs);
+    return this.record([x, w], y, (dy) => [
+      this.convBackpropInput(x.shape, w, dy, attrs),
+      this.convBackpropFilter(x, w.shape, dy, attrs),
+    ]);
+  }
+
+  private convBackpropInput(inputShape: readonly number[], w: Node, dy: Node, attrs: readonly Attr[]): Node {
+    const op = this.op('Conv2DBackpropInput', [this.intConstant(inputShape), w.out, dy.out], [['T', 'type', DT_FLOAT], ...attrs]);
+    return { out: [op, 0], shape: inputShape };
+  }
+
+  private convBackpropFilter(x: Node, filterShape: readonly number[], dy: Node, attrs: readonly Attr[]): Node {
+    const op = this.op('Conv2DBackpropFilter', [x.out, this.intConstant(filterShape), dy.out], [['T', 'type', DT_FLOAT], ...attrs]);
+    return { out: [op, 0], shape: filterShape };
+  }
+
+  /** Transposed 'SAME' convolution to `outShape` (NHWC), w [kh, kw, out, in]: tfjs's conv2dTranspose. */
+  conv2dTranspose(x: Node, w: Node, outShape: readonly number[], stride: number): Node {
+    const attrs: Attr[] = [
+      ['strides', 'ints', [1, stride, stride, 1]],
+      ['padding', 'string', 'SAME'],
+      ['data_format', 'string', 'NHWC'],
+    ];
+    const y = this.convBackpropInput(outShape, w, x, attrs);
+    return this.record([x, w], y, (dy) => {
+      // the transpose of "the gradient of a convolution": its gradients are a convolution and a filter gradient
+      const op = this.op('Conv2D', [dy.out, w.out], [['T', 'type', DT_FLOAT], ...attrs]);
+      return [{ out: [op, 0], shape: x.shape }, this.convBackpropFilter(dy, w.shape, x, attrs)];
+    });
+  }
+
+  matMul(a: Node, b: Node, transposeA = false, transposeB = false): Node {
+    const rows = transposeA ? a.shape[1] : a.shape[0];
+    const cols = transposeB ? b.shape[0] : b.shape[1];
+    const mm = (p: Node, q: Node, ta: boolean, tb: boolean, shape: readonly number[]): Node =>
+      this.node('MatMul', [p, q], shape, [
+        ['transpose_a', 'bool', ta],
+        ['transpose_b', 'bool', tb],
+      ]);
+    if (transposeA || transposeB) throw new Error('GraphBuilder.matMul: gradients of transposed products are not written');
+    const y = mm(a, b, transposeA, transposeB, [rows as number, cols as number]);
+    return this.record([a, b], y, (dy) => [mm(dy, b, false, true, a.shape), mm(a, dy, true, false, b.shape)]);
+  }
+
+  /** x + bias over the last axis. */
+  biasAdd(x: Node, bias: Node): Node {
+    const y = this.node('BiasAdd', [x, bias], x.shape, [['data_format', 'string', 'NHWC']]);
+    // BiasAddGrad vectorises over channels: with fewer than 4 (the decoder's last layer) a Sum over the other axes
+    // is the faster kernel (measured in src/model/native-ops.ts)
+    const channels = bias.shape[0] as number;
+    return this.record([x, bias], y, (dy) => [
+      dy,
+      channels < 4
+        ? this.node('Sum', [dy], bias.shape, [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()].slice(0, -1))])
+        : this.node('BiasAddGrad', [dy], bias.shape, [['data_format', 'string', 'NHWC']]),
+    ]);
+  }
+
+  relu(x: Node): Node {
+    const y = this.node('Relu', [x], x.shape);
+    return this.record([x], y, (dy) => [this.node('ReluGrad', [dy, y], x.shape)]);
+  }
+
+  sigmoid(x: Node): Node {
+    const y = this.node('Sigmoid', [x], x.shape);
+    return this.record([x], y, (dy) => [this.node('SigmoidGrad', [y, dy], x.shape)]);
+  }
+
+  exp(x: Node): Node {
+    const y = this.node('Exp', [x], x.shape);
+    return this.record([x], y, (dy) => [this.rawMul(dy, y)]);
+  }
+
+  square(x: Node): Node {
+    const y = this.node('Square', [x], x.shape);
+    return this.record([x], y, (dy) => [this.rawMul(dy, this.rawMul(x, this.constant(2)))]);
+  }
+
+  abs(x: Node): Node {
+    const y = this.node('Abs', [x], x.shape);
+    return this.record([x], y, (dy) => [this.rawMul(dy, this.node('Sign', [x], x.shape))]);
+  }
+
+  reshape(x: Node, shape: readonly number[]): Node {
+    if (size(shape) !== size(x.shape)) throw new Error(`GraphBuilder.reshape: [${x.shape.join()}] to [${shape.join()}]`);
+    const y = this.rawReshape(x, shape);
+    return this.record([x], y, (dy) => [this.rawReshape(dy, x.shape)]);
+  }
+
+  /** Splits the last axis of a rank-2 x into pieces of `sizes`. */
+  splitColumns(x: Node, sizes: readonly number[]): Node[] {
+    const rows = x.shape[0] as number;
+    const op = this.op('SplitV', [x.out, this.intConstant(sizes), this.intConstant([1], [])], [
+      ['T', 'type', DT_FLOAT],
+      ['Tlen', 'type', DT_INT32],
+      ['num_split', 'int', sizes.length],
+    ]);
+    const parts = sizes.map((s, i): Node => ({ out: [op, i], shape: [rows, s] }));
+    // one tape entry per piece: its gradient lands in its columns, zeros elsewhere
+    let before = 0;
+    for (const [i, piece] of parts.entries()) {
+      const left = before;
+      const right = (x.shape[1] as number) - left - (sizes[i] as number);
+      this.record([x], piece, (dy) => [this.padColumns(dy, left, right)]);
+      before += sizes[i] as number;
+    }
+    return parts;
+  }
+
+  private padColumns(x: Node, left: number, right: number): Node {
+    const op = this.op('Pad', [x.out, this.intConstant([0, 0, left, right], [2, 2])], [
+      ['T', 'type', DT_FLOAT],
+      ['Tpaddings', 'type', DT_INT32],
+    ]);
+    return { out: [op, 0], shape: [x.shape[0] as number, (x.shape[1] as number) + left + right] };
+  }
+
+  /** Element-wise a + b (b of a's shape, or a scalar). */
+  add(a: Node, b: Node): Node {
+    return this.binary('AddV2', a, b, (dy) => [dy, this.reduceTo(dy, b.shape)]);
+  }
+
+  sub(a: Node, b: Node): Node {
+    return this.binary('Sub', a, b, (dy) => [dy, this.reduceTo(this.node('Neg', [dy], dy.shape), b.shape)]);
+  }
+
+  mul(a: Node, b: Node): Node {
+    return this.binary('Mul', a, b, (dy) => [this.rawMul(dy, b), this.reduceTo(this.rawMul(dy, a), b.shape)]);
+  }
+
+  /** a / b, b a scalar (a constant or a fed value: no gradient goes to it). */
+  div(a: Node, b: Node): Node {
+    if (b.shape.length !== 0) throw new Error('GraphBuilder.div: divisors are scalars');
+    const y = this.node('RealDiv', [a, b], a.shape);
+    return this.record([a], y, (dy) => [this.node('RealDiv', [dy, b], a.shape)]);
+  }
+
+  private binary(type: string, a: Node, b: Node, backward: TapeEntry['backward']): Node {
+    if (!sameShape(a.shape, b.shape) && b.shape.length !== 0) {
+      throw new Error(`GraphBuilder.${type}: [${a.shape.join()}] with [${b.shape.join()}] (same shape or a scalar)`);
+    }
+    return this.record([a, b], this.node(type, [a, b], a.shape), backward);
+  }
+
+  /** Sum over all elements (a scalar). */
+  sum(x: Node): Node {
+    const axes = this.intConstant([...x.shape.keys()]);
+    const y = this.node('Sum', [x], [], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [axes]);
+    return this.record([x], y, (dy) => [this.broadcast(dy, x.shape)]);
+  }
+
+  /** Mean over axis 0 of a rank-2 x: [n, k] -> [k]. */
+  meanRows(x: Node): Node {
+    const [n, k] = x.shape as [number, number];
+    const y = this.node('Mean', [x], [k], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([0])]);
+    return this.record([x], y, (dy) => [this.node('RealDiv', [this.broadcast(this.rawReshape(dy, [1, k]), [n, k]), this.constant(n)], [n, k])]);
+  }
+
+  /** Sum over all of softplus(l) - l * x (the sigmoid cross-entropy); gradient (sigmoid(l) - x) dy to l only. */
+  sigmoidCrossEntropySum(logits: Node, labels: Node): Node {
+    const sp = this.node('Softplus', [logits], logits.shape);
+    const all = this.intConstant([...logits.shape.keys()]);
+    const sumAttrs: Attr[] = [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]];
+    const a = this.node('Sum', [sp], [], sumAttrs, [all]);
+    const b = this.node('Sum', [this.rawMul(logits, labels)], [], sumAttrs, [all]);
+    const y = this.node('Sub', [a, b], []);
+    return this.record([logits], y, (dy) => [this.rawMul(this.node('Sub', [this.node('Sigmoid', [logits], logits.shape), labels], logits.shape), dy)]);
+  }
+
+  // ---- raw helpers (not recorded) -----------------------------------------------------------------------------
+
+  rawMul(a: Node, b: Node): Node {
+    return this.node('Mul', [a, b], a.shape.length >= b.shape.length ? a.shape : b.shape);
+  }
+
+  rawReshape(x: Node, shape: readonly number[]): Node {
+    const op = this.op('Reshape', [x.out, this.intConstant(shape)], [
+      ['T', 'type', DT_FLOAT],
+      ['Tshape', 'type', DT_INT32],
+    ]);
+    return { out: [op, 0], shape };
+  }
+
+  broadcast(x: Node, shape: readonly number[]): Node {
+    const src = x.shape.length === 0 ? this.rawReshape(x, shape.map(() => 1)) : x;
+    const op = this.op('BroadcastTo', [src.out, this.intConstant(shape)], [
+      ['T', 'type', DT_FLOAT],
+      ['Tidx', 'type', DT_INT32],
+    ]);
+    return { out: [op, 0], shape };
+  }
+
+  /** dy summed down to `shape` (a scalar operand's gradient); dy itself when the shapes agree. */
+  private reduceTo(dy: Node, shape: readonly number[]): Node {
+    if (sameShape(dy.shape, shape)) return dy;
+    const op = this.op('Sum', [dy.out, this.intConstant([...dy.shape.keys()])], [
+      ['T', 'type', DT_FLOAT],
+      ['keep_dims', 'bool', false],
+      ['Tidx', 'type', DT_INT32],
+    ]);
+    return { out: [op, 0], shape: [] };
+  }
+
+  concat(parts: readonly Node[], axis: number): Node {
+    const shape = [...(parts[0] as Node).shape];
+    shape[axis] = parts.reduce((n, p) => n + (p.shape[axis] as number), 0);
+    const op = this.op('ConcatV2', [parts.map((p) => p.out), this.intConstant([axis], [])], [
+      ['T', 'type', DT_FLOAT],
+      ['N', 'int', parts.length],
+      ['Tidx', 'type', DT_INT32],
+    ]);
+    return { out: [op, 0], shape };
+  }
+
+  /** Scalars stacked into a vector. */
+  stack(scalars: readonly Node[]): Node {
+    const op = this.op('Pack', [scalars.map((s) => s.out)], [
+      ['T', 'type', DT_FLOAT],
+      ['N', 'int', scalars.length],
+      ['axis', 'int', 0],
+    ]);
+    return { out: [op, 0], shape: [scalars.length] };
+  }
+
+  /** A flat vector split into pieces of `sizes`. */
+  splitFlat(x: Node, sizes: readonly number[]): Node[] {
+    const op = this.op('SplitV', [x.out, this.intConstant(sizes), this.intConstant([0], [])], [
+      ['T', 'type', DT_FLOAT],
+      ['Tlen', 'type', DT_INT32],
+      ['num_split', 'int', sizes.length],
+    ]);
+    return sizes.map((s, i) => ({ out: [op, i], shape: [s] }));
+  }
+
+  /** The element-wise sum of same-shaped nodes, not recorded. */
+  addN(xs: readonly Node[]): Node {
+    const op = this.op('AddN', [xs.map((x) => x.out)], [
+      ['T', 'type', DT_FLOAT],
+      ['N', 'int', xs.length],
+    ]);
+    return { out: [op, 0], shape: (xs[0] as Node).shape };
+  }
+
+  /** Sum over all elements, not recorded. */
+  rawSum(x: Node): Node {
+    return this.node('Sum', [x], [], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()])]);
+  }
+
+  raw(type: string, inputs: readonly Node[], shape: readonly number[]): Node {
+    return this.node(type, inputs, shape);
+  }
+
+  // ---- gradients ----------------------------------------------------------------------------------------------
+
+  /** d y / d xs for a scalar y, emitted into the graph; throws if some x does not reach y. */
+  gradients(y: Node, xs: readonly Node[]): Node[] {
+    // only what lies between xs and y gets a gradient (the images, the noise and constants never do)
+    const live = new Set(xs.map(key));
+    for (const e of this.tape) if (e.inputs.some((i) => live.has(key(i)))) live.add(key(e.output));
+    const grads = new Map<string, Node>([[key(y), this.constant(1)]]);
+    for (let i = this.tape.length - 1; i >= 0; i--) {
+      const e = this.tape[i] as TapeEntry;
+      const dy = grads.get(key(e.output));
+      if (dy === undefined || !live.has(key(e.output))) continue;
+      const dxs = e.backward(dy);
+      e.inputs.forEach((inp, j) => {
+        const dx = dxs[j];
+        if (dx === undefined || !live.has(key(inp))) return;
+        const prev = grads.get(key(inp));
+        grads.set(key(inp), prev === undefined ? dx : this.node('AddV2', [prev, dx], inp.shape));
+      });
+    }
+    return xs.map((x) => {
+      const g = grads.get(key(x));
+      if (g === undefined) throw new Error(`GraphBuilder.gradients: op ${x.out[0]} does not reach the loss`);
+      return g;
+    });
+  }
+
+  dispose(): void {
+    this.addon.deleteGraph(this.graph);
+  }
+}

@@ -1,0 +1,21 @@
+// Which models the graph step (vae-step-graph.ts) covers, without TensorFlow: the trainer asks before building one,
+// and tracking tags runs with the answer from their config alone (src/tracking runs in processes without tfjs).
+
+/** Undefined when the graph step covers this model, else the reason it runs eagerly. */
+export function graphSupport(model: { readonly variant?: string; readonly architecture?: string }): string | undefined {
+  const variant = model.variant ?? 'beta-vae';
+  const architecture = model.architecture ?? 'standard';
+  if (variant !== 'beta-vae' && variant !== 'annealed-vae') {
+    return `the ${variant} variant has no graph step yet (beta-vae and annealed-vae have)`;
+  }
+  if (architecture !== 'standard' && architecture !== 'residual') {
+    return `the ${architecture} architecture has no graph step yet (standard and residual have)`;
+  }
+  return undefined;
+}
+
+/** The run tags saying how a config's step runs: dcign.step = graph | eager, and dcign.step.reason when eager. */
+export function stepTags(config: { readonly stepMode?: unknown; readonly model: { readonly variant?: string; readonly architecture?: string } }): Record<string, string> {
+  const reason = config.stepMode === 'eager' ? 'stepMode is eager' : graphSupport(config.model);
+  return reason === undefined ? { 'dcign.step': 'graph' } : { 'dcign.step': 'eager', 'dcign.step.reason': reason };
+}

@@ -1,0 +1,240 @@
+// The training step of the VAE model family as one TensorFlow graph: forward pass, loss, gradients and the Adam
+// update, with parameters and Adam's moments in resource variables that stay in TensorFlow between steps.
+//
+// It mirrors, op for op, the eager step of src/model (architecture.ts encode/decode, losses.ts, vae.ts loss) and
+// src/train/adam.ts, so the two agree to float rounding (test/graph/vae-step-graph.test.ts):
+//   encoder/decoder  Higgins et al. 2017 App. A.1, Locatello et al. 2019 Table 1 (architecture.ts); residual blocks
+//                    He et al. 2016 Eq. 1 (param-specs.ts)
+//   ELBO             Kingma & Welling 2014 Eq. 3 and App. B (losses.ts); reparameterisation Sec. 2.4
+//   beta-VAE         Higgins et al. 2017 Eq. 4: recon + beta KL
+//   annealed VAE     Burgess et al. 2018 Eq. 8: recon + gamma |KL - C| (C fed per step)
+//   Adam             Kingma & Ba 2015 Algorithm 1, PyTorch's arrangement of epsilon (adam.ts); by default as
+//                    TensorFlow's ResourceApplyAdam kernel per parameter, or adam.ts's own ops on flat moments
+// What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
+// step.
+//
+// Three entry points share the graph (the data-parallel split of src/train/step.ts):
+//   train     forward + backward + Adam in one run (one replica)
+//   flatGrad  forward + backward, the gradient as one flat vector in parameter order (for the all-reduce)
+//   apply     Adam with a fed flat gradient (the all-reduced mean)
+import type { ModelConfig } from '../model/config.js';
+import { bottleneckSide, type ParamSpec } from '../model/param-specs.js';
+import { GraphBuilder, type Node } from './builder.js';
+import { graphSupport } from './support.js';
+import { DT_FLOAT, type Output, type TfGraphAddon } from './native.js';
+
+export interface AdamSettings {
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly clipNorm?: number;
+}
+
+export interface StepGraphShape {
+  readonly config: ModelConfig;
+  readonly channels: number;
+  readonly batchSize: number;
+  readonly specs: readonly ParamSpec[];
+  readonly adam: AdamSettings;
+  /** Variable names are prefixed with it (unique per process). */
+  readonly prefix: string;
+  /** Adam as ResourceApplyAdam kernels ('fused', default) or adam.ts's flat ops ('flat'). */
+  readonly adamKernel?: 'fused' | 'flat';
+}
+
+/** The graph and the handles the session driver feeds, fetches and runs. */
+export class VaeStepGraph {
+  readonly b: GraphBuilder;
+  readonly x: Node;
+  readonly eps: Node;
+  /** Annealed capacity C at the step (annealed-vae only). */
+  readonly capacity: Node | undefined;
+  /** 'fused': ResourceApplyAdam per parameter (default); 'flat': adam.ts's ops on flat moments. */
+  readonly adamKernel: 'fused' | 'flat';
+  /** Adam's per-step values (adamFeeds): lr / (1 - b1^t), sqrt(1 - b2^t), b1^t, b2^t, epsilon sqrt(1 - b2^t). */
+  readonly stepSize: Node;
+  readonly biasCorrection2: Node;
+  readonly beta1Power: Node;
+  readonly beta2Power: Node;
+  readonly epsilonT: Node;
+  /** [total, recon, kl, regulariser, kl_0 .. kl_{L-1}] (src/train/step.ts scalarNames order). */
+  readonly scalars: Node;
+  /** The gradient, flat in parameter order. */
+  readonly flatGrad: Node;
+  /** A flat gradient fed for applyOp (the all-reduced mean). */
+  readonly gradIn: Node;
+  /** Adam with the graph's own gradients (the whole step). */
+  readonly trainOp: number;
+  /** Adam with gradIn. */
+  readonly applyOp: number;
+  readonly paramReads: readonly Node[];
+  /** Parameters, m and v, each flat in parameter order (the checkpoint layout). */
+  readonly paramsFlat: Node;
+  readonly momentReads: readonly [Node, Node];
+  /** Host values in, flat in parameter order: parameters, m, v; loadOp assigns them all. */
+  readonly loadInputs: readonly Node[];
+  readonly loadOp: number;
+  private readonly adam: AdamSettings;
+
+  constructor(addon: TfGraphAddon, s: StepGraphShape) {
+    const reason = graphSupport(s.config);
+    if (reason !== undefined) throw new Error(reason);
+    const b = (this.b = new GraphBuilder(addon));
+    this.adam = s.adam;
+    const { config: cfg, batchSize: B, channels: C } = s;
+    const L = cfg.latentSize;
+    const H = cfg.imageSize;
+    this.x = b.placeholder([B, H, H, C]);
+    this.eps = b.placeholder([B, L]);
+    this.capacity = cfg.variant === 'annealed-vae' ? b.placeholder([]) : undefined;
+
+    const vars = s.specs.map((sp) => b.variable(`${s.prefix}/${sp.name}`, sp.shape));
+    const byName = new Map(s.specs.map((sp, i) => [sp.name, (vars[i] as { read: Node }).read]));
+    const p = (name: string): Node => {
+      const v = byName.get(name);
+      if (v === undefined) throw new Error(`no parameter ${name}`);
+      return v;
+    };
+    this.paramReads = vars.map((v) => v.read);
+
+    // ---- forward (architecture.ts ConvVae.encode / decode) ----
+    const tail = (y: Node, bias: string, relu: boolean): Node => {
+      const z = b.biasAdd(y, p(bias));
+      return relu ? b.relu(z) : z;
+    };
+    const residual = cfg.architecture === 'residual';
+    let h = this.x;
+    for (let i = 0; i < 4; i++) {
+      h = tail(b.conv2d(h, p(`enc.conv${i}.w`), 2), `enc.conv${i}.b`, true);
+      if (residual) h = tail(b.add(h, b.conv2d(h, p(`enc.res${i}.w`), 1)), `enc.res${i}.b`, true);
+    }
+    const flat = b.reshape(h, [B, h.shape.slice(1).reduce((x, y) => x * y, 1)]);
+    const out = tail(b.matMul(tail(b.matMul(flat, p('enc.fc.w')), 'enc.fc.b', true), p('enc.out.w')), 'enc.out.b', false);
+    const [mu, logvar] = b.splitColumns(out, [L, L]) as [Node, Node];
+    const z = b.add(mu, b.mul(b.exp(b.mul(logvar, b.constant(0.5))), this.eps));
+    let side = bottleneckSide(H);
+    const h1 = tail(b.matMul(tail(b.matMul(z, p('dec.fc0.w')), 'dec.fc0.b', true), p('dec.fc1.w')), 'dec.fc1.b', true);
+    let d = b.reshape(h1, [B, side, side, 64]);
+    for (let i = 0; i < 4; i++) {
+      if (residual) d = tail(b.add(d, b.conv2d(d, p(`dec.res${i}.w`), 1)), `dec.res${i}.b`, true);
+      const w = p(`dec.deconv${i}.w`);
+      side *= 2;
+      d = tail(b.conv2dTranspose(d, w, [B, side, side, w.shape[2] as number], 2), `dec.deconv${i}.b`, i < 3);
+    }
+
+    // ---- loss (losses.ts elboParts, vae.ts loss) ----
+    const batch = b.constant(B);
+    let recon: Node;
+    if (cfg.decoder === 'bernoulli') {
+      recon = b.div(b.sigmoidCrossEntropySum(d, this.x), batch);
+    } else {
+      const sigma = cfg.decoderSigma ?? 1;
+      const dev = b.div(b.sub(this.x, b.sigmoid(d)), b.constant(sigma));
+      const perPixel = b.add(b.mul(b.square(dev), b.constant(0.5)), b.constant(Math.log(sigma) + 0.5 * Math.log(2 * Math.PI)));
+      recon = b.div(b.sum(perPixel), batch);
+    }
+    const terms = b.mul(b.sub(b.add(b.square(mu), b.exp(logvar)), b.add(logvar, b.constant(1))), b.constant(0.5));
+    const klPerDim = b.meanRows(terms);
+    const kl = b.sum(klPerDim);
+    const regulariser =
+      this.capacity === undefined
+        ? b.mul(kl, b.constant(cfg.beta))
+        : b.mul(b.abs(b.sub(kl, this.capacity)), b.constant(cfg.capacity?.gamma ?? 1));
+    const total = b.add(recon, regulariser);
+    this.scalars = b.concat([b.stack([total, recon, kl, regulariser]), klPerDim], 0);
+
+    // ---- gradients, flat in parameter order (for the all-reduce) ----
+    const grads = b.gradients(total, this.paramReads);
+    const sizes = s.specs.map((sp) => sp.shape.reduce((x, y) => x * y, 1));
+    const n = sizes.reduce((x, y) => x + y, 0);
+    this.flatGrad = b.concat(grads.map((g, i) => b.rawReshape(g, [sizes[i] as number])), 0);
+    this.gradIn = b.placeholder([n]);
+    const unflatten = (flatNode: Node): Node[] => b.splitFlat(flatNode, sizes).map((piece, i) => b.rawReshape(piece, (s.specs[i] as ParamSpec).shape));
+    const flatten = (nodes: readonly Node[]): Node => b.concat(nodes.map((x, i) => b.rawReshape(x, [sizes[i] as number])), 0);
+
+    // ---- Adam: two updates of the same variables, from the graph's own gradients (train) or a fed flat one ----
+    this.adamKernel = s.adamKernel ?? 'fused';
+    this.stepSize = b.placeholder([]);
+    this.biasCorrection2 = b.placeholder([]);
+    this.beta1Power = b.placeholder([]);
+    this.beta2Power = b.placeholder([]);
+    this.epsilonT = b.placeholder([]);
+    const clip = (gs: readonly Node[]): Node[] => {
+      const clipNorm = s.adam.clipNorm;
+      if (clipNorm === undefined || clipNorm <= 0) return [...gs];
+      // adam.ts: g * min(1, clip / (||g|| + 1e-12)), the norm over all parameters
+      const sq = gs.map((g) => b.rawSum(b.raw('Square', [g], g.shape)));
+      const norm = b.raw('Sqrt', [sq.length === 1 ? (sq[0] as Node) : b.addN(sq)], []);
+      const scale = b.raw('Minimum', [b.constant(1), b.raw('RealDiv', [b.constant(clipNorm), b.raw('AddV2', [norm, b.constant(1e-12)], [])], [])], []);
+      return gs.map((g) => b.rawMul(g, scale));
+    };
+    const { beta1: b1, beta2: b2, epsilon } = s.adam;
+    let update: (gs: readonly Node[]) => number;
+    let loadMoments: (m: Node, v: Node) => number[];
+    if (this.adamKernel === 'fused') {
+      // TensorFlow's ResourceApplyAdam per parameter (one kernel: moments and parameter in place). It puts epsilon
+      // outside the bias correction; fed epsilon * sqrt(1 - b2^t) it is PyTorch's (and adam.ts's) arrangement.
+      const ms = s.specs.map((sp) => b.variable(`${s.prefix}/adam.m/${sp.name}`, sp.shape));
+      const vs = s.specs.map((sp) => b.variable(`${s.prefix}/adam.v/${sp.name}`, sp.shape));
+      this.momentReads = [flatten(ms.map((x) => x.read)), flatten(vs.map((x) => x.read))];
+      const lr = b.constant(s.adam.learningRate);
+      const [beta1, beta2] = [b.constant(b1), b.constant(b2)];
+      update = (gs) =>
+        b.group(
+          clip(gs).map((g, i) =>
+            b.op(
+              'ResourceApplyAdam',
+              [vars[i]!.handle, ms[i]!.handle, vs[i]!.handle, this.beta1Power.out, this.beta2Power.out, lr.out, beta1.out, beta2.out, this.epsilonT.out, g.out],
+              [['T', 'type', DT_FLOAT], ['use_locking', 'bool', false], ['use_nesterov', 'bool', false]],
+            ),
+          ),
+        );
+      loadMoments = (m, v) => {
+        const [mp, vp] = [unflatten(m), unflatten(v)];
+        return [...ms.map((x, i) => b.assign(x.handle, mp[i] as Node)), ...vs.map((x, i) => b.assign(x.handle, vp[i] as Node))];
+      };
+    } else {
+      // adam.ts groupStep op for op on flat moments: bit for bit the eager arithmetic, a dozen ops over all values
+      const m = b.variable(`${s.prefix}/adam.m`, [n]);
+      const v = b.variable(`${s.prefix}/adam.v`, [n]);
+      this.momentReads = [m.read, v.read];
+      update = (gs) => {
+        const g = clip([flatten(gs)])[0] as Node;
+        const m1 = b.raw('AddV2', [b.rawMul(m.read, b.constant(b1)), b.rawMul(g, b.constant(1 - b1))], [n]);
+        const v1 = b.raw('AddV2', [b.rawMul(v.read, b.constant(b2)), b.rawMul(b.raw('Square', [g], [n]), b.constant(1 - b2))], [n]);
+        const denom = b.raw('AddV2', [b.raw('RealDiv', [b.raw('Sqrt', [v1], [n]), this.biasCorrection2], [n]), b.constant(epsilon)], [n]);
+        const pieces = unflatten(b.rawMul(b.raw('RealDiv', [m1, denom], [n]), this.stepSize));
+        return b.group([b.assign(m.handle, m1), b.assign(v.handle, v1), ...vars.map((vr, i) => b.assignSub(vr.handle, pieces[i] as Node))]);
+      };
+      loadMoments = (mIn, vIn) => [b.assign(m.handle, mIn), b.assign(v.handle, vIn)];
+    }
+    this.trainOp = update(grads);
+    this.applyOp = update(unflatten(this.gradIn));
+
+    // ---- host values in (initial parameters, a resumed checkpoint, a broadcast): flat, in parameter order ----
+    this.loadInputs = [b.placeholder([n]), b.placeholder([n]), b.placeholder([n])];
+    const [pIn, mIn, vIn] = this.loadInputs as [Node, Node, Node];
+    const pieces = unflatten(pIn);
+    this.loadOp = b.group([...vars.map((vr, i) => b.assign(vr.handle, pieces[i] as Node)), ...loadMoments(mIn, vIn)]);
+    this.paramsFlat = flatten(this.paramReads);
+  }
+
+  /** Feeds of Adam's per-step values for update number t (both kernels' placeholders; each runs with its own). */
+  adamFeeds(t: number): [Output, number][] {
+    const { learningRate: lr, beta1: b1, beta2: b2, epsilon } = this.adam;
+    const bc2 = Math.sqrt(1 - b2 ** t);
+    return [
+      [this.stepSize.out, lr / (1 - b1 ** t)],
+      [this.biasCorrection2.out, bc2],
+      [this.beta1Power.out, b1 ** t],
+      [this.beta2Power.out, b2 ** t],
+      [this.epsilonT.out, epsilon * bc2],
+    ];
+  }
+
+  /** Parameter count (the flat gradient's length). */
+  get size(): number {
+    return this.flatGrad.shape[0] as number;
+  }
+}
