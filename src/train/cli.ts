@@ -33,6 +33,8 @@ export interface TrainFlags {
   readonly resume?: string;
   readonly replicas?: number;
   readonly json?: boolean;
+  /** The local stack's MLflow address (src/cli resolves it from .dcign/stack.json; src/train does not read the stack). */
+  readonly localMlflowUri?: string;
 }
 
 /** Flags -> TrainConfig. Resuming starts from the checkpoint's config; flags given explicitly override it. */
@@ -174,8 +176,7 @@ export async function runTrainCommand(flags: TrainFlags): Promise<void> {
   const { info } = await loadBackend();
   const { openTrainTracking } = await import('./tracking.js');
   const mode = flags.mlflow === undefined ? 'auto' : flags.mlflow ? 'on' : 'off';
-  const { resolveEndpoints } = await import('../stack/endpoints.js');
-  const tracking = await openTrainTracking(cfg, mode, flags.experiment ?? 'dcign-train', info, resolveEndpoints().mlflowUri);
+  const tracking = await openTrainTracking(cfg, mode, flags.experiment ?? 'dcign-train', info, flags.localMlflowUri);
   if (tracking) progress.note({ type: 'mlflow', runId: tracking.runId, url: tracking.url }, `MLflow run: ${tracking.url}`);
   const hooks = {
     onLog: (step: number, s: Record<string, number>) => {

@@ -66,8 +66,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         return true;
       }) as Argv<TrainArgs>,
   handler: async (argv) => {
-    const { runTrainCommand } = await import('../../train/cli.js');
+    const [{ runTrainCommand }, { resolveEndpoints }] = await Promise.all([import('../../train/cli.js'), import('../../stack/endpoints.js')]);
     await runTrainCommand({
+      localMlflowUri: resolveEndpoints().mlflowUri,
       dataset: argv.dataset,
       mlflow: argv.mlflow,
       experiment: argv.experiment,
