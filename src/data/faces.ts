@@ -5,11 +5,10 @@
 // pure function of its factor indices; renders are cached per combination (LRU) as they are first asked for.
 import { linearGrid } from './detmath.js';
 import { faceMesh, faceShape } from './face-mesh.js';
-import { FactorGrid, copyPixels } from './grid.js';
-import { LruCache } from './lru.js';
 import type { Mesh } from './mesh.js';
 import { downsample, Renderer, SUPERSAMPLE, type View } from './render.js';
-import type { FactorDataset, FactorSpec } from './types.js';
+import { RenderedGridDataset } from './rendered-grid.js';
+import type { FactorSpec } from './types.js';
 
 const DEG = Math.PI / 180;
 export const FACE_IDENTITIES = 10;
@@ -21,14 +20,9 @@ export interface FacesOptions {
   readonly cacheSize?: number;
 }
 
-export class FacesDataset implements FactorDataset {
+export class FacesDataset extends RenderedGridDataset {
   readonly name = 'faces';
-  readonly factors: readonly FactorSpec[];
-  readonly imageSize: number;
   readonly channels = 1;
-  readonly size: number;
-  private readonly grid: FactorGrid;
-  private readonly cache: LruCache<number, Uint8Array>;
   private readonly meshes: (Mesh | undefined)[] = [];
   private readonly renderer: Renderer;
 
@@ -37,44 +31,21 @@ export class FacesDataset implements FactorDataset {
     if (!Number.isInteger(imageSize) || imageSize < 16 || imageSize > 512) {
       throw new RangeError(`faces imageSize must be an integer in [16, 512], got ${imageSize}`);
     }
-    this.imageSize = imageSize;
     const ids = Array.from({ length: FACE_IDENTITIES }, (_, i) => i);
-    this.factors = [
+    const factors: FactorSpec[] = [
       { name: 'identity', size: FACE_IDENTITIES, values: ids, labels: ids.map((i) => `face${i}`) },
       { name: 'azimuth', size: 15, values: linearGrid(-90 * DEG, 90 * DEG, 15) },
       { name: 'elevation', size: 7, values: linearGrid(-30 * DEG, 30 * DEG, 7) },
       { name: 'light', size: 9, values: linearGrid(-80 * DEG, 80 * DEG, 9) },
     ];
-    this.grid = new FactorGrid(this.factors);
-    this.size = this.grid.size;
     // Larger images cost more memory per entry: keep the cache near 40 MB whatever the size.
-    this.cache = new LruCache(options.cacheSize ?? Math.max(256, Math.floor((9450 * 64 * 64) / (imageSize * imageSize))));
+    super(factors, imageSize, options.cacheSize ?? Math.max(256, Math.floor((9450 * 64 * 64) / (imageSize * imageSize))));
     this.renderer = new Renderer(imageSize * SUPERSAMPLE);
   }
 
-  factorsOf(index: number): number[] {
-    return this.grid.factorsOf(index);
-  }
-
-  indexOf(factorIndices: readonly number[]): number {
-    return this.grid.indexOf(factorIndices);
-  }
-
-  render(factorIndices: readonly number[], out: Float32Array, offset: number): void {
-    copyPixels(this.pixels(factorIndices), out, offset, 255);
-  }
-
-  /** The 8-bit grey image of one factor combination, from the cache when possible. */
-  pixels(factorIndices: readonly number[]): Uint8Array {
-    const index = this.grid.indexOf(factorIndices);
-    let image = this.cache.get(index);
-    if (image === undefined) {
-      const [id, az, el, li] = factorIndices as [number, number, number, number];
-      const value = (f: number, i: number): number => this.factors[f]?.values[i] as number;
-      image = this.renderView(id, { azimuth: value(1, az), elevation: value(2, el), light: value(3, li) });
-      this.cache.set(index, image);
-    }
-    return image;
+  protected draw([id, az, el, li]: readonly number[]): Uint8Array {
+    const value = (f: number, i: number | undefined): number => this.factors[f]?.values[i as number] as number;
+    return this.renderView(id as number, { azimuth: value(1, az), elevation: value(2, el), light: value(3, li) });
   }
 
   /** Renders any view (not only grid points) of identity `id`: for traversals and tests. */

@@ -10,11 +10,11 @@
 // an image is exactly object layer x object hue + floor layer x floor hue + wall layer x wall hue, per channel. The
 // object stands on the floor in front of the wall, so it is never hidden by either and composition is exact.
 import { linearGrid } from './detmath.js';
-import { FactorGrid, copyPixels } from './grid.js';
 import { LruCache } from './lru.js';
 import { box, capsule, cylinder, merge, sphere, transform, type Mesh } from './mesh.js';
 import { Renderer, SUPERSAMPLE, type View } from './render.js';
-import type { FactorDataset, FactorSpec } from './types.js';
+import { RenderedGridDataset } from './rendered-grid.js';
+import type { FactorSpec } from './types.js';
 
 const DEG = Math.PI / 180;
 export const SHAPES3D_SHAPES = ['cube', 'cylinder', 'sphere', 'capsule'] as const;
@@ -67,14 +67,9 @@ interface Pose {
   readonly wall: Float32Array;
 }
 
-export class Shapes3dDataset implements FactorDataset {
+export class Shapes3dDataset extends RenderedGridDataset {
   readonly name = 'shapes3d';
-  readonly factors: readonly FactorSpec[];
-  readonly imageSize: number;
   readonly channels = 3;
-  readonly size: number;
-  private readonly grid: FactorGrid;
-  private readonly cache: LruCache<number, Uint8Array>;
   private readonly poses: LruCache<number, Pose>;
   private readonly renderer: Renderer;
   private readonly fine: number;
@@ -87,9 +82,8 @@ export class Shapes3dDataset implements FactorDataset {
     if (!Number.isInteger(imageSize) || imageSize < 16 || imageSize > 256) {
       throw new RangeError(`shapes3d imageSize must be an integer in [16, 256], got ${imageSize}`);
     }
-    this.imageSize = imageSize;
     const hues = linearGrid(0, 0.9, 10);
-    this.factors = [
+    const factors: FactorSpec[] = [
       { name: 'floor_hue', size: 10, values: hues },
       { name: 'wall_hue', size: 10, values: hues },
       { name: 'object_hue', size: 10, values: hues },
@@ -97,9 +91,7 @@ export class Shapes3dDataset implements FactorDataset {
       { name: 'shape', size: 4, values: [0, 1, 2, 3], labels: [...SHAPES3D_SHAPES] },
       { name: 'orientation', size: 15, values: linearGrid(-30 * DEG, 30 * DEG, 15) },
     ];
-    this.grid = new FactorGrid(this.factors);
-    this.size = this.grid.size;
-    this.cache = new LruCache(options.cacheSize ?? 16384);
+    super(factors, imageSize, options.cacheSize ?? 16384);
     this.fine = imageSize * SUPERSAMPLE;
     this.renderer = new Renderer(this.fine);
     this.hues = hues.map(hueToRgb);
@@ -113,27 +105,8 @@ export class Shapes3dDataset implements FactorDataset {
     this.background = { shade, covered };
   }
 
-  factorsOf(index: number): number[] {
-    return this.grid.factorsOf(index);
-  }
-
-  indexOf(factorIndices: readonly number[]): number {
-    return this.grid.indexOf(factorIndices);
-  }
-
-  render(factorIndices: readonly number[], out: Float32Array, offset: number): void {
-    copyPixels(this.pixels(factorIndices), out, offset, 255);
-  }
-
-  /** The 8-bit RGB image (HWC) of one factor combination, from the cache when possible. */
-  pixels(factorIndices: readonly number[]): Uint8Array {
-    const index = this.grid.indexOf(factorIndices);
-    let image = this.cache.get(index);
-    if (image === undefined) {
-      image = this.compose(factorIndices as [number, number, number, number, number, number]);
-      this.cache.set(index, image);
-    }
-    return image;
+  protected draw(factorIndices: readonly number[]): Uint8Array {
+    return this.compose(factorIndices);
   }
 
   private compose([floorHue, wallHue, objectHue, scale, shape, orientation]: readonly number[]): Uint8Array {
