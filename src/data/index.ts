@@ -54,8 +54,8 @@ export function datasetFile(name: string): string | undefined {
     return path;
   }
   if (name.startsWith('images:')) {
-    imageFiles(imagesFolder(name));
-    return;
+    imagesFolder(name); // form only: like an npz file, the folder lives on the hosts that train
+    return undefined;
   }
   if (!Object.hasOwn(GENERATED, name)) throw new Error(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(', ')}`);
   return undefined;
@@ -65,6 +65,7 @@ export function datasetFile(name: string): string | undefined {
 export function checkDatasetName(name: string): void {
   const path = datasetFile(name);
   if (path !== undefined && !existsSync(path)) throw new Error(`dataset file ${path} (from '${name}') does not exist; give the path of a dSprites .npz`);
+  if (name.startsWith('images:')) imageFiles(imagesFolder(name)); // throws naming the folder when it has no images
 }
 
 export function openDataset(name: string, opts: OpenDatasetOptions = {}): FactorDataset {

@@ -55,7 +55,7 @@ test('a value only the trainer refuses is caught at plan time, naming the trials
 });
 
 test('datasets: an unknown name is refused; an npz file on the workers is checked for form only', (t) => {
-  t.throws(() => planSweep(spec({ dataset: 'mnist' })), { message: /dataset: got "mnist"; unknown dataset 'mnist'; known: dsprites, dsprites-small, scenes, npz:<path>/ });
+  t.throws(() => planSweep(spec({ dataset: 'mnist' })), { message: /dataset: got "mnist"; unknown dataset 'mnist'; known: dsprites, dsprites-small, scenes, faces, shapes3d, npz:<path>, images:<folder>/ });
   t.throws(() => planSweep(spec({ dataset: 'npz:data/d.npz' })), { message: /give its absolute path there, e\.g\. npz:\/data\/d\.npz/ });
   t.throws(() => planSweep(spec({ dataset: 'npz:/data/d.zip' })), { message: /expected a \.npz file/ });
   // Not on this machine, and not needed here: the workers open it.

@@ -26,7 +26,7 @@ test('a dataset typo is refused naming the known datasets, and leaves no MLflow 
   process.env.MLFLOW_TRACKING_URI = mlflow.uri;
   try {
     await t.throwsAsync(runTrainCommand({ dataset: 'dsprite', steps: 2, mlflow: true, experiment: 'typo', runDir: join(dir, 'run'), json: true }), {
-      message: "unknown dataset 'dsprite'; known: dsprites, dsprites-small, scenes, npz:<path>",
+      message: "unknown dataset 'dsprite'; known: dsprites, dsprites-small, scenes, faces, shapes3d, npz:<path>, images:<folder>",
     });
     const client = new MlflowClient({ trackingUri: mlflow.uri });
     try {
