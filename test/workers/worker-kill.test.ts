@@ -99,7 +99,7 @@ if (!temporalAvailable()) {
       t.deepEqual(curve, Array.from({ length: 40 }, (_, i) => 2 * (i + 1)), 'no step twice in the final curve');
 
       // The CLI reads the ended sweep's results (no worker needed for a closed workflow).
-      const out = await run(process.execPath, [CLI, 'sweep', 'results', 'killworker', '--format', 'json', '--address', server.address]);
+      const out = await run(process.execPath, [CLI, 'sweep', 'results', 'killworker', '--all', '--format', 'json', '--address', server.address]);
       const rows = JSON.parse(out.stdout) as { trial: string; state: string; step: number; mig: number }[];
       t.is(rows.length, 1);
       t.like(rows[0], { trial: key, state: 'completed', step: 80, mig: 0.02 });
