@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 
 import { startSweep } from '../src/sweep/control.js';
 import { loadSweepSpec, validateSweepSpec } from '../src/sweep/spec.js';
-import { trialProgressQuery, trialWorkflowId } from '../src/contract/index.js';
+import { sweepWorkflowId, trialProgressQuery, trialWorkflowId } from '../src/contract/index.js';
 import { REPLICA_CHILD_PATH } from '../workers/worker.js';
 import { startTemporal } from '../test/helpers/temporal.js';
 import { bundle, smallSpec, startWorker, tempDir } from '../test/helpers/sweep-fixture.js';
@@ -37,6 +37,32 @@ async function main(): Promise<void> {
     if (r.trials.some((x) => x.state !== 'completed')) throw new Error(`trivial sweep: ${JSON.stringify(r.trials.map((x) => [x.key, x.state, x.error]))}`);
     const overhead = trivialWall / trivialTrials;
     console.log(`trivial sweep: ${trivialTrials} one-step trials x 2 replicas, 2 at a time: ${trivialWall.toFixed(2)} s, ${overhead.toFixed(3)} s/trial`);
+
+    // At scale (BENCH_SCALE_TRIALS, e.g. 2000): trials per minute, and the largest history of the sweep's chain of
+    // runs (continue-as-new keeps each one small).
+    const scaleTrials = Number(process.env.BENCH_SCALE_TRIALS ?? 0);
+    let scale: { trials: number; perMinute: number; largestHistory: number; runs: number } | undefined;
+    if (scaleTrials > 0) {
+      const spec = smallSpec('scale', 'bench-trivial', {
+        maxConcurrentTrials: 2,
+        train: { steps: 2, logEvery: 1, checkpointEvery: 1, fakeStepMs: 0 },
+        search: { grid: { beta: Array.from({ length: scaleTrials }, (_, i) => i + 1) }, seeds: [0] },
+        evaluation: { enabled: false },
+      });
+      t0 = performance.now();
+      const rs = await (await startSweep(server.client, spec)).result();
+      const wall = (performance.now() - t0) / 1000;
+      const notDone = rs.trials.filter((x) => x.state !== 'completed');
+      if (notDone.length > 0) throw new Error(`scale sweep: ${notDone.length} trials did not complete, e.g. ${JSON.stringify(notDone[0])}`);
+      let largestHistory = 0;
+      let runs = 0;
+      for await (const w of server.client.workflow.list({ query: `WorkflowId = '${sweepWorkflowId('scale')}'` })) {
+        runs += 1;
+        largestHistory = Math.max(largestHistory, w.historyLength);
+      }
+      scale = { trials: scaleTrials, perMinute: (scaleTrials / wall) * 60, largestHistory, runs };
+      console.log(`scale sweep: ${scaleTrials} two-step trials, 2 at a time: ${wall.toFixed(1)} s, ${scale.perMinute.toFixed(1)} trials/min; ${runs} sweep runs (continue-as-new), largest history ${largestHistory} events`);
+    }
 
     if (!existsSync(REPLICA_CHILD_PATH)) throw new Error(`no replica child at ${REPLICA_CHILD_PATH}: build first`);
     const smoke = loadSweepSpec('sweeps/smoke.yaml');
@@ -78,6 +104,7 @@ async function main(): Promise<void> {
         ratio: Number((overhead / smokeWall).toFixed(4)),
         timeToFirstStepS: Number(firstStep.toFixed(3)),
         trivialTrials,
+        ...(scale ? { scaleTrials: scale.trials, scaleTrialsPerMinute: Number(scale.perMinute.toFixed(1)), scaleLargestHistory: scale.largestHistory, scaleSweepRuns: scale.runs } : {}),
       }),
     );
   } finally {
