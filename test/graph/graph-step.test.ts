@@ -15,11 +15,12 @@ import { GraphStep } from '../../src/train/graph-step.js';
 import { computeGradients, applyGradients, readScalars, scalarNames } from '../../src/train/step.js';
 import { runTraining } from '../../src/train/run.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
-import { ConfigError, resolveTrainConfig, type TrainConfigInput } from '../../src/train/config.js';
+import { ConfigError, resolveTrainConfig } from '../../src/train/config.js';
 import { configFromFlags } from '../../src/train/cli.js';
 import { stepTags } from '../../src/graph/support.js';
 import { createSampler } from '../../src/data/index.js';
 import { createBars } from '../helpers/bars.js';
+import { smallTrainConfig } from '../helpers/small-train.js';
 
 const BATCH = 8;
 const STEPS = 5;
@@ -172,19 +173,7 @@ test.serial('a batch of another size than the graph was built for is refused wit
   }
 });
 
-const small = (runDir: string, patch: TrainConfigInput = {}): TrainConfigInput => ({
-  dataset: 'bars',
-  model: { imageSize: 32, latentSize: 3, beta: 1 },
-  steps: 6,
-  batchSize: 4,
-  learningRate: 1e-3,
-  logEvery: 2,
-  checkpointEvery: 0,
-  evalBatches: 1,
-  evalBatchSize: 4,
-  runDir,
-  ...patch,
-});
+const small = smallTrainConfig;
 
 test.serial('the trainer runs the graph step by default, and a graph run resumed from a checkpoint is bit-identical', async (t) => {
   const dataset = createBars();

@@ -10,13 +10,13 @@ import { ARCHITECTURES, type Architecture } from '../../src/model/param-specs.js
 import { VaeModel } from '../../src/model/vae.js';
 import { Adam } from '../../src/train/adam.js';
 import { DivergedError, runTraining } from '../../src/train/run.js';
-import type { TrainConfigInput } from '../../src/train/config.js';
 import { applyFlatGradients, applyGradients, computeGradients, flattenGradients, readScalars } from '../../src/train/step.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { createSampler, openDataset } from '../../src/data/index.js';
 import type { FactorDataset } from '../../src/data/types.js';
 import type { GradientReducer } from '../../src/train/gradient-reducer.js';
 import { createBars } from '../helpers/bars.js';
+import { smallTrainConfig } from '../helpers/small-train.js';
 
 let root = '';
 test.before(async () => {
@@ -29,19 +29,7 @@ test.after.always(async () => {
 /** FactorVAE's discriminator at test size (the default, 6 x 1000, is disentanglement_lib's). */
 const SMALL_DISCRIMINATOR = { gamma: 10, hidden: 32, layers: 2, learningRate: 1e-4, beta1: 0.5, beta2: 0.9 };
 
-const small = (runDir: string, patch: TrainConfigInput = {}): TrainConfigInput => ({
-  dataset: 'bars',
-  model: { imageSize: 32, latentSize: 3, beta: 1 },
-  steps: 6,
-  batchSize: 4,
-  learningRate: 1e-3,
-  logEvery: 2,
-  checkpointEvery: 0,
-  evalBatches: 1,
-  evalBatchSize: 4,
-  runDir,
-  ...patch,
-});
+const small = smallTrainConfig;
 
 test.serial('resume from a checkpoint gives bit-identical parameters and optimiser state to an uninterrupted run', async (t) => {
   const dataset = createBars();
