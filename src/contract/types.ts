@@ -35,6 +35,12 @@ export interface Objective {
 export const LOSS_OBJECTIVES = ['recon', 'kl', 'loss'] as const;
 
 /**
+ * The held-out ELBO's key. The trainer logs it (with heldout_recon, heldout_kl) at the steps TrainConfig.evalSteps
+ * lists, so early stopping can compare trials on it at rungs; higher is better.
+ */
+export const HELDOUT_ELBO = 'elbo';
+
+/**
  * Early stopping by asynchronous successive halving (ASHA, Li et al. 2020): rungs at minSteps * eta^k steps; a trial
  * reaching a rung continues only if its objective is in the top 1/eta of the values recorded at that rung so far.
  */

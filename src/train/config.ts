@@ -26,6 +26,11 @@ export interface TrainConfig {
   /** Held-out ELBO: this many batches of evalBatchSize at the end of training (0 = skip). */
   readonly evalBatches: number;
   readonly evalBatchSize: number;
+  /**
+   * Held-out ELBO also at these steps (rank 0 only; early stopping's rungs): each is a log step, and its scalars gain
+   * elbo, heldout_recon and heldout_kl. Needs evalBatches >= 1.
+   */
+  readonly evalSteps?: readonly number[];
   /** Batch sampler; default 'dcign' (one factor varies per batch) for the dcign variant, 'iid' otherwise. */
   readonly sampler?: 'iid' | 'dcign';
   /** dcign sampler: always vary this factor (name or index). */
@@ -87,6 +92,17 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
   nonNegativeInt(cfg.consistencyEvery, 'consistencyEvery');
   nonNegativeInt(cfg.evalBatches, 'evalBatches');
   positiveInt(cfg.evalBatchSize, 'evalBatchSize');
+  if (cfg.evalSteps !== undefined) {
+    if (!Array.isArray(cfg.evalSteps)) throw new ConfigError('evalSteps', `must be a list of steps, got ${JSON.stringify(cfg.evalSteps)}`);
+    cfg.evalSteps.forEach((s, i) => positiveInt(s, `evalSteps[${i}]`));
+    if (cfg.evalSteps.length > 0 && cfg.evalBatches < 1) {
+      throw new ConfigError(
+        'evalBatches',
+        `must be >= 1 to compute the held-out ELBO at evalSteps (${cfg.evalSteps.join(', ')}; early stopping's rungs with \`objective: elbo\`), got 0; ` +
+          'set it to 1 or more (default 8)',
+      );
+    }
+  }
   if (cfg.sampler !== undefined && cfg.sampler !== 'iid' && cfg.sampler !== 'dcign') {
     throw new ConfigError('sampler', `must be 'iid' or 'dcign', got '${String(cfg.sampler)}'`);
   }

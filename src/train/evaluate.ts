@@ -8,6 +8,7 @@ import { mixSeed } from '../random.js';
 import { tf } from '../model/tf.js';
 import { EPS_SALT, noiseFor, type VaeModel } from '../model/vae.js';
 import { elboParts } from '../model/losses.js';
+import { HELDOUT_ELBO } from '../contract/types.js';
 
 export const EVAL_SALT = 0xe7a1;
 
@@ -42,4 +43,12 @@ export function evaluateElbo(model: VaeModel, dataset: FactorDataset, seed: numb
   }
   const n = Math.max(1, batches);
   return { elbo: -(recon + kl) / n, recon: recon / n, kl: kl / n, images: batches * batchSize };
+}
+
+/**
+ * The held-out figures as scalars of a training log step. Named apart from the training losses (recon, kl) and from
+ * what the evaluate activity logs; `elbo` is the key a sweep's `objective: elbo` reads.
+ */
+export function heldOutScalars(e: EvalResult): Record<string, number> {
+  return { [HELDOUT_ELBO]: e.elbo, heldout_recon: e.recon, heldout_kl: e.kl };
 }

@@ -6,6 +6,7 @@
 // Device syncs happen only at log steps (losses), checkpoints (parameters), consistency checks and with a reducer
 // (the flat gradient goes through host memory to the ring all-reduce).
 // Rank 0 alone writes checkpoints and summary.json; every rank logs through hooks.onLog (callers decide who prints).
+// At cfg.evalSteps rank 0 also computes the held-out ELBO (its peers wait for it at the next all-reduce).
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -18,7 +19,7 @@ import { VaeModel } from '../model/vae.js';
 import { Adam } from './adam.js';
 import { checksumOf, loadCheckpoint, resolveCheckpointDir, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
-import { evaluateElbo, type EvalResult } from './evaluate.js';
+import { evaluateElbo, heldOutScalars, type EvalResult } from './evaluate.js';
 import { GraphStep, type StepExecution } from './graph-step.js';
 import {
   applyFlatGradients,
@@ -197,6 +198,8 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       hooks.onCheckpoint?.(step, path);
     };
 
+    const evalAt = new Set(cfg.evalSteps ?? []);
+    let heldOut: { step: number; result: EvalResult } | undefined; // the latest, reused at the end when it is the last step
     const startStep = step;
     let mark = performance.now();
     let markStep = step;
@@ -207,7 +210,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
         break;
       }
       const batch = sampler.next();
-      const isLog = (step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps;
+      const isLog = (step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps || evalAt.has(step + 1);
       let values: Record<string, number> | undefined;
       if (graph !== undefined && reducer === undefined) {
         const v = graph.train(optimizer, batch, step, cfg.seed, isLog); // note: a device sync on log steps only
@@ -234,6 +237,11 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       if (values !== undefined) {
         const s = values;
         if (!Number.isFinite(s.loss)) throw new DivergedError(step, lastCheckpoint, `loss ${s.loss}`);
+        if (isChief && evalAt.has(step)) {
+          syncFromGraph(); // the graph step keeps the parameters in its variables
+          heldOut = { step, result: evaluateElbo(model, dataset, cfg.seed, cfg.evalBatches, cfg.evalBatchSize) };
+          Object.assign(s, heldOutScalars(heldOut.result));
+        }
         const now = performance.now();
         const stepsPerS = ((step - markStep) * 1000) / Math.max(1e-9, now - mark);
         mark = now;
@@ -256,7 +264,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
 
     let evalResult: EvalResult | undefined;
     if (isChief && status === 'completed' && cfg.evalBatches > 0) {
-      evalResult = evaluateElbo(model, dataset, cfg.seed, cfg.evalBatches, cfg.evalBatchSize);
+      evalResult = heldOut?.step === step ? heldOut.result : evaluateElbo(model, dataset, cfg.seed, cfg.evalBatches, cfg.evalBatchSize);
     }
     const result: TrainResult = {
       status,
