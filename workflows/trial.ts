@@ -17,6 +17,7 @@ import {
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 
 import type { Activities } from '../workers/activities.js';
+import { trainForEarlyStopping } from '../src/sweep/early-stopping.js';
 import type { TrialState } from '../src/contract/types.js';
 import {
   DEFAULT_KEEP_CHECKPOINTS,
@@ -137,6 +138,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   let trainedToEnd = false;
   let groupScope: CancellationScope | undefined; // the current generation's replicas
   const rungs = input.earlyStopping?.rungs ?? [];
+  // A held-out objective is computed by rank 0 at the rung steps; a training loss is logged anyway.
+  const replicaTrain = trainForEarlyStopping(input.train, input.earlyStopping);
   let nextRung = 0;
   // One report at a time: two signals sent at once may arrive in either order, and a rung is judged once.
   let rungReports: Promise<void> = Promise.resolve();
@@ -295,7 +298,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
             generation: gen,
             replicaIndex,
             replicas,
-            train: input.train,
+            train: replicaTrain,
             ...(resumeFrom ? { resumeFrom } : {}),
             keepCheckpoints: input.checkpoints?.keep ?? DEFAULT_KEEP_CHECKPOINTS,
             ...(mlflowRunId ? { mlflowRunId } : {}),

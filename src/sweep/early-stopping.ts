@@ -1,12 +1,16 @@
 // The spec's `earlyStopping: {asha: {minSteps, eta}}`: validated with the rest of the spec, and turned into what each
-// trial needs (the training scalar to report and the rung steps to report it at). Pure: the sweep workflow calls it.
-import { LOSS_OBJECTIVES } from '../contract/types.js';
-import type { EarlyStopping, Objective, SweepSpec } from '../contract/types.js';
+// trial needs (the training scalar to report and the rung steps to report it at). The objective is a training loss, or
+// the held-out ELBO, which rank 0 then computes at each rung step (TrainConfig.evalSteps). Pure: workflows call it.
+import { HELDOUT_ELBO, LOSS_OBJECTIVES } from '../contract/types.js';
+import type { EarlyStopping, Objective, SweepSpec, TrainConfigJson } from '../contract/types.js';
 import { ashaRungs } from './asha.js';
 
 type Bad = (field: string, value: unknown, allowed: string) => void;
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objectives early stopping can compare at rungs: the training losses and the held-out ELBO. */
+const RUNG_OBJECTIVES: readonly string[] = [...LOSS_OBJECTIVES, HELDOUT_ELBO];
 
 /** Default reduction factor: each rung keeps the top third. */
 export const DEFAULT_ETA = 3;
@@ -25,6 +29,7 @@ export function validateEarlyStopping(raw: unknown, objective: Objective | undef
   const eta = asha.eta ?? DEFAULT_ETA;
   const steps = train.steps;
   const logEvery = train.logEvery;
+  const heldOut = objective?.metric === HELDOUT_ELBO;
   let ok = true;
   if (!(Number.isInteger(minSteps) && (minSteps as number) >= 1)) {
     bad('earlyStopping.asha.minSteps', minSteps, 'expected an integer >= 1: the step of the first rung');
@@ -34,7 +39,8 @@ export function validateEarlyStopping(raw: unknown, objective: Objective | undef
       bad('earlyStopping.asha.minSteps', minSteps, `expected fewer than train.steps (${String(steps)}): no trial would reach a rung before it ends`);
       ok = false;
     }
-    if (Number.isInteger(logEvery) && (minSteps as number) < (logEvery as number)) {
+    // (the held-out ELBO is computed at the rung steps themselves, so any step will do for it)
+    if (!heldOut && Number.isInteger(logEvery) && (minSteps as number) < (logEvery as number)) {
       bad('earlyStopping.asha.minSteps', minSteps, `expected at least train.logEvery (${String(logEvery)}): the rung is judged on the losses replicas log`);
       ok = false;
     }
@@ -44,14 +50,25 @@ export function validateEarlyStopping(raw: unknown, objective: Objective | undef
     ok = false;
   }
   if (objective === undefined) {
-    bad('earlyStopping', raw, `needs an objective to compare trials on: add e.g. \`objective: loss\` (one of ${LOSS_OBJECTIVES.join(', ')})`);
+    bad('earlyStopping', raw, `needs an objective to compare trials on: add e.g. \`objective: loss\` (one of ${RUNG_OBJECTIVES.join(', ')})`);
     ok = false;
+  } else if (heldOut) {
+    const evalBatches = train.evalBatches;
+    if (evalBatches !== undefined && !(Number.isInteger(evalBatches) && (evalBatches as number) >= 1)) {
+      bad(
+        'train.evalBatches',
+        evalBatches,
+        `expected an integer >= 1 with \`objective: ${HELDOUT_ELBO}\` and earlyStopping: the held-out ELBO at each rung is the mean over ` +
+          'that many evaluation batches (remove train.evalBatches for the default 8, or set it to 1 or more)',
+      );
+      ok = false;
+    }
   } else if (!(LOSS_OBJECTIVES as readonly string[]).includes(objective.metric)) {
     bad(
       'objective',
       objective.metric,
-      `early stopping compares trials at rungs on a loss the replicas log while training: one of ${LOSS_OBJECTIVES.join(', ')} ` +
-        '(evaluation metrics and the held-out elbo exist only at the end of a trial)',
+      `early stopping compares trials at rungs on a value the replicas compute while training: one of ${RUNG_OBJECTIVES.join(', ')} ` +
+        '(evaluation metrics such as mig run on a finished checkpoint, at the end of a trial; rank them with `objective` alone)',
     );
     ok = false;
   }
@@ -62,4 +79,13 @@ export function validateEarlyStopping(raw: unknown, objective: Objective | undef
 export function trialEarlyStopping(spec: SweepSpec, steps: number): { metric: string; rungs: number[] } | undefined {
   if (spec.earlyStopping === undefined || spec.objective === undefined) return undefined;
   return { metric: spec.objective.metric, rungs: ashaRungs(spec.earlyStopping.asha, steps) };
+}
+
+/**
+ * The trainer config a trial's replicas get: with the held-out ELBO as the objective, rank 0 computes it at each rung
+ * and at the last step (so a completed trial's last scalars carry it for `sweep results` and the report).
+ */
+export function trainForEarlyStopping(train: TrainConfigJson, earlyStopping: { readonly metric: string; readonly rungs: readonly number[] } | undefined): TrainConfigJson {
+  if (earlyStopping?.metric !== HELDOUT_ELBO) return train;
+  return { ...train, evalSteps: [...new Set([...earlyStopping.rungs, train.steps])] };
 }

@@ -6,6 +6,7 @@
 import { ConfigError, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from '../train/config.js';
 import { datasetFile } from '../data/index.js';
 import { expandTrials, trainConfigFor } from './expand.js';
+import { trainForEarlyStopping, trialEarlyStopping } from './early-stopping.js';
 import { SweepSpecError, type SpecIssue } from './spec.js';
 import type { SweepSpec, TrialPlan } from '../contract/types.js';
 
@@ -70,7 +71,9 @@ export function planSweep(spec: SweepSpec, o: { maxTrials?: number; source?: str
   // trainer message -> trials it applies to, so a bad value shared by a whole grid is reported once
   const refused = new Map<string, { field: string; value: unknown; keys: string[] }>();
   for (const t of expandTrials(spec)) {
-    const json = trainConfigFor(spec, t, `${spec.name}/${t.key}`);
+    // as its replicas will get it (with the held-out ELBO's steps when early stopping compares on it)
+    const plain = trainConfigFor(spec, t, `${spec.name}/${t.key}`);
+    const json = trainForEarlyStopping(plain, trialEarlyStopping(spec, plain.steps));
     let config: TrainConfig;
     try {
       config = resolveTrainConfig(json as unknown as TrainConfigInput);

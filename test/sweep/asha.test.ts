@@ -2,7 +2,8 @@
 import test from 'ava';
 
 import { ashaDecide, ashaRungs } from '../../src/sweep/asha.js';
-import { trialEarlyStopping } from '../../src/sweep/early-stopping.js';
+import { trainForEarlyStopping, trialEarlyStopping } from '../../src/sweep/early-stopping.js';
+import { trainConfigFor } from '../../src/sweep/expand.js';
 import { loadSweepSpec, validateSweepSpec } from '../../src/sweep/spec.js';
 import { planSweep } from '../../src/sweep/plan.js';
 
@@ -48,7 +49,7 @@ const base = {
   search: { grid: { beta: [1, 4] }, seeds: [0] },
 };
 
-test('earlyStopping is validated with the spec: it needs a training-loss objective and rungs trials reach', (t) => {
+test('earlyStopping is validated with the spec: it needs a training-loss or held-out ELBO objective and rungs trials reach', (t) => {
   const spec = validateSweepSpec({ ...base, objective: 'loss', earlyStopping: { asha: { minSteps: 10, eta: 2 } } });
   t.deepEqual(spec.earlyStopping, { asha: { minSteps: 10, eta: 2 } });
   t.deepEqual(trialEarlyStopping(spec, 100), { metric: 'loss', rungs: [10, 20, 40, 80] });
@@ -57,7 +58,7 @@ test('earlyStopping is validated with the spec: it needs a training-loss objecti
 
   t.throws(() => validateSweepSpec({ ...base, earlyStopping: { asha: { minSteps: 10 } } }), { message: /earlyStopping: got .*needs an objective to compare trials on: add e\.g\. `objective: loss`/ });
   t.throws(() => validateSweepSpec({ ...base, objective: 'mig', earlyStopping: { asha: { minSteps: 10 } } }), {
-    message: /objective: got "mig"; early stopping compares trials at rungs on a loss the replicas log while training: one of recon, kl, loss/,
+    message: /objective: got "mig"; early stopping compares trials at rungs on a value the replicas compute while training: one of recon, kl, loss, elbo \(evaluation metrics such as mig run on a finished checkpoint/,
   });
   const err = t.throws(() => validateSweepSpec({ ...base, objective: 'loss', earlyStopping: { asha: { minSteps: 100, eta: 1.5, rungs: 3 } } }));
   t.regex(err?.message ?? '', /earlyStopping\.asha\.rungs: got 3; unknown field; allowed: minSteps, eta/);
@@ -72,4 +73,40 @@ test('the README\'s example sweeps/asha-smoke.yaml is valid and stops on its tra
   t.deepEqual(spec.objective, { metric: 'loss', mode: 'min' });
   t.deepEqual(trialEarlyStopping(spec, spec.train.steps), { metric: 'loss', rungs: [20, 40, 80] });
   t.is(planSweep(spec).trials.length, 6);
+});
+
+test('the held-out ELBO is an early-stopping objective: maximised, computed at each rung and the last step, and it needs evalBatches', (t) => {
+  const spec = validateSweepSpec({ ...base, objective: 'elbo', earlyStopping: { asha: { minSteps: 10, eta: 2 } } });
+  t.deepEqual(spec.objective, { metric: 'elbo', mode: 'max' });
+  const es = trialEarlyStopping(spec, 100);
+  t.deepEqual(es, { metric: 'elbo', rungs: [10, 20, 40, 80] });
+  const train = trainConfigFor(spec, { key: 'beta=1,seed=0', params: { beta: 1 }, seed: 0 }, 'es/beta=1,seed=0');
+  t.deepEqual(trainForEarlyStopping(train, es).evalSteps, [10, 20, 40, 80, 100]);
+  // a training loss is logged anyway: its trials' config is left as it is
+  const lossSpec = validateSweepSpec({ ...base, objective: 'loss', earlyStopping: { asha: { minSteps: 10, eta: 2 } } });
+  t.is(trainForEarlyStopping(train, trialEarlyStopping(lossSpec, 100)), train);
+  // the rungs are eval steps, so they need not wait for a log step
+  t.deepEqual(trialEarlyStopping(validateSweepSpec({ ...base, objective: 'elbo', earlyStopping: { asha: { minSteps: 2, eta: 3 } } }), 100)?.rungs, [2, 6, 18, 54]);
+  t.truthy(validateSweepSpec({ ...base, train: { ...base.train, evalBatches: 1 }, objective: 'elbo', earlyStopping: { asha: { minSteps: 10 } } }).earlyStopping);
+
+  t.throws(() => validateSweepSpec({ ...base, train: { ...base.train, evalBatches: 0 }, objective: 'elbo', earlyStopping: { asha: { minSteps: 10 } } }), {
+    message: /train\.evalBatches: got 0; expected an integer >= 1 with `objective: elbo` and earlyStopping: the held-out ELBO at each rung is the mean over that many evaluation batches \(remove train\.evalBatches for the default 8, or set it to 1 or more\)/,
+  });
+  // set per trial by the search: refused by the plan, naming the trials, before anything starts
+  const perTrial = validateSweepSpec({ ...base, search: { grid: { 'train.evalBatches': [0, 2] }, seeds: [0] }, objective: 'elbo', earlyStopping: { asha: { minSteps: 10 } } });
+  t.throws(() => planSweep(perTrial), {
+    message: /trial train\.evalBatches=0,seed=0: evalBatches: got 0; .*must be >= 1 to compute the held-out ELBO at evalSteps \(10, 30, 90, 100; /,
+  });
+  // without early stopping nothing is computed during training: any evalBatches will do
+  t.is(validateSweepSpec({ ...base, train: { ...base.train, evalBatches: 0 }, objective: 'elbo' }).objective?.metric, 'elbo');
+});
+
+test('the README\'s example sweeps/asha-elbo-smoke.yaml is valid and stops on the held-out ELBO', (t) => {
+  const spec = loadSweepSpec('sweeps/asha-elbo-smoke.yaml');
+  t.deepEqual(spec.objective, { metric: 'elbo', mode: 'max' });
+  const es = trialEarlyStopping(spec, spec.train.steps);
+  t.deepEqual(es, { metric: 'elbo', rungs: [20, 40, 80] });
+  const plan = planSweep(spec);
+  t.is(plan.trials.length, 6);
+  t.deepEqual(trainForEarlyStopping(trainConfigFor(spec, plan.trials[0]!, 'x'), es).evalSteps, [20, 40, 80, 120]);
 });

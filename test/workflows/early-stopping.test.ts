@@ -1,6 +1,7 @@
 // Early stopping and failing fast against the real Temporal dev server and a real MLflow server, with the fake replica
 // (real child processes, no TensorFlow): ASHA stops the planted worst trials of a sweep whose objective is known, and
-// they are marked stopped in the sweep, in Temporal (result and search attribute) and in MLflow; a trial whose npz
+// they are marked stopped in the sweep, in Temporal (result and search attribute) and in MLflow; the same on the
+// held-out ELBO, which the fake replica logs at the trainer's evalSteps as the trainer names it; a trial whose npz
 // file its worker host lacks fails at once, naming the file and the host, without a restart.
 import { hostname } from 'node:os';
 
@@ -100,6 +101,53 @@ if (!temporalAvailable()) {
       const parent = await client.getRun(result.parentRunId as string);
       t.is(parent.data.metrics['trials/stopped']?.value, 2);
       t.is(parent.data.metrics['trials/completed']?.value, 2);
+    } finally {
+      client.close();
+    }
+  });
+
+  test.serial('ASHA on the held-out ELBO: rank 0 logs it at the rungs, and the planted worst trials are stopped there', async (t) => {
+    const { server, mlflow, runRoot } = t.context;
+    // elbo = -scale * 1000 / step at the eval steps: the scale-10 trials are ten times worse (higher is better). logEvery
+    // 4 does not log step 10: the first rung is logged only because the trial passes its rungs as eval steps.
+    const spec = smallSpec('ashaelbo', QUEUE, {
+      train: { steps: 100, fakeStepMs: 20, logEvery: 4, checkpointEvery: 20 },
+      search: { grid: { 'train.fakeLossScale': [1, 10] }, seeds: [0, 1] },
+      replicas: 2,
+      maxConcurrentTrials: 2,
+      objective: 'elbo',
+      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    t.is(result.state, 'completed');
+    const good = ['train.fakeLossScale=1,seed=0', 'train.fakeLossScale=1,seed=1'];
+    const bad = ['train.fakeLossScale=10,seed=0', 'train.fakeLossScale=10,seed=1'];
+    const byKey = new Map(result.trials.map((x) => [x.key, x]));
+    for (const key of good) {
+      const s = byKey.get(key);
+      t.is(s?.state, 'completed', `${key}: ${s?.stopped ?? s?.error ?? ''}`);
+      t.deepEqual(s?.rungs, { '10': -100, '20': -50, '40': -25, '80': -12.5 });
+      t.is(s?.losses.elbo, -10, 'the last step is an eval step too: sweep results rank completed trials by it');
+    }
+    for (const key of bad) {
+      const s = byKey.get(key);
+      t.is(s?.state, 'stopped', `${key}: ${s?.error ?? ''}`);
+      t.regex(s?.stopped ?? '', /^ASHA rung 10 \(step 10\): elbo -1000 is outside the top [12] of [234] recorded there \(cutoff -100, higher is better, eta 2\)$/);
+      t.deepEqual(Object.keys(s?.rungs ?? {}), ['10']);
+      const steps = (await trainedSteps(runRoot, 'ashaelbo', key)).map((x) => x.step);
+      t.true(Math.max(...steps) < 100, `${key} trained to ${Math.max(...steps)}`);
+      t.deepEqual(await stillAliveAfter(await replicaPids(runRoot, 'ashaelbo', key), 10_000), []);
+    }
+
+    // MLflow: a completed trial's run holds the held-out ELBO at each rung and at the last step, beside the losses.
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const runs = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
+      const run = runs.find((r) => r.data.tags['dcign.trial'] === good[0]);
+      t.is(run?.info.status, 'FINISHED');
+      const history = await client.getMetricHistory(run?.info.runId as string, 'elbo');
+      t.deepEqual(history.map((p) => [p.step, p.value]).sort((a, b) => (a[0] as number) - (b[0] as number)), [[10, -100], [20, -50], [40, -25], [80, -12.5], [100, -10]]);
+      t.is((await client.getMetricHistory(run?.info.runId as string, 'loss')).length, 100 / 4 + 1, 'every log step (4, 8, ..., 100) and the rung at 10');
     } finally {
       client.close();
     }
