@@ -1,7 +1,8 @@
 // The orchestration with the real replica child (src/train/replica-child.ts: TensorFlow trainer + ZeroMQ ring): a tiny
 // sweep of 2 trials x 2 data-parallel replicas rendezvousing through the trial workflow's update (untracked: local
 // checkpoints); and a tracked trial whose worker goes away after a durable checkpoint, resumed by a real replica on a
-// worker with its own run root from the checkpoint it fetched from MLflow.
+// worker with its own run root from the checkpoint it fetched from MLflow; and early stopping on the held-out ELBO that
+// rank 0 of a real 2-replica group computes at the rung while its peer waits in the ring.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +58,45 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
       const curve = await server.client.workflow.getHandle(trialWorkflowId('real', trial.key)).query(trialCurveQuery);
       t.deepEqual(curve.map((p) => p.step), [2, 4, 6]);
     }
+  });
+
+  test.serial('ASHA on the held-out ELBO of real replicas stops the planted tiny-learning-rate trials at the rung', async (t) => {
+    const { server } = t.context;
+    // lr 1e-7 learns nothing in 10 steps; lr 3e-3 does. One at a time, in spec order: the good trial records first (and
+    // is promoted, alone), the tiny-lr one meets its record at rung 10 and is stopped there (of 2, eta 3 keeps 1).
+    // Step 10 is no log step (logEvery 4): it is logged because it is the rung. 150 steps leave the stop time to arrive.
+    const spec = smallSpec('realelbo', QUEUE, {
+      model: { variant: 'beta-vae', imageSize: 32, latentSize: 4 },
+      train: { steps: 150, batchSize: 16, logEvery: 4, checkpointEvery: 50, evalBatches: 2, evalBatchSize: 16 },
+      search: { grid: { learningRate: [0.003, 1e-7] }, seeds: [0] },
+      replicas: 2,
+      maxConcurrentTrials: 1,
+      evaluation: { enabled: false },
+      retry: { heartbeatTimeoutSeconds: 60 },
+      objective: 'elbo',
+      earlyStopping: { asha: { minSteps: 10, eta: 3 } },
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    const byKey = new Map(result.trials.map((x) => [x.key, x]));
+    const rung = (key: string): number => byKey.get(key)?.rungs?.['10'] as number;
+    const good = 'lr=0.003,seed=0';
+    const tiny = 'lr=1e-7,seed=0';
+    {
+      const key = good;
+      const s = byKey.get(key);
+      t.is(s?.state, 'completed', `${key}: ${s?.stopped ?? s?.error ?? ''}`);
+      t.true(Number.isFinite(rung(key)) && rung(key) < 0, `${key}: elbo at rung 10 = ${rung(key)}`);
+      t.true(Number.isFinite(s?.losses.elbo), `${key}: the last step carries the held-out ELBO: ${JSON.stringify(s?.losses)}`);
+      const curve = await server.client.workflow.getHandle(trialWorkflowId('realelbo', key)).query(trialCurveQuery);
+      t.deepEqual(curve.filter((p) => p.scalars.elbo !== undefined).map((p) => p.step), [10, 30, 90, 150]);
+      t.is(curve.find((p) => p.step === 10)?.scalars.elbo, rung(key), 'the sweep recorded the value logged at the rung');
+    }
+    const s = byKey.get(tiny);
+    t.is(s?.state, 'stopped', `${tiny}: ${s?.error ?? ''} (rung values ${JSON.stringify(result.trials.map((x) => [x.key, x.rungs]))})`);
+    t.regex(s?.stopped ?? '', /^ASHA rung 10 \(step 10\): elbo -[\d.]+ is outside the top 1 of 2 recorded there \(cutoff -[\d.]+, higher is better, eta 3\)$/);
+    t.true(rung(tiny) < rung(good), `tiny lr ${rung(tiny)} vs ${rung(good)}`);
+    t.true((s?.step ?? 150) < 150, `stopped before the end, at ${s?.step}`);
+    t.log(`held-out ELBO at rung 10: lr 3e-3 ${rung(good)}, lr 1e-7 ${rung(tiny)}; the tiny-lr trial stopped at step ${s?.step}`);
   });
 
   test.serial('a real replica on another host resumes from the checkpoint it fetched from MLflow', async (t) => {
