@@ -34,7 +34,10 @@ export interface TrialInput {
    * generation number. The newest checkpoint stored in the trial's MLflow run is used when it is newer.
    */
   readonly resume?: { readonly checkpoint?: CheckpointRef; readonly generation: number };
-  /** Early stopping: the training scalar compared at each rung step; the trial reports it there to its sweep. */
+  /**
+   * Early stopping: the training scalar compared at each rung step; the trial reports it there to its sweep. For the
+   * held-out `elbo` the trial has rank 0 compute it at those steps (src/sweep/early-stopping.ts trainForEarlyStopping).
+   */
   readonly earlyStopping?: { readonly metric: string; readonly rungs: readonly number[] };
 }
 
