@@ -162,6 +162,10 @@ async function main(): Promise<number> {
     process.stdin.on('error', () => stop('stdin failed (the launcher is gone)'));
     process.stdin.resume();
   }
+  // TensorFlow loads (about a second) while the group gathers, not after: the trainer is imported only for a train
+  // config, so the exercise workload still starts without TensorFlow.
+  const trainer = cfg.train ? import('./run.js') : undefined;
+  trainer?.catch(() => undefined); // awaited below; a failure is reported there
   try {
     let rendezvous: Rendezvous;
     let port: number | undefined;
@@ -197,8 +201,7 @@ async function main(): Promise<number> {
       });
       output = { kind: 'exercise', exercise };
     } else {
-      // loaded only here, so the exercise workload starts without TensorFlow
-      const { runTraining } = await import('./run.js');
+      const { runTraining } = await (trainer as Promise<typeof import('./run.js')>);
       const averaged: GradientReducer = ring; // the ring satisfies the trainer's interface
       const train = await runTraining(cfg.train as TrainConfigInput, {
         // alone, train exactly as without data parallelism
