@@ -17,6 +17,7 @@ import { tf } from '../model/tf.js';
 import { VaeModel } from '../model/vae.js';
 import { loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfigInput } from '../train/config.js';
+import { evaluateElbo } from '../train/evaluate.js';
 import { Rng, mixSeed } from '../random.js';
 import { writeGif } from '../viz/gif.js';
 import { tileGrid } from '../viz/grid.js';
@@ -153,8 +154,15 @@ export async function evaluateCheckpoint(
       traversalGifs: Array.from({ length: cfg.model.latentSize }, (_, j) => path.join(opts.out, 'traversals', `z${j}.gif`)),
     };
     const posterior = await auditPosterior(model, dataset, opts.seed, opts.auditImages ?? 1000, opts.priorSamples ?? 500);
+    // The held-out ELBO needs no factors: the trainer's own evaluation set and noise (seeded by the training seed), so
+    // it matches the `elbo` the trainer logs at its evalSteps for the same parameters.
+    const heldOut =
+      opts.metrics === undefined || opts.metrics.includes('elbo')
+        ? evaluateElbo(model, dataset, cfg.seed, Math.max(1, cfg.evalBatches), cfg.evalBatchSize)
+        : undefined;
     const metrics = {
       ...result.metrics,
+      ...(heldOut ? { elbo: heldOut.elbo, heldout_recon: heldOut.recon, heldout_kl: heldOut.kl } : {}),
       posterior_kl: posterior.klToPrior,
       posterior_tc: posterior.gaussianTc,
       prior_blank: posterior.prior.blank,

@@ -1,5 +1,6 @@
 // What the sweep's evaluate step leaves for the study report: only the metrics the spec lists, the posterior audit
 // (posterior.json and its scalars) and one traversal GIF per latent; and no tensors left behind.
+// Serial: each test counts live tensors, which another running beside it would change.
 import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,10 +8,12 @@ import path from 'node:path';
 
 import type { PosteriorReport } from '../../src/eval/evaluate-checkpoint.js';
 import { tf } from '../../src/model/tf.js';
+import { runTraining } from '../../src/train/run.js';
 import { evaluateTrial } from '../../workers/evaluate.js';
 import { constantDecoderCheckpoint } from '../helpers/checkpoint-fixtures.js';
+import { smallTrainConfig } from '../helpers/small-train.js';
 
-test('the evaluate step computes the spec metrics only, audits the posterior, writes a GIF per latent, leaks no tensors', async (t) => {
+test.serial('the evaluate step computes the spec metrics only, audits the posterior, writes a GIF per latent, leaks no tensors', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'dcign-eval-outputs-'));
   try {
     // A decoder that outputs the same grey everywhere: every prior sample decodes to a flat (blank) image.
@@ -32,6 +35,25 @@ test('the evaluate step computes the spec metrics only, audits the posterior, wr
       t.is(gif.subarray(0, 6).toString('latin1'), 'GIF89a');
       t.is(gif.readUInt16LE(6), 96, 'the 32 px frames are scaled to 96 px');
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('evaluation.metrics [elbo]: the held-out ELBO of the checkpoint, the same figure the trainer computes on its parameters', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'dcign-eval-elbo-'));
+  try {
+    const trained = await runTraining(smallTrainConfig(path.join(dir, 'run'), { dataset: 'dsprites-small', evalBatches: 2 }));
+    const expected = trained.eval;
+    t.truthy(expected, 'the trainer evaluated at its end');
+    const evaluation = { enabled: true, metrics: ['elbo'], numTrain: 64, numTest: 32 };
+    const before = tf.memory().numTensors;
+    const metrics = await evaluateTrial({ trialKey: 'elbo', checkpointPath: trained.lastCheckpoint as string, dataset: 'dsprites-small', evaluation, seed: 0 });
+    t.is(tf.memory().numTensors, before, 'tensor count after evaluation');
+    t.is(metrics.elbo, expected?.elbo);
+    t.is(metrics.heldout_recon, expected?.recon);
+    t.is(metrics.heldout_kl, expected?.kl);
+    t.true((metrics.elbo as number) < 0, 'an ELBO in nats per image is negative for images of many pixels');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
