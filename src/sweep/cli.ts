@@ -162,9 +162,9 @@ export async function sweepList(a: ConnectionArgs): Promise<void> {
   });
 }
 
-export async function sweepResume(a: ConnectionArgs & { name: string }): Promise<void> {
+export async function sweepResume(a: ConnectionArgs & { name: string; stopRunning?: boolean }): Promise<void> {
   await withClient(a, async (client) => {
-    const out = await resumeSweep(client, a.name);
+    const out = await resumeSweep(client, a.name, { stopRunning: a.stopRunning === true });
     if (out.how === 'signalled') {
       const taskQueue = (await client.workflow.getHandle(sweepWorkflowId(a.name)).describe()).taskQueue;
       const missing = await noWorkerMessage(client, a.namespace, taskQueue);
@@ -176,9 +176,9 @@ export async function sweepResume(a: ConnectionArgs & { name: string }): Promise
   });
 }
 
-export async function sweepRetry(a: ConnectionArgs & { name: string; trials: readonly string[] }): Promise<void> {
+export async function sweepRetry(a: ConnectionArgs & { name: string; trials: readonly string[]; stopRunning?: boolean }): Promise<void> {
   await withClient(a, async (client) => {
-    const out = await retryTrials(client, a.name, a.trials);
+    const out = await retryTrials(client, a.name, a.trials, { stopRunning: a.stopRunning === true });
     const where = out.how === 'queued' ? 'queued in the running sweep' : `in a new run of the ended sweep (${out.kept} trial(s) kept as they ended)`;
     console.log(`retrying ${out.trials.length} trial(s) ${where}, each from its newest checkpoint: ${out.trials.join('; ')}`);
   });

@@ -51,6 +51,18 @@ export interface StartOptions {
   readonly progressReportMs?: number;
 }
 
+/** How an ended sweep is continued (resume, retry). */
+export interface ContinueOptions extends StartOptions {
+  /**
+   * Trial workflows still running although their sweep ended (a sweep terminated on the server leaves its trials):
+   * cancel them (their replicas stop; the newest checkpoint stays in MLflow) and continue them from there. Without
+   * it such a trial is an error, since a second copy would train beside it.
+   */
+  readonly stopRunning?: boolean;
+  /** How long a cancelled trial may take to close before it is terminated (default 60 s). */
+  readonly stopTimeoutMs?: number;
+}
+
 /** Starts the sweep workflow for a validated spec; a second start of a running sweep throws SweepAlreadyRunningError. */
 export async function startSweep(client: Client, spec: SweepSpec, o: StartOptions = {}): Promise<WorkflowHandle<SweepWorkflow>> {
   const workflowId = sweepWorkflowId(spec.name);
@@ -148,7 +160,7 @@ export type ResumeOutcome =
   | { readonly how: 'restarted'; readonly trials: readonly string[]; readonly kept: number };
 
 /** Resumes a paused sweep, or continues an ended one (completed, failed, cancelled, terminated, timed out). */
-export async function resumeSweep(client: Client, name: string, o: StartOptions = {}): Promise<ResumeOutcome> {
+export async function resumeSweep(client: Client, name: string, o: ContinueOptions = {}): Promise<ResumeOutcome> {
   const handle = handleOf(client, name);
   const desc = await notFound(name, handle.describe());
   if (desc.status.name === 'RUNNING') {
@@ -161,7 +173,7 @@ export async function resumeSweep(client: Client, name: string, o: StartOptions 
 export type RetryOutcome = { readonly how: 'queued'; readonly trials: readonly string[] } | Extract<ResumeOutcome, { how: 'restarted' }>;
 
 /** Runs failed trials again (the named ones, or all failed) from their newest checkpoints, in a running or ended sweep. */
-export async function retryTrials(client: Client, name: string, keys: readonly string[], o: StartOptions = {}): Promise<RetryOutcome> {
+export async function retryTrials(client: Client, name: string, keys: readonly string[], o: ContinueOptions = {}): Promise<RetryOutcome> {
   const handle = handleOf(client, name);
   const desc = await notFound(name, handle.describe());
   if (desc.status.name !== 'RUNNING') return continueEnded(client, name, { kind: 'retry', keys }, o);
@@ -176,7 +188,7 @@ export async function retryTrials(client: Client, name: string, keys: readonly s
  * Starts a new run of an ended sweep (same workflow id) seeded with the ended run's progress. That progress is read
  * by query, which Temporal answers for a closed workflow too by replaying it on a worker: one must poll the queue.
  */
-async function continueEnded(client: Client, name: string, how: Continuation, o: StartOptions): Promise<Extract<ResumeOutcome, { how: 'restarted' }>> {
+async function continueEnded(client: Client, name: string, how: Continuation, o: ContinueOptions): Promise<Extract<ResumeOutcome, { how: 'restarted' }>> {
   const handle = handleOf(client, name);
   const desc = await handle.describe();
   const missing = await noWorkerMessage(client, client.options.namespace, desc.taskQueue);
@@ -186,19 +198,21 @@ async function continueEnded(client: Client, name: string, how: Continuation, o:
   const [ended, spec] = await Promise.all([handle.query(progressQuery), handle.query(specQuery)]);
   const resumed = continueSweep(ended, how);
   // A trial workflow that outlived its sweep (trials are abandoned by a terminated sweep) would train beside its copy.
+  const running: WorkflowHandle[] = [];
   for (const key of resumed.queue) {
     const trial = client.workflow.getHandle(trialWorkflowId(name, key));
-    const status = await trial
-      .describe()
-      .then((d) => d.status.name)
-      .catch(() => 'NONE');
-    if (status === 'RUNNING') {
-      throw new Error(
-        `trial '${key}' of sweep '${name}' is still running (workflow ${trial.workflowId}) although its sweep ended; ` +
-          `let it finish or stop it (\`temporal workflow terminate --workflow-id '${trial.workflowId}'\`), then ${how.kind} again`,
-      );
-    }
+    if ((await statusOf(trial)) === 'RUNNING') running.push(trial);
   }
+  if (running.length > 0 && o.stopRunning !== true) {
+    const which = running.map((h) => h.workflowId.slice(handle.workflowId.length + 1));
+    throw new Error(
+      `${running.length === 1 ? 'trial' : 'trials'} ${which.map((k) => `'${k}'`).join(', ')} of sweep '${name}' ${running.length === 1 ? 'is' : 'are'} ` +
+        `still running although the sweep ended, and a second copy would train beside ${running.length === 1 ? 'it' : 'them'}: ` +
+        `let ${running.length === 1 ? 'it' : 'them'} finish, or stop ${running.length === 1 ? 'it' : 'them'} and continue from the newest checkpoint with ` +
+        `\`dcign sweep ${how.kind} ${name}${how.kind === 'retry' ? ' ...' : ''} --stop-running\``,
+    );
+  }
+  await Promise.all(running.map((h) => stopTrialWorkflow(h, o.stopTimeoutMs ?? 60_000)));
   const input: SweepInput = {
     spec,
     resumed,
@@ -212,6 +226,29 @@ async function continueEnded(client: Client, name: string, how: Continuation, o:
     throw err;
   }
   return { how: 'restarted', trials: resumed.queue, kept: ended.trials.length - resumed.queue.length };
+}
+
+async function statusOf(h: WorkflowHandle): Promise<string> {
+  return h
+    .describe()
+    .then((d) => d.status.name)
+    .catch(() => 'NONE');
+}
+
+/**
+ * Cancels a trial workflow and waits for it to close: it stops its replicas and closes its MLflow run; its checkpoints
+ * stay. One that does not close in time (no worker serves its queue) is terminated.
+ */
+async function stopTrialWorkflow(h: WorkflowHandle, timeoutMs: number): Promise<void> {
+  await h.cancel().catch(() => undefined); // it may have closed meanwhile
+  const deadline = Date.now() + timeoutMs;
+  while ((await statusOf(h)) === 'RUNNING') {
+    if (Date.now() > deadline) {
+      await h.terminate(`did not close within ${Math.round(timeoutMs / 1000)} s of the cancel that continuing its ended sweep sent`).catch(() => undefined);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 export async function cancelSweep(client: Client, name: string, reason = 'cancelled from the CLI'): Promise<void> {

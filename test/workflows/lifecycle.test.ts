@@ -69,7 +69,7 @@ if (!temporalAvailable()) {
     return trial;
   };
 
-  test.serial('a sweep terminated mid-run and resumed: the completed trial is not trained again, the running one continues from its checkpoint', async (t) => {
+  test.serial('a sweep terminated mid-run and resumed (--stop-running stops its orphaned trial): the completed trial is not trained again, the running one continues from its checkpoint', async (t) => {
     const { server, runRoot, tracking } = t.context;
     const name = `resume-${RUN}`;
     const [done, cut] = ['beta=1,seed=0', 'beta=2,seed=0'];
@@ -88,20 +88,24 @@ if (!temporalAvailable()) {
     // Terminated by the server, as an operator or a timeout would end it: the sweep and its running trial.
     const before = await sweepProgress(server.client, name, { live: false });
     await handle.terminate('test: the sweep ends mid-run');
-    // Temporal leaves a terminated sweep's trials running: resume refuses to start a second copy beside one.
+    // Temporal leaves a terminated sweep's trials running: resume refuses to start a second copy beside one, and says
+    // how to stop it and continue.
     await t.throwsAsync(resumeSweep(server.client, name), {
-      message: `trial '${cut}' of sweep '${name}' is still running (workflow sweep/${name}/${cut}) although its sweep ended; let it finish or stop it (\`temporal workflow terminate --workflow-id 'sweep/${name}/${cut}'\`), then resume again`,
+      message:
+        `trial '${cut}' of sweep '${name}' is still running although the sweep ended, and a second copy would train beside it: ` +
+        `let it finish, or stop it and continue from the newest checkpoint with \`dcign sweep resume ${name} --stop-running\``,
     });
-    await cutTrial.terminate('test: the sweep ends mid-run');
+    t.is((await cutTrial.describe()).status.name, 'RUNNING', 'the refused resume left the trial alone');
     const cutPids = await replicaPids(runRoot, name, cut);
-    t.deepEqual(await stillAliveAfter(cutPids, 30_000), [], 'replicas of the terminated trial stopped');
     const doneRun = await tracking.getRun(trialOf(before, done).mlflowRunId as string);
     const doneSteps = await trainedSteps(runRoot, name, done);
     const cutRunId = trialOf(before, cut).mlflowRunId as string;
     t.deepEqual(await lossSteps(t, cutRunId), range(1, 20), 'before the resume, the cut trial logged the steps its checkpoint covers');
 
-    const out = await resumeSweep(server.client, name, { progressReportMs: 200 });
+    // --stop-running: the orphaned trial is cancelled (its replicas stop) and continues from its checkpoint.
+    const out = await resumeSweep(server.client, name, { progressReportMs: 200, stopRunning: true });
     t.deepEqual(out, { how: 'restarted', trials: [cut], kept: 1 });
+    t.deepEqual(await stillAliveAfter(cutPids, 30_000), [], 'replicas of the stopped trial stopped');
     const result = await server.client.workflow.getHandle<() => Promise<SweepProgress>>(sweepWorkflowId(name)).result();
     t.is(result.state, 'completed');
     t.is(result.resumed, 1);

@@ -95,21 +95,28 @@ const list: CommandModule<Common, Common> = {
   handler: async (a) => (await impl()).sweepList(await inUse(a)),
 };
 
-const resume: CommandModule<Common, Common & { name: string }> = {
+const STOP_RUNNING = {
+  type: 'boolean',
+  default: false,
+  describe: 'an ended sweep whose trials still run (terminated on the server): stop them and continue them from their newest checkpoints',
+} as const;
+
+const resume: CommandModule<Common, Common & { name: string; 'stop-running': boolean }> = {
   command: 'resume <name>',
   describe: 'Continue a paused sweep, or an ended one (completed trials are kept; the others continue from their newest checkpoints)',
-  builder: (y) => common(y).positional('name', { type: 'string', demandOption: true }),
-  handler: async (a) => (await impl()).sweepResume(await inUse(a)),
+  builder: (y) => common(y).positional('name', { type: 'string', demandOption: true }).option('stop-running', STOP_RUNNING),
+  handler: async (a) => (await impl()).sweepResume({ ...(await inUse(a)), stopRunning: a['stop-running'] }),
 };
 
-const retry: CommandModule<Common, Common & { name: string; trials?: string[] }> = {
+const retry: CommandModule<Common, Common & { name: string; trials?: string[]; 'stop-running': boolean }> = {
   command: 'retry <name> [trials..]',
   describe: 'Run failed trials again from their newest checkpoints (the named trial keys, or every failed one)',
   builder: (y) =>
     common(y)
       .positional('name', { type: 'string', demandOption: true })
-      .positional('trials', { type: 'string', array: true, describe: 'trial keys as `dcign sweep status` shows them, e.g. beta=4,seed=0' }),
-  handler: async (a) => (await impl()).sweepRetry({ ...(await inUse(a)), trials: a.trials ?? [] }),
+      .positional('trials', { type: 'string', array: true, describe: 'trial keys as `dcign sweep status` shows them, e.g. beta=4,seed=0' })
+      .option('stop-running', STOP_RUNNING),
+  handler: async (a) => (await impl()).sweepRetry({ ...(await inUse(a)), trials: a.trials ?? [], stopRunning: a['stop-running'] }),
 };
 
 const signal = (action: 'pause' | 'cancel', describe: string): CommandModule<Common, Common & { name: string }> => ({
