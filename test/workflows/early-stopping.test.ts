@@ -36,23 +36,28 @@ if (!temporalAvailable()) {
     await t.context.mlflow?.dispose();
   });
 
+  const good = ['train.fakeLossScale=1,seed=0', 'train.fakeLossScale=1,seed=1'];
+  const bad = ['train.fakeLossScale=10,seed=0', 'train.fakeLossScale=10,seed=1'];
+  /** Two good and two planted trials (fakeLossScale 10: ten times worse at every step), two at a time, ASHA eta 2. */
+  const plantedSweep = async (server: TemporalTestServer, name: string, objective: string, train: Record<string, number>, replicas: number) => {
+    const spec = smallSpec(name, QUEUE, {
+      train: { steps: 100, fakeStepMs: 20, checkpointEvery: 20, ...train },
+      search: { grid: { 'train.fakeLossScale': [1, 10] }, seeds: [0, 1] },
+      replicas,
+      maxConcurrentTrials: 2,
+      objective,
+      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    return { result, byKey: new Map(result.trials.map((x) => [x.key, x])) };
+  };
+
   test.serial('ASHA stops the planted worst trials at the first rung; the rest complete', async (t) => {
     const { server, mlflow, runRoot } = t.context;
     // Loss = scale * 1000 / step: the two scale-10 trials are ten times worse at every step. They start only once a
     // good trial has ended (2 at once, in spec order), so each meets good records at rung 10 and is stopped there.
-    const spec = smallSpec('asha', QUEUE, {
-      train: { steps: 100, fakeStepMs: 20, logEvery: 2, checkpointEvery: 20 },
-      search: { grid: { 'train.fakeLossScale': [1, 10] }, seeds: [0, 1] },
-      replicas: 1,
-      maxConcurrentTrials: 2,
-      objective: 'loss',
-      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
-    });
-    const result = await (await startSweep(server.client, spec)).result();
+    const { result, byKey } = await plantedSweep(server, 'asha', 'loss', { logEvery: 2 }, 1);
     t.is(result.state, 'completed');
-    const good = ['train.fakeLossScale=1,seed=0', 'train.fakeLossScale=1,seed=1'];
-    const bad = ['train.fakeLossScale=10,seed=0', 'train.fakeLossScale=10,seed=1'];
-    const byKey = new Map(result.trials.map((x) => [x.key, x]));
     for (const key of good) {
       const s = byKey.get(key);
       t.is(s?.state, 'completed', `${key}: ${s?.stopped ?? s?.error ?? ''}`);
@@ -110,19 +115,8 @@ if (!temporalAvailable()) {
     const { server, mlflow, runRoot } = t.context;
     // elbo = -scale * 1000 / step at the eval steps: the scale-10 trials are ten times worse (higher is better). logEvery
     // 4 does not log step 10: the first rung is logged only because the trial passes its rungs as eval steps.
-    const spec = smallSpec('ashaelbo', QUEUE, {
-      train: { steps: 100, fakeStepMs: 20, logEvery: 4, checkpointEvery: 20 },
-      search: { grid: { 'train.fakeLossScale': [1, 10] }, seeds: [0, 1] },
-      replicas: 2,
-      maxConcurrentTrials: 2,
-      objective: 'elbo',
-      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
-    });
-    const result = await (await startSweep(server.client, spec)).result();
+    const { result, byKey } = await plantedSweep(server, 'ashaelbo', 'elbo', { logEvery: 4 }, 2);
     t.is(result.state, 'completed');
-    const good = ['train.fakeLossScale=1,seed=0', 'train.fakeLossScale=1,seed=1'];
-    const bad = ['train.fakeLossScale=10,seed=0', 'train.fakeLossScale=10,seed=1'];
-    const byKey = new Map(result.trials.map((x) => [x.key, x]));
     for (const key of good) {
       const s = byKey.get(key);
       t.is(s?.state, 'completed', `${key}: ${s?.stopped ?? s?.error ?? ''}`);
