@@ -13,6 +13,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -44,6 +45,12 @@ import { trialEarlyStopping } from '../src/sweep/early-stopping.js';
 
 const TERMINAL = new Set(['completed', 'stopped', 'failed', 'cancelled']);
 
+
+/**
+ * Workflow patches (Temporal's patched()): a sweep that started on older workflow code replays through its old
+ * branch. test/workflows/replay-compat.test.ts replays histories recorded by the previous release.
+ */
+const PATCH_PAUSE_RUNNING_TRIALS = 'pause-running-trials';
 export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   const { spec } = input;
   const control = proxyActivities<Activities>({
@@ -245,7 +252,8 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       if (cancelRequested) break;
       if (pauseTrialsDue) {
         pauseTrialsDue = false;
-        await pauseRunningTrials();
+        // Before this patch, pause only held new trials: a sweep paused under the older code replays without signals.
+        if (patched(PATCH_PAUSE_RUNNING_TRIALS)) await pauseRunningTrials();
         continue;
       }
       if (queue.length === 0 && running().length === 0) break;

@@ -1,0 +1,37 @@
+// Workflows that started on the previous release's code must replay on this one: a worker upgraded while sweeps run
+// re-executes their histories, and a command the old code did not issue is a nondeterminism error that stalls the
+// sweep. test/fixtures/histories/<commit>/ holds complete histories recorded with that release's workflow code
+// (test/helpers/record-histories.ts: completed, restarted, failed, paused with a trial added, cancelled, and
+// continued-as-new sweeps, and their trials). A change that breaks one needs a patched() branch (workflows/sweep.ts).
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import test from 'ava';
+import proto from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+
+import { projectRoot } from '../../src/stack/paths.js';
+import { bundle } from '../helpers/sweep-fixture.js';
+
+const ROOT = path.join(projectRoot, 'test', 'fixtures', 'histories');
+
+for (const release of readdirSync(ROOT).filter((d) => !d.includes('.'))) {
+  test(`histories recorded by release ${release} replay on this workflow code`, async (t) => {
+    const dir = path.join(ROOT, release);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.binpb'));
+    const histories = files.map((f) => ({ file: f, history: proto.temporal.api.history.v1.History.decode(readFileSync(path.join(dir, f))) }));
+    const types = new Set(histories.map((h) => h.history.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name));
+    t.deepEqual([...types].sort(), ['sweepWorkflow', 'trialWorkflow'], 'both workflow types are covered');
+    const code = await bundle();
+    const failed: string[] = [];
+    for (const { file, history } of histories) {
+      try {
+        await Worker.runReplayHistory({ workflowBundle: { code: code.code } }, history, file);
+      } catch (err) {
+        failed.push(`${file}: ${(err as Error).message.slice(0, 300)}`);
+      }
+    }
+    t.deepEqual(failed, [], `${failed.length} of ${histories.length} histories did not replay`);
+    t.true(histories.length >= 10, `${histories.length} histories`);
+  });
+}
