@@ -7,10 +7,12 @@
 import { hostname } from 'node:os';
 
 import anyTest from 'ava';
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
+import { Worker } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { startSweep } from '../../src/sweep/control.js';
-import { SA_STATE, trialWorkflowId } from '../../src/contract/index.js';
+import { SA_STATE, sweepWorkflowId, trialWorkflowId } from '../../src/contract/index.js';
 import type { TrialResult } from '../../src/contract/index.js';
 import { MlflowClient } from '../../src/tracking/index.js';
 import { testMlflowServer } from '../helpers/mlflow.js';
@@ -20,7 +22,8 @@ import type { TemporalTestServer } from '../helpers/temporal.js';
 import { bundle, replicaPids, smallSpec, startWorker, stillAliveAfter, tempDir, trainedSteps } from '../helpers/sweep-fixture.js';
 import type { RunningWorker } from '../helpers/sweep-fixture.js';
 
-const test = anyTest as TestFn<{ server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker; runRoot: string }>;
+type Ctx = { server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker; runRoot: string; code: WorkflowBundleWithSourceMap };
+const test = anyTest as TestFn<Ctx>;
 const QUEUE = 'early-stopping';
 
 if (!temporalAvailable()) {
@@ -29,13 +32,19 @@ if (!temporalAvailable()) {
   test.before(async (t) => {
     const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), testMlflowServer(), bundle(), tempDir('asha')]);
     const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, mlflowUri: mlflow.uri });
-    t.context = { server, mlflow, worker, runRoot };
+    t.context = { server, mlflow, worker, runRoot, code };
   });
   test.after.always(async (t) => {
     await t.context.worker?.stop().catch(() => undefined);
     await t.context.server?.stop();
     await t.context.mlflow?.dispose();
   });
+
+  /** The recorded history of a workflow goes through the workflow code again without a determinism error. */
+  const replays = async (t: ExecutionContext<Ctx>, workflowId: string): Promise<void> => {
+    const history = await t.context.server.client.workflow.getHandle(workflowId).fetchHistory();
+    await t.notThrowsAsync(Worker.runReplayHistory({ workflowBundle: { code: t.context.code.code } }, history, workflowId), workflowId);
+  };
 
   const good = ['train.fakeLossScale=1,seed=0', 'train.fakeLossScale=1,seed=1'];
   const bad = ['train.fakeLossScale=10,seed=0', 'train.fakeLossScale=10,seed=1'];
@@ -195,6 +204,27 @@ if (!temporalAvailable()) {
     } finally {
       client.close();
     }
+    // Deterministic: rung evaluations racing training, a stop cancelling one, replay as recorded.
+    for (const key of [...good, ...bad]) await replays(t, trialWorkflowId('ashamig', key));
+    await replays(t, sweepWorkflowId('ashamig'));
+  });
+
+  test.serial('a rung evaluation that fails does not fail its trial: that rung is skipped, the others are judged', async (t) => {
+    const { server } = t.context;
+    // The fake evaluator fails on the checkpoint of step 20 (every attempt): rung 20 goes unjudged.
+    const spec = smallSpec('ashamigfail', QUEUE, {
+      train: { steps: 100, fakeStepMs: 20, logEvery: 4, checkpointEvery: 20 },
+      search: { grid: { 'train.fakeEvalFail': [20] }, seeds: [0] },
+      replicas: 1,
+      objective: 'mig',
+      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    const s = result.trials[0];
+    t.is(s?.state, 'completed', `${s?.stopped ?? s?.error ?? ''}`);
+    t.deepEqual(s?.rungs, { '10': 0.01, '40': 0.01, '80': 0.01 });
+    t.is(s?.metrics.mig, 0.01);
+    await replays(t, trialWorkflowId('ashamigfail', s?.key as string));
   });
 
   test.serial('a trial whose npz file its worker host lacks fails at once, naming the file and the host, without a restart', async (t) => {
