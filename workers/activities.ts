@@ -109,6 +109,8 @@ export interface TrainReplicaInput {
   readonly resumeFrom?: CheckpointRef;
   /** Durable checkpoints to keep in the trial's MLflow run (rank 0 deletes older ones). */
   readonly keepCheckpoints?: number;
+  /** Steps whose durable checkpoints are kept besides (early stopping's rungs, evaluated while training goes on). */
+  readonly keepCheckpointSteps?: readonly number[];
   readonly mlflowRunId?: string;
 }
 
@@ -343,6 +345,7 @@ export function createActivities(deps: ActivityDeps) {
             uploader = new CheckpointUploader({
               store: new CheckpointStore(deps.mlflow, input.mlflowRunId),
               keep: input.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS,
+              ...(input.keepCheckpointSteps ? { protect: input.keepCheckpointSteps } : {}),
               cacheDir: path.join(runDir, 'checkpoints'),
               ...(deps.uploadBackoff ? { backoff: deps.uploadBackoff } : {}),
               onDurable: async (ref) => {

@@ -332,6 +332,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
             train: replicaTrain,
             ...(resumeFrom ? { resumeFrom } : {}),
             keepCheckpoints: input.checkpoints?.keep ?? DEFAULT_KEEP_CHECKPOINTS,
+            // a rung's checkpoint outlives retention: its evaluation may fetch it after newer ones landed
+            ...(evaluatedRungs && input.earlyStopping ? { keepCheckpointSteps: input.earlyStopping.rungs } : {}),
             ...(mlflowRunId ? { mlflowRunId } : {}),
           }),
         ),
