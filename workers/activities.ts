@@ -47,6 +47,11 @@ export interface EvaluateRequest {
   readonly evaluation: SweepSpec['evaluation'];
   readonly seed: number;
   readonly mlflowRunId?: string;
+  /**
+   * Only the metrics (an early-stopping rung, while the trial trains on): no posterior audit, images, GIFs or
+   * artifacts. The end-of-trial evaluation leaves it unset.
+   */
+  readonly metricsOnly?: boolean;
 }
 
 /** The evaluate activity's input: the trial's final checkpoint wherever it is stored. */
@@ -74,8 +79,11 @@ export interface ActivityDeps {
   /** [node, dist/workers/replica-guard.js] for replica commands that do not stop when their stdin closes; else []. */
   readonly guardCommand: readonly string[];
   readonly slots: SlotPool;
-  /** Computes the disentanglement metrics of a checkpoint (src/metrics/evaluate.ts in production). */
-  readonly evaluate?: (req: EvaluateRequest) => Promise<Record<string, number>>;
+  /**
+   * Computes the disentanglement metrics of a checkpoint (src/metrics/evaluate.ts in production); stops when `signal`
+   * aborts (the activity was cancelled: a rung evaluation of a trial that early stopping ended).
+   */
+  readonly evaluate?: (req: EvaluateRequest, signal?: AbortSignal) => Promise<Record<string, number>>;
   /** How often rank 0 forwards losses to its trial workflow (ms; default 2000). Checkpoints are sent at once. */
   readonly progressIntervalMs?: number;
   /** Extra environment for replicas. */
@@ -101,6 +109,8 @@ export interface TrainReplicaInput {
   readonly resumeFrom?: CheckpointRef;
   /** Durable checkpoints to keep in the trial's MLflow run (rank 0 deletes older ones). */
   readonly keepCheckpoints?: number;
+  /** Steps whose durable checkpoints are kept besides (early stopping's rungs, evaluated while training goes on). */
+  readonly keepCheckpointSteps?: readonly number[];
   readonly mlflowRunId?: string;
 }
 
@@ -335,6 +345,7 @@ export function createActivities(deps: ActivityDeps) {
             uploader = new CheckpointUploader({
               store: new CheckpointStore(deps.mlflow, input.mlflowRunId),
               keep: input.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS,
+              ...(input.keepCheckpointSteps ? { protect: input.keepCheckpointSteps } : {}),
               cacheDir: path.join(runDir, 'checkpoints'),
               ...(deps.uploadBackoff ? { backoff: deps.uploadBackoff } : {}),
               onDurable: async (ref) => {
@@ -468,8 +479,19 @@ export function createActivities(deps: ActivityDeps) {
     const { checkpoint, runDir, ...rest } = input;
     const checkpointPath = await localCheckpoint(checkpoint, path.resolve(deps.runRoot, runDir));
     const req: EvaluateRequest = { ...rest, checkpointPath };
-    const metrics = await deps.evaluate(req);
-    if (deps.mlflow && req.mlflowRunId) await deps.mlflow.logMetrics(req.mlflowRunId, prefixed('eval/', metrics));
+    // Heartbeats carry cancellation here (a stopped trial's rung evaluation) and keep a long evaluation alive.
+    const ctx = Context.current();
+    const ticker = setInterval(() => heartbeat(), 1000);
+    let metrics: Record<string, number>;
+    try {
+      metrics = await deps.evaluate(req, ctx.cancellationSignal);
+    } finally {
+      clearInterval(ticker);
+    }
+    if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`evaluation of ${input.trialKey} at step ${checkpoint.step}: cancelled`);
+    // At the checkpoint's step: rung evaluations give eval/<metric> a history over steps, and the final one (at the
+    // last step) stays the run's latest value, which MLflow picks by step.
+    if (deps.mlflow && req.mlflowRunId) await deps.mlflow.logMetrics(req.mlflowRunId, prefixed('eval/', metrics), checkpoint.step);
     return metrics;
   }
 

@@ -17,6 +17,8 @@ export interface CheckpointUploaderOptions {
   readonly store: CheckpointStore;
   /** Newest durable checkpoints to keep (spec `checkpoints.keep`). */
   readonly keep: number;
+  /** Steps whose checkpoints are kept besides (early stopping's rungs, which the trial evaluates beside training). */
+  readonly protect?: readonly number[];
   /** The trial's local checkpoint folder (<runDir>/checkpoints): a cache on this host, pruned like the store. */
   readonly cacheDir: string;
   /** A checkpoint is stored whole; resolves true once the trial workflow knows it (then retention may run). */
@@ -130,23 +132,25 @@ export class CheckpointUploader {
   private async prune(current: number): Promise<void> {
     let kept: number[];
     try {
-      kept = (await this.o.store.retain(this.o.keep, current)).kept;
+      kept = (await this.o.store.retain(this.o.keep, current, this.o.protect)).kept;
     } catch (err) {
       this.o.warn(`deleting old checkpoints of MLflow run ${this.o.store.runId} failed (tried again after the next checkpoint): ${(err as Error).message}`);
       return;
     }
     if (kept.length === 0) return; // nothing complete (someone else deleted them): keep every local copy
-    const oldest = Math.min(...kept);
+    // The oldest of the newest K (`current` is always one): protected steps below it stay, newer local copies wait.
+    const oldest = Math.min(current, ...kept.filter((s) => !(this.o.protect ?? []).includes(s)));
+    const dropped = (step: number): boolean => step < oldest && !kept.includes(step);
     const drop = new Set<string>();
     for (const [step, dir] of this.local) {
-      if (step >= oldest) continue;
+      if (!dropped(step)) continue;
       drop.add(dir);
       this.local.delete(step);
     }
     try {
       for (const e of await readdir(this.o.cacheDir, { withFileTypes: true })) {
         const m = /^step-(\d+)$/.exec(e.name);
-        if (e.isDirectory() && m && Number(m[1]) < oldest) drop.add(path.join(this.o.cacheDir, e.name));
+        if (e.isDirectory() && m && dropped(Number(m[1]))) drop.add(path.join(this.o.cacheDir, e.name));
       }
     } catch {
       // no local checkpoint folder (a replica that keeps its checkpoints elsewhere)

@@ -34,13 +34,15 @@ export interface WorkerCliArgs {
 }
 
 /** The evaluator (workers/evaluate.ts) in a child process, so tfjs never blocks this worker's heartbeats. */
-export const childEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req) => {
+export const childEvaluator: NonNullable<ActivityDeps['evaluate']> = async (req, signal) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'dcign-eval-'));
   try {
     const file = path.join(dir, 'request.json');
     await writeFile(file, JSON.stringify(req));
     const child = fileURLToPath(new URL('./evaluate-child.js', import.meta.url));
-    const { stdout } = await execFileAsync(process.execPath, [child, file], { maxBuffer: 16 << 20 }).catch((err: { stderr?: string; message: string }) => {
+    // An aborted evaluation (the activity cancelled) kills its child: a stopped trial's rung stops costing CPU.
+    const { stdout } = await execFileAsync(process.execPath, [child, file], { maxBuffer: 16 << 20, ...(signal ? { signal } : {}) }).catch((err: { stderr?: string; message: string }) => {
+      if (signal?.aborted === true) throw new Error(`evaluation of ${req.trialKey} cancelled`);
       throw new Error(`evaluation of ${req.trialKey} failed: ${(err.stderr ?? '').trim().split('\n').slice(-3).join(' | ') || err.message}`);
     });
     const line = stdout.trim().split('\n').pop() ?? '{}';

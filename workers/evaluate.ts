@@ -1,9 +1,10 @@
 // The sweep's evaluate step on a worker: scores a trial's final checkpoint (src/eval, the same function as `dcign
-// eval`) on the metrics its spec lists, and uploads every artifact plus the checkpoint itself to the trial's MLflow run. Imports TensorFlow, so it
-// runs in its own process (evaluate-child.ts).
+// eval`) on the metrics its spec lists, and uploads every artifact plus the checkpoint itself to the trial's MLflow run;
+// for an early-stopping rung (metricsOnly) the metrics alone. Imports TensorFlow, so it runs in its own process
+// (evaluate-child.ts).
 import path from 'node:path';
 
-import { evaluateCheckpoint, type EvaluationEvent } from '../src/eval/evaluate-checkpoint.js';
+import { evaluateCheckpoint, evaluateCheckpointMetrics, type EvaluationEvent } from '../src/eval/evaluate-checkpoint.js';
 import { MlflowClient, clientOptionsFromEnv, logTrialArtifacts } from '../src/tracking/index.js';
 import { resolveCheckpointDir } from '../src/train/checkpoint.js';
 import type { EvaluateRequest } from './activities.js';
@@ -14,21 +15,20 @@ const SAMPLING_METRICS = new Set(['beta-vae', 'factor-vae']);
 export async function evaluateTrial(req: EvaluateRequest, log: (e: EvaluationEvent) => void = () => undefined): Promise<Record<string, number>> {
   const checkpointDir = resolveCheckpointDir(req.checkpointPath);
   const out = path.join(path.dirname(path.dirname(checkpointDir)), 'eval');
-  const result = await evaluateCheckpoint(
-    checkpointDir,
-    {
-      dataset: req.dataset,
-      out,
-      seed: req.seed,
-      numTrain: req.evaluation.numTrain,
-      numTest: req.evaluation.numTest,
-      skipSampling: !req.evaluation.metrics.some((m) => SAMPLING_METRICS.has(m)),
-      traversalSteps: 9,
-      metrics: req.evaluation.metrics, // the spec's list, not every metric
-    },
-    log,
-  );
-  const metrics = Object.fromEntries(Object.entries(result.metrics).filter(([, v]) => Number.isFinite(v)));
+  const scoring = {
+    dataset: req.dataset,
+    seed: req.seed,
+    numTrain: req.evaluation.numTrain,
+    numTest: req.evaluation.numTest,
+    skipSampling: !req.evaluation.metrics.some((m) => SAMPLING_METRICS.has(m)),
+    metrics: req.evaluation.metrics, // the spec's list, not every metric
+  };
+  const finite = (m: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(m).filter(([, v]) => Number.isFinite(v)));
+  // An early-stopping rung: the metrics only, nothing written or uploaded (the activity logs them at the step).
+  if (req.metricsOnly === true) return finite((await evaluateCheckpointMetrics(checkpointDir, scoring, log)).metrics);
+
+  const result = await evaluateCheckpoint(checkpointDir, { ...scoring, out, traversalSteps: 9 }, log);
+  const metrics = finite(result.metrics);
 
   if (req.mlflowRunId) {
     const client = new MlflowClient(clientOptionsFromEnv());

@@ -17,6 +17,8 @@ import {
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 
 import type { Activities } from '../workers/activities.js';
+import { failureMessage } from './failure-message.js';
+import { rungEvaluations } from './rung-evaluation.js';
 import { trainForEarlyStopping } from '../src/sweep/early-stopping.js';
 import type { TrialState } from '../src/contract/types.js';
 import {
@@ -137,29 +139,55 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   let stopReason: string | undefined;
   let trainedToEnd = false;
   let groupScope: CancellationScope | undefined; // the current generation's replicas
-  const rungs = input.earlyStopping?.rungs ?? [];
-  // A held-out objective is computed by rank 0 at the rung steps; a training loss is logged anyway.
+  // An evaluation metric is computed on the checkpoint written at each rung (./rung-evaluation.ts); the others are
+  // training scalars: a held-out objective is computed by rank 0 at the rung steps, a training loss is logged anyway.
+  const evaluatedRungs = input.earlyStopping?.evaluated === true;
+  const rungs = evaluatedRungs ? [] : (input.earlyStopping?.rungs ?? []);
   const replicaTrain = trainForEarlyStopping(input.train, input.earlyStopping);
   let nextRung = 0;
   // One report at a time: two signals sent at once may arrive in either order, and a rung is judged once.
   let rungReports: Promise<void> = Promise.resolve();
+  const reportRung = (rung: number, at: number, value: number): Promise<void> => {
+    const parent = input.parentWorkflowId;
+    if (!parent) return Promise.resolve();
+    return getExternalWorkflowHandle(parent)
+      .signal(rungReachedSignal, { key: trial.key, rung, step: at, value })
+      .catch(() => undefined); // the sweep has closed: nobody left to compare with
+  };
+  const rungEvals =
+    evaluatedRungs && input.earlyStopping
+      ? rungEvaluations({
+          rungs: input.earlyStopping.rungs,
+          metric: input.earlyStopping.metric,
+          // the metrics only, logged to the trial's run at the checkpoint's step (eval/<metric> over steps)
+          evaluate: (checkpoint) =>
+            control.evaluate({
+              trialKey: trial.key,
+              checkpoint,
+              runDir: input.train.runDir,
+              dataset: input.train.dataset,
+              evaluation: input.evaluation,
+              seed: trial.seed,
+              metricsOnly: true,
+              ...(mlflowRunId ? { mlflowRunId } : {}),
+            }),
+          report: reportRung,
+        })
+      : undefined;
   const reachRungs = (point: CurvePoint): void => {
     const value = input.earlyStopping ? point.scalars[input.earlyStopping.metric] : undefined;
     const parent = input.parentWorkflowId;
     while (nextRung < rungs.length && point.step >= (rungs[nextRung] as number) && value !== undefined) {
       const rung = rungs[nextRung] as number;
       nextRung += 1;
-      if (parent) {
-        rungReports = rungReports
-          .then(() => getExternalWorkflowHandle(parent).signal(rungReachedSignal, { key: trial.key, rung, step: point.step, value }))
-          .catch(() => undefined); // the sweep has closed: nobody left to compare with
-      }
+      if (parent) rungReports = rungReports.then(() => reportRung(rung, point.step, value));
     }
   };
   setHandler(stopTrialSignal, (reason) => {
     if (stopReason !== undefined || trainedToEnd) return; // a trial that trained to its end evaluates and completes
     stopReason = reason;
     groupScope?.cancel();
+    rungEvals?.cancel(); // a rung evaluation still running has nothing left to decide
   });
 
   // ---- rendezvous: each replica of the current generation joins with its endpoint; all get the peer list
@@ -187,7 +215,10 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   const applyProgress = (p: ReplicaProgress): void => {
     if (p.step > step) step = p.step;
     if (p.scalars) losses = p.scalars;
-    if (p.checkpoint && (!lastCheckpoint || p.checkpoint.step >= lastCheckpoint.step)) lastCheckpoint = p.checkpoint;
+    if (p.checkpoint && (!lastCheckpoint || p.checkpoint.step >= lastCheckpoint.step)) {
+      lastCheckpoint = p.checkpoint;
+      rungEvals?.accepted(p.checkpoint);
+    }
     for (const point of p.points ?? []) {
       const last = curve[curve.length - 1];
       if (!last || point.step > last.step) curve.push(point);
@@ -301,6 +332,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
             train: replicaTrain,
             ...(resumeFrom ? { resumeFrom } : {}),
             keepCheckpoints: input.checkpoints?.keep ?? DEFAULT_KEEP_CHECKPOINTS,
+            // a rung's checkpoint outlives retention: its evaluation may fetch it after newer ones landed
+            ...(evaluatedRungs && input.earlyStopping ? { keepCheckpointSteps: input.earlyStopping.rungs } : {}),
             ...(mlflowRunId ? { mlflowRunId } : {}),
           }),
         ),
@@ -346,7 +379,13 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     reporterScope.cancel();
     if (stopReason !== undefined) return await stopped(stopReason);
 
-    if (final === undefined || final.paused) return await paused();
+    if (final === undefined || final.paused) {
+      rungEvals?.cancel(); // the continuing workflow judges the rung on its next checkpoint
+      return await paused();
+    }
+    // Every rung the trial reached is recorded before its final evaluation (a stop that comes now is ignored: it
+    // trained to its end).
+    if (rungEvals) await rungEvals.settled();
 
     if (input.evaluation.enabled && lastCheckpoint) {
       await setState('evaluating');
@@ -366,6 +405,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
   } catch (err) {
     const cancelled = isCancellation(err);
     error = cancelled ? 'cancelled' : failureMessage(err);
+    rungEvals?.cancel();
     await CancellationScope.nonCancellable(async () => {
       if (mlflowRunId) {
         try {
@@ -410,16 +450,8 @@ function groupOutcome<T extends { readonly paused?: boolean }>(group: readonly P
   });
 }
 
-/** The innermost message of an activity/child failure chain (what actually went wrong). */
-export function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  let msg = err instanceof Error ? err.message : String(err);
-  while (e instanceof Error && e.cause instanceof Error) {
-    e = e.cause;
-    if (e instanceof Error && e.message) msg = e.message;
-  }
-  return msg;
-}
+
+export { failureMessage };
 
 // The signature the contract promises to clients that start this workflow by name.
 const _conforms: TrialWorkflow = trialWorkflow;

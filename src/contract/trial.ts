@@ -35,10 +35,12 @@ export interface TrialInput {
    */
   readonly resume?: { readonly checkpoint?: CheckpointRef; readonly generation: number };
   /**
-   * Early stopping: the training scalar compared at each rung step; the trial reports it there to its sweep. For the
+   * Early stopping: the objective compared at each rung step; the trial reports it there to its sweep. For the
    * held-out `elbo` the trial has rank 0 compute it at those steps (src/sweep/early-stopping.ts trainForEarlyStopping).
+   * `evaluated`: an evaluation metric (mig, ...): rank 0 writes a checkpoint at each rung and the trial evaluates it
+   * beside training (absent in trials started before it existed: a training scalar).
    */
-  readonly earlyStopping?: { readonly metric: string; readonly rungs: readonly number[] };
+  readonly earlyStopping?: { readonly metric: string; readonly rungs: readonly number[]; readonly evaluated?: boolean };
 }
 
 export interface CurvePoint {

@@ -85,64 +85,45 @@ const SAMPLING_METRICS = ['beta_vae', 'factor_vae'];
 /** Scalar summaries of the posterior audit, logged with the metrics (eval/<name> on the trial's run). */
 export const AUDIT_METRICS = ['posterior_kl', 'posterior_tc', 'prior_blank', 'prior_broken'] as const;
 
+/** The metrics alone (a rung of early stopping): what evaluateCheckpoint computes, without the audit and the files. */
+export interface CheckpointMetrics {
+  /** The requested metrics (and active_units; the held-out ELBO when `elbo` is requested); NaN where one failed. */
+  readonly metrics: Record<string, number>;
+  readonly errors: Record<string, string>;
+  readonly skipped: Record<string, string>;
+  readonly step: number;
+  readonly checkpointDir: string;
+  readonly imagesEncoded: number;
+}
+
+/**
+ * Scores a checkpoint on the requested metrics only: no posterior audit, no images, nothing written (`out` is
+ * unused). What early stopping runs at each rung, beside training, so it costs the metrics and nothing more.
+ */
+export async function evaluateCheckpointMetrics(
+  checkpoint: string,
+  opts: Omit<EvaluateCheckpointOptions, 'traversalSteps' | 'auditImages' | 'priorSamples' | 'out'>,
+  log: (e: EvaluationEvent) => void = () => undefined,
+): Promise<CheckpointMetrics> {
+  const loaded = await loadForEvaluation(checkpoint, opts.dataset);
+  try {
+    const { metrics, result, imagesEncoded } = await scoreMetrics(loaded, opts, log);
+    return { metrics, errors: result.errors, skipped: result.skipped, step: loaded.step, checkpointDir: loaded.checkpointDir, imagesEncoded };
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
 export async function evaluateCheckpoint(
   checkpoint: string,
   opts: EvaluateCheckpointOptions,
   log: (e: EvaluationEvent) => void = () => undefined,
 ): Promise<EvaluationResult> {
-  const checkpointDir = resolveCheckpointDir(checkpoint);
-  const ck = await loadCheckpoint(checkpointDir);
-  const cfg = resolveTrainConfig(ck.config as TrainConfigInput);
-  const datasetName = opts.dataset ?? cfg.dataset;
-  const dataset = openDataset(datasetName, { imageSize: cfg.model.imageSize });
-  if (dataset.imageSize !== cfg.model.imageSize) {
-    throw new Error(
-      `dataset ${datasetName} has ${dataset.imageSize}px images but the model in ${checkpointDir} was trained on ${cfg.model.imageSize}px: ` +
-        `evaluate it on a dataset of its size (--dataset)`,
-    );
-  }
-  const model = new VaeModel(cfg.model, 0, { factors: dataset.factors, channels: dataset.channels });
+  const loaded = await loadForEvaluation(checkpoint, opts.dataset);
+  const { checkpointDir, cfg, dataset, datasetName, model } = loaded;
   try {
-    model.assignFlat(ck.params); // every parameter the checkpoint holds (FactorVAE: the discriminator too)
-    const { imageSize, channels } = dataset;
-    const started = Date.now();
-    let encoded = 0;
-    let lastReport = 0;
-    const represent = async (images: Float32Array, n: number): Promise<Float64Array[]> => {
-      const mu = tf.tidy(() => model.encodeMean(tf.tensor4d(images, [n, imageSize, imageSize, channels])));
-      const flat = await mu.data();
-      mu.dispose();
-      encoded += n;
-      if (Date.now() - lastReport >= 1000) {
-        lastReport = Date.now();
-        log({ type: 'images', encoded, elapsedMs: lastReport - started });
-      }
-      const l = flat.length / n;
-      return Array.from({ length: n }, (_, i) => Float64Array.from(flat.subarray(i * l, (i + 1) * l)));
-    };
-    const want = metricGroups(opts.metrics);
-    const runs = (m: string): boolean => m === 'active_units' || m === 'mig' || want.has(m);
-    const names = [...FIXED_METRICS.filter(runs), ...(opts.skipSampling ? [] : SAMPLING_METRICS.filter(runs))];
-    let index = 0;
-    log({ type: 'metric-start', metric: names[0] as string, index: 0, total: names.length });
-    const result = await evaluateRepresentation({
-      dataset,
-      represent,
-      numTrain: opts.numTrain,
-      numTest: opts.numTest,
-      samplingTrain: opts.numTrain,
-      samplingEval: opts.numTest,
-      seed: opts.seed,
-      skipSampling: opts.skipSampling,
-      ...(opts.metrics ? { metrics: opts.metrics } : {}),
-      onMetric: (metric) => {
-        log({ type: 'metric-done', metric, index, total: names.length, elapsedMs: Date.now() - started });
-        index += 1;
-        const next = names[index];
-        if (next !== undefined) log({ type: 'metric-start', metric: next, index, total: names.length });
-      },
-    });
-
+    const scored = await scoreMetrics(loaded, opts, log);
+    const { result } = scored;
     await mkdir(opts.out, { recursive: true });
     const labelled = dataset.factors.length > 0;
     const files: EvaluationFiles = {
@@ -154,15 +135,8 @@ export async function evaluateCheckpoint(
       traversalGifs: Array.from({ length: cfg.model.latentSize }, (_, j) => path.join(opts.out, 'traversals', `z${j}.gif`)),
     };
     const posterior = await auditPosterior(model, dataset, opts.seed, opts.auditImages ?? 1000, opts.priorSamples ?? 500);
-    // The held-out ELBO needs no factors: the trainer's own evaluation set and noise (seeded by the training seed), so
-    // it matches the `elbo` the trainer logs at its evalSteps for the same parameters.
-    const heldOut =
-      opts.metrics === undefined || opts.metrics.includes('elbo')
-        ? evaluateElbo(model, dataset, cfg.seed, Math.max(1, cfg.evalBatches), cfg.evalBatchSize)
-        : undefined;
     const metrics = {
-      ...result.metrics,
-      ...(heldOut ? { elbo: heldOut.elbo, heldout_recon: heldOut.recon, heldout_kl: heldOut.kl } : {}),
+      ...scored.metrics,
       posterior_kl: posterior.klToPrior,
       posterior_tc: posterior.gaussianTc,
       prior_blank: posterior.prior.blank,
@@ -170,7 +144,7 @@ export async function evaluateCheckpoint(
     };
     const report = {
       checkpoint: checkpointDir,
-      step: ck.state.step,
+      step: loaded.step,
       dataset: datasetName,
       seed: opts.seed,
       numTrain: opts.numTrain,
@@ -190,10 +164,95 @@ export async function evaluateCheckpoint(
     await writeTraversalGifs(model, dataset, files.traversalGifs);
     await writeReconstructions(model, dataset, opts.seed, files.reconstructions);
     for (const file of Object.values(files).flat()) log({ type: 'file', path: file });
-    return { metrics, errors: result.errors, skipped: result.skipped, step: ck.state.step, checkpointDir, files, imagesEncoded: encoded };
+    return { metrics, errors: result.errors, skipped: result.skipped, step: loaded.step, checkpointDir, files, imagesEncoded: scored.imagesEncoded };
   } finally {
     model.dispose();
   }
+}
+
+interface LoadedCheckpoint {
+  readonly checkpointDir: string;
+  readonly step: number;
+  readonly cfg: ReturnType<typeof resolveTrainConfig>;
+  readonly datasetName: string;
+  readonly dataset: FactorDataset;
+  /** The caller disposes it. */
+  readonly model: VaeModel;
+}
+
+/** The checkpoint's model with its parameters, and the dataset to evaluate it on (of the model's image size). */
+async function loadForEvaluation(checkpoint: string, datasetOverride: string | undefined): Promise<LoadedCheckpoint> {
+  const checkpointDir = resolveCheckpointDir(checkpoint);
+  const ck = await loadCheckpoint(checkpointDir);
+  const cfg = resolveTrainConfig(ck.config as TrainConfigInput);
+  const datasetName = datasetOverride ?? cfg.dataset;
+  const dataset = openDataset(datasetName, { imageSize: cfg.model.imageSize });
+  if (dataset.imageSize !== cfg.model.imageSize) {
+    throw new Error(
+      `dataset ${datasetName} has ${dataset.imageSize}px images but the model in ${checkpointDir} was trained on ${cfg.model.imageSize}px: ` +
+        `evaluate it on a dataset of its size (--dataset)`,
+    );
+  }
+  const model = new VaeModel(cfg.model, 0, { factors: dataset.factors, channels: dataset.channels });
+  try {
+    model.assignFlat(ck.params); // every parameter the checkpoint holds (FactorVAE: the discriminator too)
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { checkpointDir, step: ck.state.step, cfg, datasetName, dataset, model };
+}
+
+/** The requested disentanglement metrics of the encoder means, and the held-out ELBO when `elbo` is requested. */
+async function scoreMetrics(
+  { cfg, dataset, model }: LoadedCheckpoint,
+  opts: Pick<EvaluateCheckpointOptions, 'numTrain' | 'numTest' | 'seed' | 'skipSampling' | 'metrics'>,
+  log: (e: EvaluationEvent) => void,
+): Promise<{ metrics: Record<string, number>; result: Awaited<ReturnType<typeof evaluateRepresentation>>; imagesEncoded: number }> {
+  const { imageSize, channels } = dataset;
+  const started = Date.now();
+  let encoded = 0;
+  let lastReport = 0;
+  const represent = async (images: Float32Array, n: number): Promise<Float64Array[]> => {
+    const mu = tf.tidy(() => model.encodeMean(tf.tensor4d(images, [n, imageSize, imageSize, channels])));
+    const flat = await mu.data();
+    mu.dispose();
+    encoded += n;
+    if (Date.now() - lastReport >= 1000) {
+      lastReport = Date.now();
+      log({ type: 'images', encoded, elapsedMs: lastReport - started });
+    }
+    const l = flat.length / n;
+    return Array.from({ length: n }, (_, i) => Float64Array.from(flat.subarray(i * l, (i + 1) * l)));
+  };
+  const want = metricGroups(opts.metrics);
+  const runs = (m: string): boolean => m === 'active_units' || m === 'mig' || want.has(m);
+  const names = [...FIXED_METRICS.filter(runs), ...(opts.skipSampling ? [] : SAMPLING_METRICS.filter(runs))];
+  let index = 0;
+  log({ type: 'metric-start', metric: names[0] as string, index: 0, total: names.length });
+  const result = await evaluateRepresentation({
+    dataset,
+    represent,
+    numTrain: opts.numTrain,
+    numTest: opts.numTest,
+    samplingTrain: opts.numTrain,
+    samplingEval: opts.numTest,
+    seed: opts.seed,
+    skipSampling: opts.skipSampling,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    onMetric: (metric) => {
+      log({ type: 'metric-done', metric, index, total: names.length, elapsedMs: Date.now() - started });
+      index += 1;
+      const next = names[index];
+      if (next !== undefined) log({ type: 'metric-start', metric: next, index, total: names.length });
+    },
+  });
+  // The held-out ELBO needs no factors: the trainer's own evaluation set and noise (seeded by the training seed), so
+  // it matches the `elbo` the trainer logs at its evalSteps for the same parameters.
+  const heldOut =
+    opts.metrics === undefined || opts.metrics.includes('elbo') ? evaluateElbo(model, dataset, cfg.seed, Math.max(1, cfg.evalBatches), cfg.evalBatchSize) : undefined;
+  const metrics = { ...result.metrics, ...(heldOut ? { elbo: heldOut.elbo, heldout_recon: heldOut.recon, heldout_kl: heldOut.kl } : {}) };
+  return { metrics, result, imagesEncoded: encoded };
 }
 
 /** Encoder means and log-variances of images spread over the dataset, and decoded prior samples, audited. */

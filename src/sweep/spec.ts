@@ -170,7 +170,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   if (!(isInt(checkpoints.keep) && checkpoints.keep >= 1)) bad('checkpoints.keep', checkpoints.keep, 'expected an integer >= 1 (the newest checkpoints kept per trial)');
 
   const objective = validateObjective(raw.objective, bad);
-  const earlyStopping = validateEarlyStopping(raw.earlyStopping, objective, train, bad);
+  const earlyStopping = validateEarlyStopping(raw.earlyStopping, objective, train, evaluation, bad);
 
   if (issues.length > 0) throw new SweepSpecError(issues, source);
   return {

@@ -208,14 +208,14 @@ export class CheckpointStore {
    * Keeps the newest `keep` complete checkpoints at or before `current` (the one just stored) and deletes every other
    * folder: older ones, unfinished uploads, and any past `current` (left by a group that died after storing them; the
    * trial resumed from an earlier step, so they belong to a run of steps that was replaced). Returns the kept steps.
+   * Complete checkpoints at a `protect`ed step are kept too (early stopping's rungs: evaluated beside training).
    */
-  async retain(keep: number, current: number): Promise<{ kept: number[]; removed: number[] }> {
+  async retain(keep: number, current: number, protect: readonly number[] = []): Promise<{ kept: number[]; removed: number[] }> {
     if (!(Number.isInteger(keep) && keep >= 1)) throw new Error(`keep must be an integer >= 1, got ${keep}`);
     const all = await this.list();
-    const kept = all
-      .filter((c) => c.complete && c.step <= current)
-      .slice(-keep)
-      .map((c) => c.step);
+    const done = all.filter((c) => c.complete && c.step <= current);
+    const newest = done.slice(-keep).map((c) => c.step);
+    const kept = done.filter((c) => newest.includes(c.step) || protect.includes(c.step)).map((c) => c.step);
     const removed: number[] = [];
     for (const c of all) {
       if (kept.includes(c.step)) continue;

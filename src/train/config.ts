@@ -31,6 +31,11 @@ export interface TrainConfig {
    * elbo, heldout_recon and heldout_kl. Needs evalBatches >= 1.
    */
   readonly evalSteps?: readonly number[];
+  /**
+   * Checkpoints also at these steps (early stopping's rungs with an evaluation-metric objective: the trial evaluates
+   * the checkpoint written there while training goes on). Beside checkpointEvery, not instead of it.
+   */
+  readonly checkpointSteps?: readonly number[];
   /** Batch sampler; default 'dcign' (one factor varies per batch) for the dcign variant, 'iid' otherwise. */
   readonly sampler?: 'iid' | 'dcign';
   /** dcign sampler: always vary this factor (name or index). */
@@ -102,6 +107,10 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
           'set it to 1 or more (default 8)',
       );
     }
+  }
+  if (cfg.checkpointSteps !== undefined) {
+    if (!Array.isArray(cfg.checkpointSteps)) throw new ConfigError('checkpointSteps', `must be a list of steps, got ${JSON.stringify(cfg.checkpointSteps)}`);
+    cfg.checkpointSteps.forEach((s, i) => positiveInt(s, `checkpointSteps[${i}]`));
   }
   if (cfg.sampler !== undefined && cfg.sampler !== 'iid' && cfg.sampler !== 'dcign') {
     throw new ConfigError('sampler', `must be 'iid' or 'dcign', got '${String(cfg.sampler)}'`);

@@ -199,6 +199,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
     };
 
     const evalAt = new Set(cfg.evalSteps ?? []);
+    const checkpointAt = new Set(cfg.checkpointSteps ?? []);
     let heldOut: { step: number; result: EvalResult } | undefined; // the latest, reused at the end when it is the last step
     const startStep = step;
     let mark = performance.now();
@@ -255,7 +256,8 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
         syncFromGraph();
         await reducer.checkConsistent(parameterChecksum(model), step);
       }
-      if (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0 && step < cfg.steps) await writeCheckpoint();
+      const checkpointDue = (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || checkpointAt.has(step);
+      if (checkpointDue && step < cfg.steps) await writeCheckpoint();
     }
     const stepsDone = step - startStep;
     const trainSeconds = (performance.now() - t0) / 1000;

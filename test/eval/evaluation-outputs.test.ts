@@ -2,6 +2,7 @@
 // (posterior.json and its scalars) and one traversal GIF per latent; and no tensors left behind.
 // Serial: each test counts live tensors, which another running beside it would change.
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,6 +55,24 @@ test.serial('evaluation.metrics [elbo]: the held-out ELBO of the checkpoint, the
     t.is(metrics.heldout_recon, expected?.recon);
     t.is(metrics.heldout_kl, expected?.kl);
     t.true((metrics.elbo as number) < 0, 'an ELBO in nats per image is negative for images of many pixels');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('metricsOnly (an early-stopping rung): the same spec metrics, no posterior audit, nothing written, leaks no tensors', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'dcign-eval-rung-'));
+  try {
+    const checkpoint = await constantDecoderCheckpoint(dir, 'bernoulli', 0.5, 3);
+    const evaluation = { enabled: true, metrics: ['mig', 'modularity'], numTrain: 200, numTest: 100 };
+    const before = tf.memory().numTensors;
+    const rung = await evaluateTrial({ trialKey: 'rung', checkpointPath: checkpoint, dataset: 'dsprites-small', evaluation, seed: 0, metricsOnly: true });
+    t.is(tf.memory().numTensors, before, 'tensor count after evaluation');
+    t.deepEqual(Object.keys(rung).sort(), ['active_units', 'mig', 'modularity']);
+    t.false(existsSync(path.join(dir, 'eval')), 'no images, GIFs or reports written');
+    // the figures are the full evaluation's, seed for seed
+    const full = await evaluateTrial({ trialKey: 'full', checkpointPath: checkpoint, dataset: 'dsprites-small', evaluation, seed: 0 });
+    for (const k of Object.keys(rung)) t.is(rung[k], full[k], k);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -27,11 +27,17 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(tmpdir(), `dcign-${prefix}-`));
 }
 
-/** A stand-in evaluator: metrics that depend on beta, so sorting is checkable. */
+/**
+ * A stand-in evaluator: metrics that depend on beta, so sorting is checkable; a planted trial's
+ * (train.fakeLossScale=s in its key) mig is s times worse, so early stopping on mig has known losers; a trial with
+ * train.fakeEvalFail=<step> in its key fails to evaluate its checkpoint of that step.
+ */
 export async function fakeEvaluate(req: { trialKey: string; checkpointPath: string }): Promise<Record<string, number>> {
   const beta = Number(/beta=([\d.]+)/.exec(req.trialKey)?.[1] ?? 1);
+  const scale = Number(/fakeLossScale=([\d.]+)/.exec(req.trialKey)?.[1] ?? 1);
   const state = JSON.parse(await readFile(path.join(req.checkpointPath, 'state.json'), 'utf8')) as { step: number };
-  return { mig: beta / 100, sap: 0.01 * state.step };
+  if (Number(/fakeEvalFail=(\d+)/.exec(req.trialKey)?.[1]) === state.step) throw new Error(`injected evaluation failure at step ${state.step}`);
+  return { mig: beta / 100 / scale, sap: 0.01 * state.step };
 }
 
 export interface RunningWorker {

@@ -49,7 +49,7 @@ const base = {
   search: { grid: { beta: [1, 4] }, seeds: [0] },
 };
 
-test('earlyStopping is validated with the spec: it needs a training-loss or held-out ELBO objective and rungs trials reach', (t) => {
+test('earlyStopping is validated with the spec: it needs an objective it can compare at rungs and rungs trials reach', (t) => {
   const spec = validateSweepSpec({ ...base, objective: 'loss', earlyStopping: { asha: { minSteps: 10, eta: 2 } } });
   t.deepEqual(spec.earlyStopping, { asha: { minSteps: 10, eta: 2 } });
   t.deepEqual(trialEarlyStopping(spec, 100), { metric: 'loss', rungs: [10, 20, 40, 80] });
@@ -57,8 +57,9 @@ test('earlyStopping is validated with the spec: it needs a training-loss or held
   t.is(trialEarlyStopping(validateSweepSpec(base), 100), undefined);
 
   t.throws(() => validateSweepSpec({ ...base, earlyStopping: { asha: { minSteps: 10 } } }), { message: /earlyStopping: got .*needs an objective to compare trials on: add e\.g\. `objective: loss`/ });
-  t.throws(() => validateSweepSpec({ ...base, objective: 'mig', earlyStopping: { asha: { minSteps: 10 } } }), {
-    message: /objective: got "mig"; early stopping compares trials at rungs on a value the replicas compute while training: one of recon, kl, loss, elbo \(evaluation metrics such as mig run on a finished checkpoint/,
+  t.throws(() => validateSweepSpec({ ...base, objective: 'steps_per_s', earlyStopping: { asha: { minSteps: 10 } } }), {
+    message:
+      /objective: got "steps_per_s"; early stopping compares trials at rungs on a training loss, the held-out ELBO or an evaluation metric: one of recon, kl, loss, elbo, or the key of a metric in evaluation\.metrics \(beta_vae_eval, factor_vae_eval, mig, sap, dci_disentanglement, irs, modularity, explicitness_test\)/,
   });
   const err = t.throws(() => validateSweepSpec({ ...base, objective: 'loss', earlyStopping: { asha: { minSteps: 100, eta: 1.5, rungs: 3 } } }));
   t.regex(err?.message ?? '', /earlyStopping\.asha\.rungs: got 3; unknown field; allowed: minSteps, eta/);
@@ -109,4 +110,47 @@ test('the README\'s example sweeps/asha-elbo-smoke.yaml is valid and stops on th
   const plan = planSweep(spec);
   t.is(plan.trials.length, 6);
   t.deepEqual(trainForEarlyStopping(trainConfigFor(spec, plan.trials[0]!, 'x'), es).evalSteps, [20, 40, 80, 120]);
+});
+
+test('an evaluation metric is an early-stopping objective when evaluation.metrics lists it: maximised, checkpointed and evaluated at each rung', (t) => {
+  const spec = validateSweepSpec({ ...base, evaluation: { metrics: ['mig', 'dci'] }, objective: 'mig', earlyStopping: { asha: { minSteps: 10, eta: 2 } } });
+  t.deepEqual(spec.objective, { metric: 'mig', mode: 'max' });
+  const es = trialEarlyStopping(spec, 100);
+  t.deepEqual(es, { metric: 'mig', rungs: [10, 20, 40, 80], evaluated: true });
+  const train = trainConfigFor(spec, { key: 'beta=1,seed=0', params: { beta: 1 }, seed: 0 }, 'es/beta=1,seed=0');
+  const replica = trainForEarlyStopping(train, es);
+  t.deepEqual(replica.checkpointSteps, [10, 20, 40, 80], 'the trainer writes a checkpoint at each rung');
+  t.is(replica.evalSteps, undefined, 'no held-out ELBO is computed for it');
+  // a metric's headline key names it: dci logs dci_disentanglement; rungs need not be log steps (logEvery 5)
+  const dci = validateSweepSpec({ ...base, evaluation: { metrics: ['dci'] }, objective: 'dci_disentanglement', earlyStopping: { asha: { minSteps: 2 } } });
+  t.deepEqual(trialEarlyStopping(dci, 100), { metric: 'dci_disentanglement', rungs: [2, 6, 18, 54], evaluated: true });
+  // the held-out elbo stays the trainer's, even when evaluation.metrics lists elbo too
+  t.deepEqual(trialEarlyStopping(validateSweepSpec({ ...base, evaluation: { metrics: ['elbo'] }, objective: 'elbo', earlyStopping: { asha: { minSteps: 10 } } }), 100), {
+    metric: 'elbo',
+    rungs: [10, 30, 90],
+  });
+  // and the plan validates the trainer config with the rung checkpoints in it
+  t.is(planSweep(spec).trials.length, 2);
+
+  t.throws(() => validateSweepSpec({ ...base, evaluation: { metrics: ['sap'] }, objective: 'mig', earlyStopping: { asha: { minSteps: 10 } } }), {
+    message: /objective: got "mig"; objective mig needs mig in evaluation\.metrics: early stopping evaluates each rung's checkpoint on the metrics listed there \(add mig to evaluation\.metrics, now \[sap\]\)/,
+  });
+  t.throws(() => validateSweepSpec({ ...base, evaluation: { metrics: ['mig'] }, objective: 'dci_disentanglement', earlyStopping: { asha: { minSteps: 10 } } }), {
+    message: /objective dci_disentanglement needs dci in evaluation\.metrics/,
+  });
+  t.throws(() => validateSweepSpec({ ...base, evaluation: { enabled: false, metrics: ['mig'] }, objective: 'mig', earlyStopping: { asha: { minSteps: 10 } } }), {
+    message: /evaluation\.enabled: got false; expected true with `objective: mig` and earlyStopping: each rung evaluates the trial's checkpoint there/,
+  });
+  // without early stopping an objective is only for ranking: nothing is evaluated before the end
+  t.is(validateSweepSpec({ ...base, evaluation: { metrics: ['sap'] }, objective: 'mig' }).objective?.metric, 'mig');
+});
+
+test('the README\'s example sweeps/asha-mig-smoke.yaml is valid and stops on MIG evaluated at the rungs', (t) => {
+  const spec = loadSweepSpec('sweeps/asha-mig-smoke.yaml');
+  t.deepEqual(spec.objective, { metric: 'mig', mode: 'max' });
+  const es = trialEarlyStopping(spec, spec.train.steps);
+  t.deepEqual(es, { metric: 'mig', rungs: [40, 80, 160], evaluated: true });
+  const plan = planSweep(spec);
+  t.is(plan.trials.length, 6);
+  t.deepEqual(trainForEarlyStopping(trainConfigFor(spec, plan.trials[0]!, 'x'), es).checkpointSteps, [40, 80, 160]);
 });

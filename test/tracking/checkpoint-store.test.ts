@@ -133,6 +133,14 @@ test('retention keeps the newest K complete checkpoints and deletes the rest, un
   await t.throwsAsync(client.deleteArtifact(store.runId, ''), { message: /refusing to delete the run's whole artifact root/ });
 });
 
+test('retention keeps protected steps (early stopping\'s rungs) besides the newest K', async (t) => {
+  const store = await newStore('retention-protect');
+  const dir = path.join(tmp, 'retention-protect');
+  for (const step of [10, 20, 30, 40, 50]) await store.upload(await writeCheckpoint(dir, step), step);
+  t.deepEqual(await store.retain(2, 50, [10, 35]), { kept: [10, 40, 50], removed: [20, 30] });
+  t.deepEqual((await store.list()).map((c) => c.step), [10, 40, 50]);
+});
+
 test('uploading a step again replaces the stored copy whole', async (t) => {
   const store = await newStore('reupload');
   const a = await writeCheckpoint(path.join(tmp, 'reupload-a'), 70);

@@ -12,6 +12,7 @@ import { Adam } from '../../src/train/adam.js';
 import { DivergedError, runTraining } from '../../src/train/run.js';
 import { applyFlatGradients, applyGradients, computeGradients, flattenGradients, readScalars } from '../../src/train/step.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { resolveTrainConfig } from '../../src/train/config.js';
 import { createSampler, openDataset } from '../../src/data/index.js';
 import type { FactorDataset } from '../../src/data/types.js';
 import type { GradientReducer } from '../../src/train/gradient-reducer.js';
@@ -296,4 +297,13 @@ test.serial('a resumed run that diverges says so in summary.json and history.jso
       ['diverged', 5, undefined],
     ],
   );
+});
+
+test.serial('checkpointSteps: a checkpoint at each listed step (early stopping\'s rungs) beside checkpointEvery; validated', async (t) => {
+  const runDir = join(root, 'checkpoint-steps');
+  const seen: number[] = [];
+  await runTraining(small(runDir, { steps: 8, checkpointEvery: 4, checkpointSteps: [3, 4] }), { dataset: createBars(), onCheckpoint: (step) => void seen.push(step) });
+  t.deepEqual(seen, [3, 4, 8], 'listed steps, checkpointEvery steps and the last, each once');
+  t.is((await loadCheckpoint(join(runDir, 'checkpoints', 'step-00000003'))).state.step, 3);
+  t.throws(() => resolveTrainConfig(small(runDir, { checkpointSteps: [0] })), { message: /invalid config: checkpointSteps\[0\] must be a positive integer, got 0/ });
 });

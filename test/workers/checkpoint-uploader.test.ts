@@ -42,10 +42,15 @@ async function checkpointAt(runDir: string, step: number): Promise<string> {
   });
 }
 
-function uploader(store: CheckpointStore, cacheDir: string, o: { keep?: number; known?: boolean; warnings?: string[]; durable?: CheckpointRef[]; fatal?: Error[] } = {}): CheckpointUploader {
+function uploader(
+  store: CheckpointStore,
+  cacheDir: string,
+  o: { keep?: number; protect?: number[]; known?: boolean; warnings?: string[]; durable?: CheckpointRef[]; fatal?: Error[] } = {},
+): CheckpointUploader {
   return new CheckpointUploader({
     store,
     keep: o.keep ?? 2,
+    ...(o.protect ? { protect: o.protect } : {}),
     cacheDir,
     backoff: { initialMs: 100, maxMs: 500 },
     onDurable: (ref) => {
@@ -121,6 +126,28 @@ test.serial('retention runs once the workflow knows the new checkpoint: K newest
   t.deepEqual(durable.map((r) => r.step), [30, 40, 50]);
   t.deepEqual((await store.list()).map((c) => c.step), [40, 50]);
   t.deepEqual(readdirSync(cacheDir).sort(), ['LATEST', 'step-00000040', 'step-00000050']);
+});
+
+test.serial('protected steps (early stopping\'s rungs) outlive retention in MLflow and on local disk; newer local copies wait their turn', async (t) => {
+  const { client, tmp, experimentId } = t.context;
+  const run = await client.createRun({ experimentId, runName: 'protect' });
+  const store = new CheckpointStore(client, run.info.runId);
+  const runDir = path.join(tmp, 'protect');
+  const cacheDir = path.join(runDir, 'checkpoints');
+  const up = uploader(store, cacheDir, { keep: 1, protect: [10, 30] });
+  const written = new Map<number, string>();
+  for (const step of [10, 20]) written.set(step, await checkpointAt(runDir, step));
+  up.add({ step: 10, path: written.get(10) as string });
+  await up.drain();
+  t.true(readdirSync(cacheDir).includes('step-00000020'), 'a newer checkpoint not yet stored is not pruned with a protected one current');
+  up.add({ step: 20, path: written.get(20) as string });
+  await up.drain();
+  for (const step of [30, 40]) {
+    up.add({ step, path: await checkpointAt(runDir, step) });
+    await up.drain();
+  }
+  t.deepEqual((await store.list()).map((c) => c.step), [10, 30, 40]);
+  t.deepEqual(readdirSync(cacheDir).filter((f) => f.startsWith('step-')).sort(), ['step-00000010', 'step-00000030', 'step-00000040']);
 });
 
 test.serial('a checkpoint superseded while it waits is skipped: only the newest is uploaded', async (t) => {

@@ -1,15 +1,18 @@
 // Early stopping and failing fast against the real Temporal dev server and a real MLflow server, with the fake replica
 // (real child processes, no TensorFlow): ASHA stops the planted worst trials of a sweep whose objective is known, and
 // they are marked stopped in the sweep, in Temporal (result and search attribute) and in MLflow; the same on the
-// held-out ELBO, which the fake replica logs at the trainer's evalSteps as the trainer names it; a trial whose npz
+// held-out ELBO, which the fake replica logs at the trainer's evalSteps as the trainer names it; the same on an
+// evaluation metric, evaluated on the checkpoint each rung asks for while training goes on; a trial whose npz
 // file its worker host lacks fails at once, naming the file and the host, without a restart.
 import { hostname } from 'node:os';
 
 import anyTest from 'ava';
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
+import { Worker } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { startSweep } from '../../src/sweep/control.js';
-import { SA_STATE, trialWorkflowId } from '../../src/contract/index.js';
+import { SA_STATE, sweepWorkflowId, trialWorkflowId } from '../../src/contract/index.js';
 import type { TrialResult } from '../../src/contract/index.js';
 import { MlflowClient } from '../../src/tracking/index.js';
 import { testMlflowServer } from '../helpers/mlflow.js';
@@ -19,7 +22,8 @@ import type { TemporalTestServer } from '../helpers/temporal.js';
 import { bundle, replicaPids, smallSpec, startWorker, stillAliveAfter, tempDir, trainedSteps } from '../helpers/sweep-fixture.js';
 import type { RunningWorker } from '../helpers/sweep-fixture.js';
 
-const test = anyTest as TestFn<{ server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker; runRoot: string }>;
+type Ctx = { server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker; runRoot: string; code: WorkflowBundleWithSourceMap };
+const test = anyTest as TestFn<Ctx>;
 const QUEUE = 'early-stopping';
 
 if (!temporalAvailable()) {
@@ -28,13 +32,19 @@ if (!temporalAvailable()) {
   test.before(async (t) => {
     const [server, mlflow, code, runRoot] = await Promise.all([startTemporal(), testMlflowServer(), bundle(), tempDir('asha')]);
     const worker = await startWorker({ taskQueue: QUEUE, address: server.address, slots: 4, runRoot, code, mlflowUri: mlflow.uri });
-    t.context = { server, mlflow, worker, runRoot };
+    t.context = { server, mlflow, worker, runRoot, code };
   });
   test.after.always(async (t) => {
     await t.context.worker?.stop().catch(() => undefined);
     await t.context.server?.stop();
     await t.context.mlflow?.dispose();
   });
+
+  /** The recorded history of a workflow goes through the workflow code again without a determinism error. */
+  const replays = async (t: ExecutionContext<Ctx>, workflowId: string): Promise<void> => {
+    const history = await t.context.server.client.workflow.getHandle(workflowId).fetchHistory();
+    await t.notThrowsAsync(Worker.runReplayHistory({ workflowBundle: { code: t.context.code.code } }, history, workflowId), workflowId);
+  };
 
   const good = ['train.fakeLossScale=1,seed=0', 'train.fakeLossScale=1,seed=1'];
   const bad = ['train.fakeLossScale=10,seed=0', 'train.fakeLossScale=10,seed=1'];
@@ -145,6 +155,76 @@ if (!temporalAvailable()) {
     } finally {
       client.close();
     }
+  });
+
+  test.serial('ASHA on an evaluation metric: each rung\'s checkpoint is evaluated beside training, and the planted worst trials are stopped there', async (t) => {
+    const { server, mlflow, runRoot } = t.context;
+    // The fake evaluator's mig is 0.01 / fakeLossScale: the planted trials score 0.001, ten times worse (higher is
+    // better); its sap is 0.01 * the checkpoint's step, which shows which checkpoint each rung evaluated. logEvery 4
+    // and checkpointEvery 20 put no checkpoint at step 10: the first rung has one because the trial asks for it.
+    const { result, byKey } = await plantedSweep(server, 'ashamig', 'mig', { logEvery: 4, fakeStepMs: 50 }, 1);
+    t.is(result.state, 'completed');
+    for (const key of good) {
+      const s = byKey.get(key);
+      t.is(s?.state, 'completed', `${key}: ${s?.stopped ?? s?.error ?? ''}`);
+      t.deepEqual(s?.rungs, { '10': 0.01, '20': 0.01, '40': 0.01, '80': 0.01 }, 'every rung it reached is recorded');
+      t.is(s?.metrics.mig, 0.01, 'the final evaluation as before');
+      t.is(s?.metrics.sap, 1, 'the final evaluation is of the last checkpoint (step 100)');
+    }
+    for (const key of bad) {
+      const s = byKey.get(key);
+      t.is(s?.state, 'stopped', `${key}: ${s?.error ?? ''}`);
+      t.regex(s?.stopped ?? '', /^ASHA rung 10 \(step 10\): mig 0\.001 is outside the top [12] of [234] recorded there \(cutoff 0\.01, higher is better, eta 2\)$/);
+      t.deepEqual(Object.keys(s?.rungs ?? {}), ['10']);
+      const steps = (await trainedSteps(runRoot, 'ashamig', key)).map((x) => x.step);
+      t.true(Math.max(...steps) < 100, `${key} trained to ${Math.max(...steps)}`);
+      t.deepEqual(await stillAliveAfter(await replicaPids(runRoot, 'ashamig', key), 10_000), []);
+    }
+
+    // MLflow: eval/<metric> at each rung's step, from that step's checkpoint, and the final evaluation at the last
+    // step (so it stays the run's latest value); a stopped trial has its first rung's and no final evaluation.
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const runs = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
+      const history = async (key: string, metric: string): Promise<number[][]> => {
+        const run = runs.find((r) => r.data.tags['dcign.trial'] === key);
+        return (await client.getMetricHistory(run?.info.runId as string, metric)).map((p) => [p.step, p.value]).sort((a, b) => (a[0] as number) - (b[0] as number));
+      };
+      for (const key of good) {
+        t.deepEqual(await history(key, 'eval/mig'), [[10, 0.01], [20, 0.01], [40, 0.01], [80, 0.01], [100, 0.01]], key);
+        t.deepEqual(await history(key, 'eval/sap'), [[10, 0.1], [20, 0.2], [40, 0.4], [80, 0.8], [100, 1]], key);
+        t.is(runs.find((r) => r.data.tags['dcign.trial'] === key)?.data.metrics['eval/mig']?.value, 0.01);
+      }
+      for (const key of bad) {
+        const run = runs.find((r) => r.data.tags['dcign.trial'] === key);
+        t.is(run?.info.status, 'KILLED', key);
+        t.deepEqual((await history(key, 'eval/mig')).slice(0, 1), [[10, 0.001]], key);
+        t.true((await history(key, 'eval/sap')).every(([step]) => (step as number) < 100), `${key}: no final evaluation`);
+      }
+    } finally {
+      client.close();
+    }
+    // Deterministic: rung evaluations racing training, a stop cancelling one, replay as recorded.
+    for (const key of [...good, ...bad]) await replays(t, trialWorkflowId('ashamig', key));
+    await replays(t, sweepWorkflowId('ashamig'));
+  });
+
+  test.serial('a rung evaluation that fails does not fail its trial: that rung is skipped, the others are judged', async (t) => {
+    const { server } = t.context;
+    // The fake evaluator fails on the checkpoint of step 20 (every attempt): rung 20 goes unjudged.
+    const spec = smallSpec('ashamigfail', QUEUE, {
+      train: { steps: 100, fakeStepMs: 20, logEvery: 4, checkpointEvery: 20 },
+      search: { grid: { 'train.fakeEvalFail': [20] }, seeds: [0] },
+      replicas: 1,
+      objective: 'mig',
+      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    const s = result.trials[0];
+    t.is(s?.state, 'completed', `${s?.stopped ?? s?.error ?? ''}`);
+    t.deepEqual(s?.rungs, { '10': 0.01, '40': 0.01, '80': 0.01 });
+    t.is(s?.metrics.mig, 0.01);
+    await replays(t, trialWorkflowId('ashamigfail', s?.key as string));
   });
 
   test.serial('a trial whose npz file its worker host lacks fails at once, naming the file and the host, without a restart', async (t) => {

@@ -2,7 +2,8 @@
 // sweep of 2 trials x 2 data-parallel replicas rendezvousing through the trial workflow's update (untracked: local
 // checkpoints); and a tracked trial whose worker goes away after a durable checkpoint, resumed by a real replica on a
 // worker with its own run root from the checkpoint it fetched from MLflow; and early stopping on the held-out ELBO that
-// rank 0 of a real 2-replica group computes at the rung while its peer waits in the ring.
+// rank 0 of a real 2-replica group computes at the rung while its peer waits in the ring; and early stopping on MIG,
+// the real evaluator (in its child process) scoring the real checkpoint written at each rung while training goes on.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import { progressQuery, trialCurveQuery, trialProgressQuery, trialWorkflowId } f
 import { MlflowClient } from '../../src/tracking/index.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { REPLICA_CHILD_PATH } from '../../workers/worker.js';
+import { childEvaluator } from '../../workers/cli.js';
 import { startMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
@@ -97,6 +99,57 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
     t.true(rung(tiny) < rung(good), `tiny lr ${rung(tiny)} vs ${rung(good)}`);
     t.true((s?.step ?? 150) < 150, `stopped before the end, at ${s?.step}`);
     t.log(`held-out ELBO at rung 10: lr 3e-3 ${rung(good)}, lr 1e-7 ${rung(tiny)}; the tiny-lr trial stopped at step ${s?.step}`);
+  });
+
+  test.serial('ASHA on MIG: the real evaluator scores each rung\'s real checkpoint beside training, and the rungs are recorded', async (t) => {
+    const { server, mlflow, code } = t.context;
+    const queue = 'real-mig';
+    // Tracked (eval/mig goes to each trial's run) and with the production evaluator. Which trial, if any, is stopped
+    // depends on real values; what is deterministic: each trial records rung 10 with a finite MIG (the first to arrive
+    // is promoted there, alone, and records rung 30 too), and eval/mig has a history at the rung steps.
+    const uriBefore = process.env.MLFLOW_TRACKING_URI;
+    process.env.MLFLOW_TRACKING_URI = mlflow.uri; // the evaluation child reads it, as on a real worker
+    const worker = await startWorker({ taskQueue: queue, address: server.address, slots: 2, runRoot: await tempDir('real-mig'), code, mlflowUri: mlflow.uri, replicaCommand: [process.execPath, REPLICA_CHILD_PATH], evaluate: childEvaluator });
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const spec = smallSpec('realmig', queue, {
+        model: { variant: 'beta-vae', imageSize: 32, latentSize: 4 },
+        train: { steps: 40, batchSize: 16, learningRate: 0.003, logEvery: 5, checkpointEvery: 20, evalBatches: 0 },
+        search: { grid: { beta: [1, 4] }, seeds: [0] },
+        replicas: 1,
+        maxConcurrentTrials: 1,
+        evaluation: { metrics: ['mig'], numTrain: 200, numTest: 100 },
+        retry: { heartbeatTimeoutSeconds: 60 },
+        objective: 'mig',
+        earlyStopping: { asha: { minSteps: 10, eta: 3 } },
+      });
+      const result = await (await startSweep(server.client, spec)).result();
+      const [first, second] = result.trials;
+      t.is(first?.state, 'completed', `${first?.key}: ${first?.stopped ?? first?.error ?? ''}`);
+      t.deepEqual(Object.keys(first?.rungs ?? {}), ['10', '30']);
+      for (const trial of result.trials) {
+        t.true(trial.state === 'completed' || trial.state === 'stopped', `${trial.key}: ${trial.state} ${trial.error ?? ''}`);
+        const rung10 = trial.rungs?.['10'];
+        t.true(typeof rung10 === 'number' && Number.isFinite(rung10) && rung10 >= 0 && rung10 <= 1, `${trial.key}: mig at rung 10 = ${rung10}`);
+        // A rung is evaluated on the first checkpoint stored at or after it: the rung's own, unless the uploader
+        // skipped it for a newer one (real steps are quick), so the step is a checkpoint step at or after the rung.
+        const history = (await client.getMetricHistory(trial.mlflowRunId as string, 'eval/mig')).sort((a, b) => a.step - b.step);
+        const at = (rung: number, value: number | undefined): boolean => history.some((m) => m.step >= rung && [10, 20, 30, 40].includes(m.step) && m.value === value);
+        t.true(at(10, rung10), `${trial.key}: eval/mig holds the value rung 10 recorded: ${JSON.stringify(history.map((m) => [m.step, m.value]))}`);
+        if (trial === first) {
+          t.true(at(30, first.rungs?.['30']), 'and the one rung 30 recorded');
+          t.is(history.at(-1)?.step, 40, 'the final evaluation, at the last step');
+          t.is(history.at(-1)?.value, first.metrics.mig);
+        }
+        t.log(`${trial.key}: eval/mig ${JSON.stringify(history.map((m) => [m.step, Number(m.value.toPrecision(4))]))}`);
+      }
+      t.log(`MIG at rung 10: ${result.trials.map((x) => `${x.key} ${x.rungs?.['10']} (${x.state})`).join('; ')}; ${second?.stopped ?? ''}`);
+    } finally {
+      client.close();
+      await worker.stop();
+      if (uriBefore === undefined) delete process.env.MLFLOW_TRACKING_URI;
+      else process.env.MLFLOW_TRACKING_URI = uriBefore;
+    }
   });
 
   test.serial('a real replica on another host resumes from the checkpoint it fetched from MLflow', async (t) => {
