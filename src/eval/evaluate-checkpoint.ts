@@ -67,17 +67,9 @@ export interface PosteriorReport extends PosteriorAudit {
   readonly prior: PriorSampleCheck;
 }
 
-export interface EvaluationResult {
-  /** Every metric; NaN where it could not be computed (`errors` says why). */
-  readonly metrics: Record<string, number>;
-  readonly errors: Record<string, string>;
-  /** Metrics not computed, with the reason (an unlabelled dataset: every metric that needs factors). */
-  readonly skipped: Record<string, string>;
-  readonly step: number;
-  readonly checkpointDir: string;
+/** The full evaluation: the metrics (with the posterior audit's scalars) and the files written. */
+export interface EvaluationResult extends CheckpointMetrics {
   readonly files: EvaluationFiles;
-  /** Images the model encoded for the metrics: what the sample sizes cost. */
-  readonly imagesEncoded: number;
 }
 
 const FIXED_METRICS = ['mig', 'sap', 'explicitness', 'dci', 'irs', 'active_units'];
@@ -90,9 +82,11 @@ export interface CheckpointMetrics {
   /** The requested metrics (and active_units; the held-out ELBO when `elbo` is requested); NaN where one failed. */
   readonly metrics: Record<string, number>;
   readonly errors: Record<string, string>;
+  /** Metrics not computed, with the reason (an unlabelled dataset: every metric that needs factors). */
   readonly skipped: Record<string, string>;
   readonly step: number;
   readonly checkpointDir: string;
+  /** Images the model encoded for the metrics: what the sample sizes cost. */
   readonly imagesEncoded: number;
 }
 
