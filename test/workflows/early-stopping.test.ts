@@ -4,7 +4,10 @@
 // held-out ELBO, which the fake replica logs at the trainer's evalSteps as the trainer names it; the same on an
 // evaluation metric, evaluated on the checkpoint each rung asks for while training goes on; a trial whose npz
 // file its worker host lacks fails at once, naming the file and the host, without a restart.
+import { execFile } from 'node:child_process';
 import { hostname } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 
 import anyTest from 'ava';
 import type { ExecutionContext, TestFn } from 'ava';
@@ -12,6 +15,7 @@ import { Worker } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 import { startSweep } from '../../src/sweep/control.js';
+import { projectRoot } from '../../src/stack/paths.js';
 import { SA_STATE, sweepWorkflowId, trialWorkflowId } from '../../src/contract/index.js';
 import type { TrialResult } from '../../src/contract/index.js';
 import { MlflowClient } from '../../src/tracking/index.js';
@@ -23,6 +27,8 @@ import { bundle, replicaPids, smallSpec, startWorker, stillAliveAfter, tempDir, 
 import type { RunningWorker } from '../helpers/sweep-fixture.js';
 
 type Ctx = { server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker; runRoot: string; code: WorkflowBundleWithSourceMap };
+const run = promisify(execFile);
+const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 const test = anyTest as TestFn<Ctx>;
 const QUEUE = 'early-stopping';
 
@@ -119,6 +125,22 @@ if (!temporalAvailable()) {
     } finally {
       client.close();
     }
+
+    // `dcign sweep results` as a user runs it, against the live server: the compact table reads the spec from the
+    // sweep's start event and ranks by its objective (loss, lower first); stopped trials say why.
+    const { stdout } = await run(process.execPath, [CLI, 'sweep', 'results', 'asha', '--format', 'json', '--address', server.address]);
+    const rows = JSON.parse(stdout) as Record<string, string | number>[];
+    t.deepEqual(Object.keys(rows[0] ?? {}).slice(0, 3), ['configuration', 'seed', 'state']);
+    t.deepEqual(rows.map((r) => [r.configuration, r.state]), [
+      ['train.fakeLossScale=1', 'completed'],
+      ['train.fakeLossScale=1', 'completed'],
+      ['train.fakeLossScale=10', 'stopped'],
+      ['train.fakeLossScale=10', 'stopped'],
+    ]);
+    const losses = rows.map((r) => r.loss as number);
+    t.deepEqual([...losses].sort((a, b) => a - b), losses, `ranked by loss: ${losses.join(', ')}`);
+    t.true(rows.every((r) => 'mig' in r && 'sap' in r), 'the spec metrics are columns');
+    t.true(rows.slice(2).every((r) => String(r.stopped).startsWith('ASHA rung 10')), JSON.stringify(rows.slice(2)));
   });
 
   test.serial('ASHA on the held-out ELBO: rank 0 logs it at the rungs, and the planted worst trials are stopped there', async (t) => {
