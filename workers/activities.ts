@@ -16,6 +16,7 @@ import {
   writeSweepSummary,
   type TrialConfigLike,
 } from '../src/tracking/trial-logging.js';
+import { executionTags } from '../src/graph/support.js';
 import { threadShareEnv } from '../src/parallel/threads.js';
 import type { TrainConfigInput } from '../src/train/config.js';
 import { REPLICA_EXIT, trainedTo, type ReplicaConfig, type ReplicaMessage } from '../src/train/replica-protocol.js';
@@ -447,6 +448,12 @@ export function createActivities(deps: ActivityDeps) {
         if (exit.done.kind !== 'train') throw ApplicationFailure.nonRetryable(`${who} ran a ${exit.done.kind} workload, not training`, 'BadConfig');
         const paused = exit.done.train.status === 'aborted';
         if (trained.scalars) losses = trained.scalars;
+        if (rank === 0 && deps.mlflow && input.mlflowRunId && exit.done.train.stepExecution) {
+          // The run was tagged from its config at start; this host may have trained eagerly (no graph addon here).
+          await deps.mlflow
+            .setTags(input.mlflowRunId, executionTags(exit.done.train.stepExecution))
+            .catch((err: unknown) => console.warn(`[dcign worker] ${input.trialKey}: could not tag how its step ran: ${(err as Error).message}`));
+        }
         // Tracked: the durable copy of the final checkpoint. Untracked: the replica's own folder, as it reported it.
         const ckpt = durable ? (rank === 0 ? checkpoint : undefined) : trained.checkpoint ? { step: trained.checkpoint.step, uri: trained.checkpoint.path } : checkpoint;
         return {

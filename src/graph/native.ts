@@ -49,7 +49,8 @@ let cached: TfGraphAddon | string | undefined;
 export function loadGraphAddon(): TfGraphAddon | string {
   if (cached !== undefined) return cached;
   const variant = backendInfo()?.variant ?? 'cpu';
-  const path = join(REPO, 'build', 'tf-graph', variant, ADDON_FILE);
+  // DCIGN_TF_GRAPH_DIR: where the addon variants live when not in this checkout's build/ (an image built elsewhere)
+  const path = join(process.env.DCIGN_TF_GRAPH_DIR ?? join(REPO, 'build', 'tf-graph'), variant, ADDON_FILE);
   if (!existsSync(path)) {
     return (cached = `the TensorFlow graph addon is not built (${path} missing): run bash scripts/setup-tensorflow.sh${variant === 'gpu' ? ' --gpu' : ''}`);
   }

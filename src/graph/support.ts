@@ -17,5 +17,13 @@ export function graphSupport(model: { readonly variant?: string; readonly archit
 /** The run tags saying how a config's step runs: dcign.step = graph | eager, and dcign.step.reason when eager. */
 export function stepTags(config: { readonly stepMode?: unknown; readonly model: { readonly variant?: string; readonly architecture?: string } }): Record<string, string> {
   const reason = config.stepMode === 'eager' ? 'stepMode is eager' : graphSupport(config.model);
-  return reason === undefined ? { 'dcign.step': 'graph' } : { 'dcign.step': 'eager', 'dcign.step.reason': reason };
+  return executionTags(reason === undefined ? { mode: 'graph' } : { mode: 'eager', reason });
+}
+
+/**
+ * The same tags for what actually ran (the trainer's result): a host whose graph addon is missing or does not load
+ * trains eagerly although its config allows the graph, and only the result says so.
+ */
+export function executionTags(e: { readonly mode: 'graph' | 'eager'; readonly reason?: string }): Record<string, string> {
+  return e.mode === 'graph' ? { 'dcign.step': 'graph' } : { 'dcign.step': 'eager', 'dcign.step.reason': e.reason ?? '' };
 }

@@ -1,6 +1,7 @@
 // `dcign train` in MLflow: when a tracking server is configured (MLFLOW_TRACKING_URI) or the embedded one answers,
 // the run gets its params, standard tags, per-step losses (src/tracking's trackTraining: a step never waits on the
 // network), the held-out ELBO, the summary, the loss-curve plot and the final checkpoint.
+import { executionTags } from '../graph/support.js';
 import { MlflowClient, clientOptionsFromEnv, trackTraining, type TrialConfigLike } from '../tracking/index.js';
 import type { TrainConfig } from './config.js';
 import type { TrainResult } from './run.js';
@@ -54,8 +55,7 @@ export async function openTrainTracking(
       }
       if (result !== undefined) {
         // what actually ran (the start tags come from the config: a missing graph addon shows only here)
-        const e = result.stepExecution;
-        tracker.logger.setTags(e.mode === 'graph' ? { 'dcign.step': 'graph' } : { 'dcign.step': 'eager', 'dcign.step.reason': e.reason ?? '' });
+        tracker.logger.setTags(executionTags(result.stepExecution));
       }
       await tracker.finish(result?.status === 'completed' ? 'FINISHED' : result ? 'KILLED' : 'FAILED');
       if (files.summary) await client.logArtifact(tracker.runId, files.summary);

@@ -144,6 +144,7 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
     try {
       const run = await client.getRun(ok?.mlflowRunId as string);
       t.is(run.info.status, 'FINISHED');
+      t.is(run.data.tags['dcign.step'], 'graph', 'a beta-VAE on a host with the graph addon trains as one graph');
       // Exactly once: every logged step of the final model, once, although steps after the checkpoint ran twice.
       const history = await client.getMetricHistory(run.info.runId, 'loss');
       const steps = history.map((m) => m.step).sort((a, b) => a - b);
@@ -168,6 +169,37 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH)) {
       const doomedCkpt = (await progressOf(server, doomed))?.lastCheckpoint?.step ?? -1;
       t.true(doomedCkpt >= doomedKill1, `last accepted checkpoint ${doomedCkpt}, before ${doomedKill1}`);
       t.true(failedSteps.every((s) => s <= doomedCkpt), `only checkpointed steps of the failed trial were logged (up to ${doomedCkpt}): ${failedSteps.join(',')}`);
+    } finally {
+      client.close();
+    }
+  });
+
+  test.serial('a host without the graph addon trains eagerly, and its trial run says so, not what the config allowed', async (t) => {
+    const { server, mlflow, runRoot } = t.context;
+    const spec = smallSpec('e2e-no-addon', QUEUE, {
+      model: { variant: 'beta-vae', imageSize: 32, latentSize: 4 },
+      train: { steps: 4, batchSize: 8, logEvery: 2, checkpointEvery: 4, evalBatches: 0 },
+      search: { grid: { beta: [1] }, seeds: [0] },
+      evaluation: { enabled: false },
+      replicas: 1,
+    });
+    // The replicas this worker spawns now look for the addon where there is none, as on a host set up without it.
+    const before = process.env.DCIGN_TF_GRAPH_DIR;
+    process.env.DCIGN_TF_GRAPH_DIR = path.join(runRoot, 'no-graph-addon-here');
+    let result;
+    try {
+      result = await (await startSweep(server.client, spec)).result();
+    } finally {
+      if (before === undefined) delete process.env.DCIGN_TF_GRAPH_DIR;
+      else process.env.DCIGN_TF_GRAPH_DIR = before;
+    }
+    const trial = result.trials[0];
+    t.is(trial?.state, 'completed', trial?.error);
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const run = await client.getRun(trial?.mlflowRunId as string);
+      t.is(run.data.tags['dcign.step'], 'eager');
+      t.regex(run.data.tags['dcign.step.reason'] ?? '', /graph addon is not built \(.*no-graph-addon-here.* missing\)/);
     } finally {
       client.close();
     }
