@@ -39,18 +39,19 @@ import {
   trialWorkflowId,
 } from '../src/contract/index.js';
 import type { CheckpointRef, SweepInput, SweepWorkflow, TrialInput, TrialResult } from '../src/contract/index.js';
-import { failureMessage, trialWorkflow } from './trial.js';
+import { failureMessage } from './failure-message.js';
+import { trialWorkflow } from './trial.js';
 import { handleRungReports } from './early-stopping.js';
 import { trialEarlyStopping } from '../src/sweep/early-stopping.js';
 
 const TERMINAL = new Set(['completed', 'stopped', 'failed', 'cancelled']);
-
 
 /**
  * Workflow patches (Temporal's patched()): a sweep that started on older workflow code replays through its old
  * branch. test/workflows/replay-compat.test.ts replays histories recorded by the previous release.
  */
 const PATCH_PAUSE_RUNNING_TRIALS = 'pause-running-trials';
+
 export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   const { spec } = input;
   const control = proxyActivities<Activities>({

@@ -176,11 +176,10 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
       : undefined;
   const reachRungs = (point: CurvePoint): void => {
     const value = input.earlyStopping ? point.scalars[input.earlyStopping.metric] : undefined;
-    const parent = input.parentWorkflowId;
     while (nextRung < rungs.length && point.step >= (rungs[nextRung] as number) && value !== undefined) {
       const rung = rungs[nextRung] as number;
       nextRung += 1;
-      if (parent) rungReports = rungReports.then(() => reportRung(rung, point.step, value));
+      rungReports = rungReports.then(() => reportRung(rung, point.step, value));
     }
   };
   setHandler(stopTrialSignal, (reason) => {
@@ -450,8 +449,6 @@ function groupOutcome<T extends { readonly paused?: boolean }>(group: readonly P
   });
 }
 
-
-export { failureMessage };
 
 // The signature the contract promises to clients that start this workflow by name.
 const _conforms: TrialWorkflow = trialWorkflow;

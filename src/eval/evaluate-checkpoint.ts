@@ -17,7 +17,7 @@ import { tf } from '../model/tf.js';
 import { VaeModel } from '../model/vae.js';
 import { loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfigInput } from '../train/config.js';
-import { evaluateElbo } from '../train/evaluate.js';
+import { evaluateElbo, heldOutScalars } from '../train/evaluate.js';
 import { Rng, mixSeed } from '../random.js';
 import { writeGif } from '../viz/gif.js';
 import { tileGrid } from '../viz/grid.js';
@@ -245,7 +245,7 @@ async function scoreMetrics(
   // it matches the `elbo` the trainer logs at its evalSteps for the same parameters.
   const heldOut =
     opts.metrics === undefined || opts.metrics.includes('elbo') ? evaluateElbo(model, dataset, cfg.seed, Math.max(1, cfg.evalBatches), cfg.evalBatchSize) : undefined;
-  const metrics = { ...result.metrics, ...(heldOut ? { elbo: heldOut.elbo, heldout_recon: heldOut.recon, heldout_kl: heldOut.kl } : {}) };
+  const metrics = { ...result.metrics, ...(heldOut ? heldOutScalars(heldOut) : {}) };
   return { metrics, result, imagesEncoded: encoded };
 }
 

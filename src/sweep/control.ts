@@ -204,11 +204,11 @@ async function continueEnded(client: Client, name: string, how: Continuation, o:
     if ((await statusOf(trial)) === 'RUNNING') running.push(trial);
   }
   if (running.length > 0 && o.stopRunning !== true) {
-    const which = running.map((h) => h.workflowId.slice(handle.workflowId.length + 1));
+    const which = running.map((h) => `'${h.workflowId.slice(handle.workflowId.length + 1)}'`).join(', ');
+    const [trials, are, them] = running.length === 1 ? ['trial', 'is', 'it'] : ['trials', 'are', 'them'];
     throw new Error(
-      `${running.length === 1 ? 'trial' : 'trials'} ${which.map((k) => `'${k}'`).join(', ')} of sweep '${name}' ${running.length === 1 ? 'is' : 'are'} ` +
-        `still running although the sweep ended, and a second copy would train beside ${running.length === 1 ? 'it' : 'them'}: ` +
-        `let ${running.length === 1 ? 'it' : 'them'} finish, or stop ${running.length === 1 ? 'it' : 'them'} and continue from the newest checkpoint with ` +
+      `${trials} ${which} of sweep '${name}' ${are} still running although the sweep ended, and a second copy would train beside ${them}: ` +
+        `let ${them} finish, or stop ${them} and continue from the newest checkpoint with ` +
         `\`dcign sweep ${how.kind} ${name}${how.kind === 'retry' ? ' ...' : ''} --stop-running\``,
     );
   }
