@@ -6,6 +6,7 @@ import { metricLabel } from './figures.js';
 import type { StudyData } from './gather.js';
 import type { MeanCi } from './stats.js';
 import type { LatentLabel } from './traversal-grid.js';
+import { mlflowExperimentLink } from '../tracking/ui-links.js';
 
 export interface PageFigure {
   readonly id: string;
@@ -86,7 +87,7 @@ export function reportHtml(data: StudyData, a: Analysis, s: PageSections, vegaRu
     const c = a.table.get(g.label)?.get(r.metric);
     return c !== undefined && topCi !== undefined && Number.isFinite(c.hi) && Number.isFinite(topCi.lo) && c.hi >= topCi.lo && c.lo <= topCi.hi;
   });
-  const link = `${data.trackingUri.replace(/\/$/, '')}/#/experiments/${data.experimentId}/runs`;
+  const link = mlflowExperimentLink(data.trackingUri, data.experimentId);
   const head = ['configuration', 'seeds', ...a.metrics.map(metricLabel)];
   const rows = ranked
     .map((g) => `<tr${g === top ? ' class="best"' : ''}><td>${esc(g.label)}</td><td>${g.trials.length}</td>${a.metrics.map((m) => ci(a.table.get(g.label)?.get(m))).join('')}</tr>`)

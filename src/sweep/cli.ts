@@ -2,13 +2,13 @@
 import { Client, Connection } from '@temporalio/client';
 
 import { trackingUriFromEnv } from '../tracking/index.js';
+import { mlflowExperimentLink } from '../tracking/ui-links.js';
 import { describeTemporalSecurity, temporalConnectionOptions } from '../temporal-connection.js';
 import type { TemporalSecurity } from '../temporal-connection.js';
 import { SWEEP_WORKFLOW, sweepWorkflowId } from '../contract/index.js';
 import {
   addTrials,
   ensureSearchAttributes,
-  mlflowExperimentLink,
   pauseSweep,
   resultRows,
   resumeSweep,

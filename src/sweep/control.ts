@@ -370,8 +370,3 @@ export async function sweepSpecOf(client: Client, name: string): Promise<SweepSp
 export function temporalUiLink(workflowId: string, ui = process.env.TEMPORAL_UI ?? 'http://localhost:8233', namespace = 'default'): string {
   return `${ui}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`;
 }
-
-/** The experiment's runs table (MLflow 3 opens a bare experiment link on its GenAI overview instead). */
-export function mlflowExperimentLink(trackingUri: string, experimentId: string): string {
-  return `${trackingUri.replace(/\/$/, '')}/#/experiments/${experimentId}/runs`;
-}

@@ -3,6 +3,7 @@
 // network), the held-out ELBO, the summary, the loss-curve plot and the final checkpoint.
 import { executionTags } from '../graph/support.js';
 import { MlflowClient, clientOptionsFromEnv, trackTraining, type TrialConfigLike } from '../tracking/index.js';
+import { mlflowRunLink } from '../tracking/ui-links.js';
 import type { TrainConfig } from './config.js';
 import type { TrainResult } from './run.js';
 
@@ -45,7 +46,7 @@ export async function openTrainTracking(
   const experimentId = (await client.getRun(tracker.runId)).info.experimentId;
   return {
     runId: tracker.runId,
-    url: `${(options.trackingUri ?? '').replace(/\/$/, '')}/#/experiments/${experimentId}/runs/${tracker.runId}`,
+    url: mlflowRunLink(options.trackingUri ?? '', experimentId, tracker.runId),
     onLog: (step, scalars) => tracker.onLog(step, scalars),
     onCheckpoint: (step, path) => tracker.onCheckpoint(step, path),
     finish: async (result, files) => {

@@ -1,7 +1,8 @@
 import test from 'ava';
 
 import { formatTable, toCsv } from '../../src/sweep/cli.js';
-import { mlflowExperimentLink, resultRows, temporalUiLink } from '../../src/sweep/control.js';
+import { resultRows, temporalUiLink } from '../../src/sweep/control.js';
+import { mlflowExperimentLink } from '../../src/tracking/ui-links.js';
 import type { SweepProgress } from '../../src/contract/types.js';
 
 const progress: SweepProgress = {
@@ -49,7 +50,7 @@ test('tables align columns; CSV quotes what needs quoting', (t) => {
 });
 
 test('the MLflow link opens the experiment runs table', (t) => {
-  t.is(mlflowExperimentLink('http://127.0.0.1:5000/', '7'), 'http://127.0.0.1:5000/#/experiments/7/runs');
+  t.is(mlflowExperimentLink('http://127.0.0.1:5000/', '7'), 'http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning');
 });
 
 test('the Temporal UI link names the sweep workflow', (t) => {

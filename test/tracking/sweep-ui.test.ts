@@ -17,6 +17,7 @@ import {
   type SweepSummaryRow,
 } from '../../src/tracking/index.js';
 import { testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
+import { mlflowExperimentLink } from '../../src/tracking/ui-links.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = path.resolve('test-output', 'tracking');
@@ -122,9 +123,15 @@ test('MLflow UI in headless Chromium shows the trials nested under the sweep run
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
     page.setDefaultTimeout(120_000);
-    await page.goto(`${server.uri}/#/experiments/${exp}/runs`);
+    // The link dcign prints, in a fresh browser (empty localStorage, where MLflow 3 defaults to its GenAI layout):
+    // it must open the model-training view on the runs table.
+    await page.goto(mlflowExperimentLink(server.uri, exp));
     const parentRow = page.getByText('sweep dsprites-beta').first();
     await parentRow.waitFor();
+    const sidebar = page.locator('aside').first();
+    await sidebar.getByText('Runs', { exact: true }).first().waitFor();
+    t.true(await sidebar.getByText('Model registry', { exact: true }).first().isVisible(), 'the sidebar is the model-training one');
+    t.is(await sidebar.getByText('Judges', { exact: true }).count(), 0, 'no GenAI sidebar (Judges, Sessions, ...)');
     const close = page.getByRole('button', { name: 'Close' });
     if ((await close.count()) > 0) await close.first().click().catch(() => undefined); // the assistant side panel
     // Collapsed, the table shows the parent only, with an expander; its children appear under it once expanded.
