@@ -2,12 +2,32 @@
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
 # the Temporal CLI, the MLflow server and headless Chromium (for UI checks). Every step is idempotent and cached
 # outside the clone, so a warm run takes seconds.
+#
+# The steps that need nothing of each other run side by side: the Temporal build (Go), the MLflow virtualenv (pip)
+# and Chromium (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
+# into. On a cold machine that hides the Go build behind the downloads. Each background step writes its own log,
+# printed whole when it ends, so the output stays readable; any step that fails fails the set-up, naming its log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cache=${DCIGN_CACHE:-$HOME/.cache/dcign}
 mkdir -p "$cache"
 start=$(date +%s)
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# Independent steps, started in the background: name and command.
+steps=(temporal mlflow chromium)
+declare -A cmd=(
+  [temporal]="bash scripts/setup-temporal.sh"
+  [mlflow]="bash scripts/setup-mlflow.sh"
+  [chromium]="bash scripts/setup-chromium.sh"
+)
+declare -A pid
+for s in "${steps[@]}"; do
+  ( t0=$(date +%s); ${cmd[$s]}; echo "[setup] $s done in $(( $(date +%s) - t0 )) s" ) >"$logs/$s.log" 2>&1 &
+  pid[$s]=$!
+done
 
 # npm dependencies: reinstalled only when package-lock.json changed. Dependency install scripts run only where
 # package.json's allowScripts approves them; the native TensorFlow binding is built below instead of downloaded.
@@ -20,12 +40,22 @@ else
   echo "[setup] npm dependencies up to date"
 fi
 
+t0=$(date +%s)
 bash scripts/setup-tensorflow.sh
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   bash scripts/setup-tensorflow.sh --gpu
 fi
-bash scripts/setup-temporal.sh
-bash scripts/setup-mlflow.sh
-if [[ -f scripts/setup-chromium.sh ]]; then bash scripts/setup-chromium.sh; fi
+echo "[setup] tensorflow done in $(( $(date +%s) - t0 )) s"
 
+failed=()
+for s in "${steps[@]}"; do
+  if wait "${pid[$s]}"; then cat "$logs/$s.log"; else
+    cat "$logs/$s.log"
+    failed+=("$s")
+  fi
+done
+if (( ${#failed[@]} > 0 )); then
+  echo "error: set-up step(s) failed: ${failed[*]} (their output is above; rerun one alone with scripts/setup-<step>.sh)" >&2
+  exit 1
+fi
 echo "[setup] done in $(( $(date +%s) - start )) s"
