@@ -66,10 +66,14 @@ function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, quiet
   });
 }
 
-/** ava's closing counts ("12 tests passed", "1 test failed", ...). */
+/**
+ * The counts of one ava run. Passes are its verbose lines (✔ per passing test): ava prints "N tests passed" only
+ * when nothing failed. Failures are its closing "N tests failed", plus uncaught exceptions and files that timed out.
+ */
 function counts(output: string): { passed: number; failed: number } {
   const last = (re: RegExp): number => Number([...output.matchAll(re)].at(-1)?.[1] ?? 0);
-  return { passed: last(/^\s*(\d+) tests? passed/gm), failed: last(/^\s*(\d+) tests? failed/gm) + last(/^\s*(\d+) uncaught exceptions?/gm) };
+  const passed = [...output.matchAll(/^\s*✔ /gm)].length;
+  return { passed, failed: last(/^\s*(\d+) tests? failed/gm) + last(/^\s*(\d+) uncaught exceptions?/gm) + last(/^\s*(\d+) tests? remained pending/gm) };
 }
 
 async function main(): Promise<number> {
@@ -95,8 +99,10 @@ async function main(): Promise<number> {
   const lint = run(process.execPath, [path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.'], env, true);
   console.log(`run-suite: ${together.length} files, ${concurrency} at a time; lint beside them`);
   const first = await run(process.execPath, [ava, '--concurrency', String(concurrency), ...together.map((f) => path.relative(root, f))], env);
-  console.log(`run-suite: ${alone.length} files that run alone, one at a time (ALONE in test/run-suite.ts)`);
+  const t1 = Date.now();
+  console.log(`run-suite: ${together.length} files took ${Math.round((t1 - t0) / 1000)} s; now ${alone.length} files that run alone, one at a time (ALONE in test/run-suite.ts)`);
   const second = await run(process.execPath, [ava, '--concurrency', '1', ...alone.map((f) => path.relative(root, f))], env);
+  console.log(`run-suite: the ${alone.length} files run alone took ${Math.round((Date.now() - t1) / 1000)} s`);
   const linted = await lint;
   process.stdout.write(linted.output);
   console.log(`run-suite: lint ${linted.code === 0 ? 'clean' : 'FAILED'}; tests took ${Math.round((Date.now() - t0) / 1000)} s`);
