@@ -35,6 +35,7 @@ const ALONE: Readonly<Record<string, string>> = {
   'parallel/processes': 'ring all-reduce between real processes with timeouts',
   'parallel/curve-processes': 'CURVE rings between real processes with timeouts',
   'parallel/wire': 'strangers on ring sockets, timed drops',
+  'parallel/ring': 'in-process rings whose peers must answer within a 5 s ring timeout',
   'train/replica-pause': 'a real 2-replica pause at a step',
 };
 
