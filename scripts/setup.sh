@@ -26,6 +26,7 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 fi
 bash scripts/setup-temporal.sh
 bash scripts/setup-mlflow.sh
+bash scripts/setup-optuna.sh
 if [[ -f scripts/setup-chromium.sh ]]; then bash scripts/setup-chromium.sh; fi
 
 echo "[setup] done in $(( $(date +%s) - start )) s"
