@@ -261,3 +261,13 @@ export function toCsv(rows: readonly Record<string, unknown>[]): string {
   };
   return [cols.join(','), ...rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n');
 }
+
+/** `dcign sweep dashboard <name>`: optuna-dashboard on the study the sweep's search.optimize keeps. */
+export async function sweepDashboard(a: ConnectionArgs & { name: string; host: string; port: number; storage?: string }): Promise<void> {
+  const search = await withClient(a, async (client) => (await sweepProgress(client, a.name)).search);
+  if (!search) throw new Error(`sweep ${a.name} has no Optuna study: only sweeps with search.optimize do (and only once it asked for its first configurations)`);
+  const storage = a.storage ?? search.storage;
+  if (!storage) throw new Error(`sweep ${a.name} has not opened its study yet; try again once its first configurations are asked`);
+  const { runDashboard } = await import('../search/dashboard.js');
+  await runDashboard({ storage, study: search.study, host: a.host, port: a.port });
+}

@@ -2,7 +2,7 @@
 // scripts/setup-optuna.sh), with the fake replica (real child processes, no TensorFlow) and a planted evaluator whose
 // optimum is known: TPE proposes configurations in batches, each configuration runs once per seed (a child trial in
 // Temporal and MLflow), its value is the seeds' lcb, and Optuna's study holds exactly what the sweep told it.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -17,11 +17,11 @@ import { projectRoot } from '../../src/stack/paths.js';
 import { sweepWorkflowId } from '../../src/contract/index.js';
 import { optunaPython } from '../../src/search/driver-client.js';
 import { MlflowClient } from '../../src/tracking/index.js';
-import { testMlflowServer } from '../helpers/mlflow.js';
+import { freePort, testMlflowServer } from '../helpers/mlflow.js';
 import type { MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable } from '../helpers/temporal.js';
 import type { TemporalTestServer } from '../helpers/temporal.js';
-import { bundle, smallSpec, startWorker, tempDir } from '../helpers/sweep-fixture.js';
+import { bundle, smallSpec, startWorker, tempDir, waitFor } from '../helpers/sweep-fixture.js';
 import type { RunningWorker } from '../helpers/sweep-fixture.js';
 
 type Ctx = { server: TemporalTestServer; mlflow: MlflowServer; worker: RunningWorker; runRoot: string; code: WorkflowBundleWithSourceMap };
@@ -42,6 +42,11 @@ async function plantedEvaluate(req: { trialKey: string; seed: number }): Promise
 }
 
 /** Reads the study back with Optuna itself: [number, state, values] per trial. */
+async function bestTrials(storage: string, study: string): Promise<number[]> {
+  const code = `import optuna, json, sys; s = optuna.load_study(study_name=sys.argv[2], storage=sys.argv[1]); print(json.dumps(sorted(t.number for t in s.best_trials)))`;
+  return JSON.parse((await run(optunaPython(), ['-c', code, storage, study])).stdout) as number[];
+}
+
 async function studyTrials(storage: string, study: string): Promise<[number, string, number[] | null][]> {
   const code = `import optuna, json, sys; s = optuna.load_study(study_name=sys.argv[2], storage=sys.argv[1]); print(json.dumps([[t.number, t.state.name, t.values] for t in s.trials]))`;
   const { stdout } = await run(optunaPython(), ['-c', code, storage, study]);
@@ -137,5 +142,58 @@ if (!temporalAvailable()) {
     // The sweep's history replays through the workflow code (the asked points are activity results in it).
     const history = await server.client.workflow.getHandle(sweepWorkflowId('tpe-seeds')).fetchHistory();
     await t.notThrowsAsync(Worker.runReplayHistory({ workflowBundle: { code: code.code } }, history, 'tpe-seeds'));
+  });
+
+  test.serial('NSGA-II over two objectives: the sweep marks the Pareto front Optuna itself computes, in results and MLflow', async (t) => {
+    const { server, mlflow } = t.context;
+    // mig peaks at beta 10, sap = 1/beta favours small beta: the front is the configurations with beta up to about 10.
+    const spec = smallSpec('nsga2', QUEUE, {
+      train: { steps: 2, logEvery: 1, checkpointEvery: 2, fakeStepMs: 0 },
+      search: { grid: undefined, seeds: [0], optimize: { sampler: 'nsga2', trials: 8, batch: 2, population: 4, params: { beta: { logUniform: [0.1, 1000] } }, objectives: ['mig', 'sap'] } },
+      replicas: 1,
+      maxConcurrentTrials: 2,
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    const search = result.search;
+    if (!search) return t.fail('no search state');
+    t.is(search.error, undefined);
+    t.is(search.configs.length, 8);
+    t.true(search.configs.every((c) => c.told && c.state === 'complete' && c.values?.length === 2));
+    const ours = search.configs.filter((c) => c.pareto === true).map((c) => c.number).sort((a, b) => a - b);
+    t.true(ours.length >= 1);
+    t.deepEqual(ours, await bestTrials(search.storage as string, search.study), 'the same front as Optuna\'s best_trials');
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const runs = await client.searchRuns({ experimentIds: [result.experimentId as string], filter: `tags.mlflow.parentRunId = '${result.parentRunId}'` });
+      t.is(runs.length, 8);
+      const marked = runs.filter((r) => r.data.tags.pareto === 'true').map((r) => Number(r.data.tags['dcign.search.config'])).sort((a, b) => a - b);
+      t.deepEqual(marked, ours);
+      t.true(runs.every((r) => r.data.tags['dcign.objective.sap'] !== undefined && r.data.tags['dcign.objective.mig'] !== undefined));
+    } finally {
+      client.close();
+    }
+    const table = (await run(process.execPath, [CLI, 'sweep', 'results', 'nsga2', '--address', server.address])).stdout;
+    t.regex(table, /\* = on the Pareto front/);
+    const rows = (JSON.parse((await run(process.execPath, [CLI, 'sweep', 'results', 'nsga2', '--format', 'json', '--address', server.address])).stdout) as { configurations: Record<string, unknown>[] }).configurations;
+    t.deepEqual(rows.filter((r) => r.pareto === '*').map((r) => r.config as number).sort((a, b) => a - b), ours);
+    // front members first
+    t.true(rows.slice(0, ours.length).every((r) => r.pareto === '*'));
+
+    // `dcign sweep dashboard`: optuna-dashboard on the study's storage, on loopback, serving this study.
+    const port = await freePort();
+    const dash = spawn(process.execPath, [CLI, 'sweep', 'dashboard', 'nsga2', '--port', String(port), '--address', server.address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const studies = await waitFor('optuna-dashboard', async () => {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/api/studies`);
+          return res.ok ? ((await res.json()) as { study_summaries: { study_name: string }[] }) : undefined;
+        } catch {
+          return undefined;
+        }
+      }, 60_000, 500);
+      t.deepEqual(studies.study_summaries.map((x) => x.study_name), [search.study]);
+    } finally {
+      dash.kill('SIGTERM');
+    }
   });
 }
