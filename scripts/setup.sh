@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
-# the Temporal CLI, the MLflow server and headless Chromium (for UI checks). Every step is idempotent and cached
+# the Temporal CLI, the MLflow server, Optuna (the search sampler) and headless Chromium (for UI checks). Every step is idempotent and cached
 # outside the clone, so a warm run takes seconds.
 #
-# The steps that need nothing of each other run side by side: the Temporal build (Go), the MLflow virtualenv (pip)
-# and Chromium (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
+# The steps that need nothing of each other run side by side: the Temporal build (Go), the MLflow and Optuna virtualenvs
+# (pip) and Chromium (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
 # into. On a cold machine that hides the Go build behind the downloads. Each background step writes its own log,
 # printed whole when it ends, so the output stays readable; any step that fails fails the set-up, naming its log.
 set -euo pipefail
@@ -17,10 +17,11 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Independent steps, started in the background: name and command.
-steps=(temporal mlflow chromium)
+steps=(temporal mlflow optuna chromium)
 declare -A cmd=(
   [temporal]="bash scripts/setup-temporal.sh"
   [mlflow]="bash scripts/setup-mlflow.sh"
+  [optuna]="bash scripts/setup-optuna.sh"
   [chromium]="bash scripts/setup-chromium.sh"
 )
 declare -A pid

@@ -16,6 +16,7 @@ import { readClusterKeyFile } from '../src/parallel/curve.js';
 import { MlflowClient } from '../src/tracking/index.js';
 import { controlQueue } from '../src/contract/index.js';
 import { createActivities } from './activities.js';
+import { createSearchActivities } from './search-activities.js';
 import type { ActivityDeps } from './activities.js';
 import { SlotPool } from './slots.js';
 import { temporalConnectionOptions } from '../src/temporal-connection.js';
@@ -64,6 +65,8 @@ export interface DcignWorkerOptions {
    * peers presenting it. Read and checked here at start; replicas get its path, never the key.
    */
   readonly clusterKeyFile?: string;
+  /** Optuna's RDB storage for search.optimize studies (default: a SQLite file per sweep under runRoot/optuna). */
+  readonly optunaStorage?: string;
   /** How long a replica waits to hear from its ring before it stops (ms; see ./ring-timeout.ts). */
   readonly ringTimeoutMs?: number;
 }
@@ -159,6 +162,7 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
     replicaEnv,
     ...(o.ringTimeoutMs !== undefined ? { ringTimeoutMs: o.ringTimeoutMs } : {}),
   });
+  const search = createSearchActivities({ runRoot: o.runRoot, ...(o.optunaStorage ? { storage: o.optunaStorage } : {}), ...(mlflow ? { mlflow } : {}) });
   const common = {
     connection: native,
     namespace,
@@ -186,6 +190,8 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
       evaluate: activities.evaluate,
       finishTrialRun: activities.finishTrialRun,
       summarizeSweep: activities.summarizeSweep,
+      searchStep: search.searchStep,
+      markSearchRuns: search.markSearchRuns,
     },
     maxConcurrentActivityTaskExecutions: 4,
   });
@@ -198,6 +204,7 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
       try {
         await Promise.all([training.run(), control.run()]);
       } finally {
+        search.close();
         mlflow?.close();
         await connection.close();
         await native.close();

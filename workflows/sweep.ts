@@ -43,6 +43,8 @@ import { failureMessage } from './failure-message.js';
 import { trialWorkflow } from './trial.js';
 import { handleRungReports } from './early-stopping.js';
 import { trialEarlyStopping } from '../src/sweep/early-stopping.js';
+import { startOptimizer } from './optimize.js';
+import type { Optimizer } from './optimize.js';
 
 const TERMINAL = new Set(['completed', 'stopped', 'failed', 'cancelled']);
 
@@ -169,6 +171,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
     },
   );
 
+  let search: Optimizer | undefined;
   try {
     if (input.resumed) {
       // The experiment, parent run and trial runs exist: reopen the parent run, create nothing.
@@ -181,6 +184,9 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
       if (setup.parentRunId) progress.parentRunId = setup.parentRunId;
       if (searchAttributes.includes(SA_SWEEP.name)) upsertSearchAttributes([{ key: SA_SWEEP, value: spec.name }]);
     }
+
+    // search.optimize: Optuna proposes the trials while the sweep runs (workflows/optimize.ts); absent, nothing changes.
+    search = spec.search.optimize ? startOptimizer(spec, progress, addPlans) : undefined;
 
     const startTrial = async (t: TrialStatus): Promise<void> => {
       // A trial that ran before (paused, or left unfinished by an ended run) continues from its newest checkpoint.
@@ -245,7 +251,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
         () =>
           cancelRequested ||
           pauseTrialsDue ||
-          (queue.length === 0 && running().length === 0) ||
+          (queue.length === 0 && running().length === 0 && (search?.done() ?? true)) ||
           (progress.state === 'running' && queue.length > 0 && running().length < spec.maxConcurrentTrials) ||
           workflowInfo().historyLength > maxHistoryEvents ||
           workflowInfo().continueAsNewSuggested,
@@ -257,9 +263,9 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
         if (patched(PATCH_PAUSE_RUNNING_TRIALS)) await pauseRunningTrials();
         continue;
       }
-      if (queue.length === 0 && running().length === 0) break;
+      if (queue.length === 0 && running().length === 0 && (search?.done() ?? true)) break;
       if (workflowInfo().historyLength > maxHistoryEvents || workflowInfo().continueAsNewSuggested) {
-        await condition(allHandlersFinished);
+        await condition(() => allHandlersFinished() && (search?.idle() ?? true));
         progress.continuedAsNew += 1;
         await continueAsNew<typeof sweepWorkflow>({
           spec,
@@ -280,6 +286,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   }
 
   if (cancelRequested) {
+    search?.stop();
     await CancellationScope.nonCancellable(async () => {
       progress.state = 'cancelling';
       for (const key of queue.splice(0)) {
@@ -307,6 +314,17 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepProgress> {
   }
   await CancellationScope.nonCancellable(() => control.summarizeSweep({ progress, model: spec.model }));
   return progress;
+
+  /** Queues trials the search proposed (as `sweep add` does, without its checks: the keys are new). */
+  function addPlans(plans: readonly TrialPlan[]): void {
+    for (const p of plans) {
+      if (byKey.has(p.key)) continue;
+      const t = newStatus(p);
+      progress.trials.push(t);
+      byKey.set(t.key, t);
+      queue.push(t.key);
+    }
+  }
 
   /** Asks every running trial to stop at its next step boundary; each reports `paused` once its checkpoint is stored. */
   async function pauseRunningTrials(): Promise<void> {

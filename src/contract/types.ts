@@ -29,6 +29,66 @@ export const METRIC_NAMES = ['beta-vae', 'factor-vae', 'mig', 'sap', 'dci', 'irs
 export interface Objective {
   readonly metric: string;
   readonly mode: 'min' | 'max';
+  /**
+   * With search.optimize and several seeds: how a configuration's seed runs become its one value. `mean`, or `lcb`:
+   * the pessimistic bound mean -/+ stdErrors x the standard error (minus when higher is better, plus when lower is).
+   */
+  readonly aggregate?: 'mean' | 'lcb';
+  /** The multiple of the standard error `lcb` subtracts (default 1). */
+  readonly stdErrors?: number;
+}
+
+/** Optuna's samplers a sweep can name (search.optimize.sampler). */
+export const SAMPLERS = ['tpe', 'gp', 'cmaes', 'nsga2', 'random'] as const;
+export type Sampler = (typeof SAMPLERS)[number];
+
+/**
+ * `search.optimize`: Optuna proposes the configurations (ask/tell from an activity; src/search/optuna_driver.py).
+ * Each configuration runs once per seed; its value is the spec objective's aggregate over those runs.
+ */
+export interface OptimizeSearch {
+  readonly sampler: Sampler;
+  /** Configurations to ask for in all (each runs search.seeds.length trials). */
+  readonly trials: number;
+  /** Configurations in flight at once (asked together; TPE's constant liar keeps them apart). */
+  readonly batch: number;
+  /** The samplers' seed. */
+  readonly seed: number;
+  /** Distributions as search.random has them; search.variants (lists) are a conditional categorical space. */
+  readonly params: Readonly<Record<string, Distribution>>;
+  /** What Optuna optimises, in order (several: multi-objective, a Pareto front). */
+  readonly objectives: readonly Objective[];
+  /** NSGA-II's population size and CMA-ES's popsize (default: the sampler's own). */
+  readonly population?: number;
+  /** Random trials before TPE / GP model the results (Optuna's n_startup_trials, default 10). */
+  readonly startup?: number;
+}
+
+/** One configuration Optuna proposed: its seed runs (trial keys) and, once they ended, what was told. */
+export interface SearchConfig {
+  readonly number: number;
+  readonly params: Readonly<Record<string, ParamValue>>;
+  readonly keys: readonly string[];
+  told: boolean;
+  state?: 'complete' | 'pruned' | 'failed';
+  /** Per objective: the value told to Optuna (the aggregate), the seeds' mean and standard error, and the seeds' values. */
+  values?: number[];
+  mean?: number[];
+  se?: number[];
+  seedValues?: number[][];
+  pareto?: boolean;
+  note?: string;
+}
+
+/** The search's state in the sweep's progress (carried through continue-as-new and resume). */
+export interface SearchState {
+  /** Optuna's study name in its storage, and the storage URL (the worker's; passwords never stored here). */
+  readonly study: string;
+  storage?: string;
+  /** Ask requests made so far (each has an id, so a retried ask returns the same configurations). */
+  asks: number;
+  readonly configs: SearchConfig[];
+  error?: string;
 }
 
 /** Objectives read from training losses: lower is better. Every other objective defaults to higher is better. */
@@ -50,7 +110,8 @@ export interface EarlyStopping {
 
 /** Whether lower or higher is better for a metric key when nobody said: losses are minimised, the rest maximised. */
 export function defaultMode(metric: string): Objective['mode'] {
-  return (LOSS_OBJECTIVES as readonly string[]).includes(metric) ? 'min' : 'max';
+  // the held-out ELBO's parts are losses too (the ELBO itself is higher-is-better)
+  return (LOSS_OBJECTIVES as readonly string[]).includes(metric) || metric === 'heldout_recon' || metric === 'heldout_kl' ? 'min' : 'max';
 }
 
 /**
@@ -93,6 +154,8 @@ export interface SearchSpace {
    * that belong to it (VARIANT_PARAMS) or to every variant (latentSize, architecture, learningRate, ...).
    */
   readonly variants?: Readonly<Partial<Record<ModelVariant, Readonly<Record<string, readonly ParamValue[]>>>>>;
+  /** Optuna proposes configurations from the results so far (instead of grid and random). */
+  readonly optimize?: OptimizeSearch;
   /** Seeds are a first-class axis (Locatello et al.: seeds matter about as much as beta); crossed with everything. */
   readonly seeds: readonly number[];
 }
@@ -307,4 +370,6 @@ export interface SweepProgress {
   continuedAsNew: number;
   /** How many times an ended run of this sweep was continued (`dcign sweep resume` / `retry`); absent before. */
   resumed?: number;
+  /** search.optimize: Optuna's study and the configurations it proposed. */
+  search?: SearchState;
 }

@@ -23,6 +23,7 @@ import {
 import { planSweep } from './plan.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import { loadSweepSpec } from './spec.js';
+import { searchRows } from '../search/results.js';
 import type { SweepProgress, SweepSpec } from '../contract/types.js';
 
 export interface ConnectionArgs {
@@ -215,10 +216,21 @@ export async function sweepAdd(a: ConnectionArgs & { name: string; points: reado
 export async function sweepResults(a: ConnectionArgs & { name: string; format: 'table' | 'csv' | 'json'; sort?: string; all?: boolean }): Promise<void> {
   await withClient(a, async (client) => {
     const spec = await sweepSpecOf(client, a.name);
-    const rows = resultRows(await sweepProgress(client, a.name), specResultOptions(spec, { ...(a.sort ? { sort: a.sort } : {}), all: a.all ?? false }));
-    if (a.format === 'json') console.log(JSON.stringify(rows, null, 2));
-    else if (a.format === 'csv') console.log(toCsv(rows));
-    else console.log(formatTable(rows));
+    const progress = await sweepProgress(client, a.name);
+    const rows = resultRows(progress, specResultOptions(spec, { ...(a.sort ? { sort: a.sort } : {}), all: a.all ?? false }));
+    // search.optimize: the configurations Optuna proposed, each judged on all its seeds
+    const configs = progress.search ? searchRows(progress.search, spec) : undefined;
+    if (a.format === 'json') console.log(JSON.stringify(configs ? { trials: rows, configurations: configs, study: progress.search?.study, storage: progress.search?.storage } : rows, null, 2));
+    else if (a.format === 'csv') console.log(toCsv(configs ?? rows));
+    else {
+      console.log(formatTable(rows));
+      if (configs && progress.search) {
+        const multi = (spec.search.optimize?.objectives.length ?? 0) > 1;
+        console.log(`\nconfigurations (Optuna study ${progress.search.study}, ${spec.search.optimize?.sampler}; each over ${spec.search.seeds.length} seed(s)${multi ? '; * = on the Pareto front' : ''}):`);
+        console.log(formatTable(configs));
+        if (progress.search.error) console.log(`search: ${progress.search.error}`);
+      }
+    }
   });
 }
 
@@ -248,4 +260,14 @@ export function toCsv(rows: readonly Record<string, unknown>[]): string {
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [cols.join(','), ...rows.map((r) => cols.map((c) => esc(r[c])).join(','))].join('\n');
+}
+
+/** `dcign sweep dashboard <name>`: optuna-dashboard on the study the sweep's search.optimize keeps. */
+export async function sweepDashboard(a: ConnectionArgs & { name: string; host: string; port: number; storage?: string }): Promise<void> {
+  const search = await withClient(a, async (client) => (await sweepProgress(client, a.name)).search);
+  if (!search) throw new Error(`sweep ${a.name} has no Optuna study: only sweeps with search.optimize do (and only once it asked for its first configurations)`);
+  const storage = a.storage ?? search.storage;
+  if (!storage) throw new Error(`sweep ${a.name} has not opened its study yet; try again once its first configurations are asked`);
+  const { runDashboard } = await import('../search/dashboard.js');
+  await runDashboard({ storage, study: search.study, host: a.host, port: a.port });
 }

@@ -43,6 +43,7 @@ function product(points: Record<string, ParamValue>[], grid: Readonly<Record<str
  * random points (deterministic from search.random.seed) x seeds.
  */
 export function expandTrials(spec: SweepSpec): TrialPlan[] {
+  if (spec.search.optimize) return []; // Optuna proposes the trials as the sweep runs (workflows/optimize.ts)
   const variants = spec.search.variants;
   let points: Record<string, ParamValue>[] =
     variants === undefined ? [{}] : Object.entries(variants).flatMap(([variant, grid]) => product([{ variant }], grid ?? {}));

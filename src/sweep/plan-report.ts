@@ -58,6 +58,15 @@ function planText(plan: SweepPlan, estimate: Estimate | undefined): string[] {
     `sweep '${spec.name}': ${n} trial${n === 1 ? '' : 's'} x ${plan.replicasPerTrial} replica${plan.replicasPerTrial === 1 ? '' : 's'}, dataset ${spec.dataset}, task queue ${spec.taskQueue}`,
     `slots: each trial holds ${plan.replicasPerTrial} worker slot(s) (a GPU, or a CPU slot) while it trains; ${Math.min(n, spec.maxConcurrentTrials)} trial(s) at once (maxConcurrentTrials ${spec.maxConcurrentTrials}) -> ${plan.slotsAtOnce} slot(s) busy`,
   ];
+  const opt = spec.search.optimize;
+  if (opt) {
+    const s = spec.search.seeds.length;
+    lines.push(
+      `search.optimize: ${opt.sampler} proposes ${opt.trials} configurations x ${s} seeds = ${opt.trials * s} trials, ${opt.batch} configuration(s) at a time; ` +
+        `objective${opt.objectives.length > 1 ? 's' : ''} ${opt.objectives.map((o) => `${o.metric} (${o.mode}${o.aggregate === 'lcb' ? `, lcb ${o.stdErrors ?? 1} SE` : ''})`).join(', ')}. ` +
+        'The trials below are the corners of its space (checked by the trainer); the estimate covers them only.',
+    );
+  }
   if (plan.workerFile) lines.push(`worker file: every worker host on ${spec.taskQueue} must hold ${plan.workerFile} (checked here for form only; a trial on a host without it fails at once, naming the host)`);
   lines.push('');
   const widths = [Math.max(5, ...plan.trials.map((t) => t.key.length)), Math.max(5, ...plan.trials.map((t) => t.shape.length))];

@@ -6,6 +6,7 @@
 import { ConfigError, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from '../train/config.js';
 import { datasetFile } from '../data/index.js';
 import { expandTrials, trainConfigFor } from './expand.js';
+import { probeTrials } from '../search/plans.js';
 import { trainForEarlyStopping, trialEarlyStopping } from './early-stopping.js';
 import { SweepSpecError, type SpecIssue } from './spec.js';
 import type { SweepSpec, TrialPlan } from '../contract/types.js';
@@ -70,7 +71,8 @@ export function planSweep(spec: SweepSpec, o: { maxTrials?: number; source?: str
   const shapes = new Map<string, { shape: TrialShape; config: TrainConfig; trials: number }>();
   // trainer message -> trials it applies to, so a bad value shared by a whole grid is reported once
   const refused = new Map<string, { field: string; value: unknown; keys: string[] }>();
-  for (const t of expandTrials(spec)) {
+  // search.optimize: Optuna proposes the trials as the sweep runs; the plan checks the corners of its space
+  for (const t of spec.search.optimize ? probeTrials(spec) : expandTrials(spec)) {
     // as its replicas will get it (with the held-out ELBO's steps when early stopping compares on it)
     const plain = trainConfigFor(spec, t, `${spec.name}/${t.key}`);
     const json = trainForEarlyStopping(plain, trialEarlyStopping(spec, plain.steps));
@@ -109,7 +111,8 @@ export function planSweep(spec: SweepSpec, o: { maxTrials?: number; source?: str
     issues.push({ field: `${which}: ${r.field}`, value: r.value, allowed: `the trainer refuses it (${message}); change the spec value or search axis that sets it` });
   }
 
-  const total = trials.length + [...refused.values()].reduce((n, r) => n + r.keys.length, 0);
+  const opt = spec.search.optimize;
+  const total = opt ? opt.trials * spec.search.seeds.length : trials.length + [...refused.values()].reduce((n, r) => n + r.keys.length, 0);
   const limit = o.maxTrials ?? MAX_TRIALS_UNCONFIRMED;
   if (total > limit) {
     issues.push({

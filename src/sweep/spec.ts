@@ -9,6 +9,7 @@ import { ARCHITECTURES, defaultMode, MODEL_VARIANTS, METRIC_NAMES, PARAMS, param
 import type { Distribution, ModelVariant, Objective, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 import { checkSharedKeys, validateVariantGrids } from './variants.js';
 import { validateEarlyStopping } from './early-stopping.js';
+import { validateAggregate, validateOptimize } from './optimize-spec.js';
 
 export * from '../contract/types.js';
 
@@ -170,6 +171,22 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   if (!(isInt(checkpoints.keep) && checkpoints.keep >= 1)) bad('checkpoints.keep', checkpoints.keep, 'expected an integer >= 1 (the newest checkpoints kept per trial)');
 
   const objective = validateObjective(raw.objective, bad);
+  const rawSearch = isRecord(raw.search) ? raw.search : {};
+  const optimize = validateOptimize(
+    rawSearch.optimize,
+    {
+      objective,
+      evaluation,
+      maxConcurrentTrials,
+      seeds: search?.seeds,
+      variants: rawSearch.variants !== undefined,
+      grid: rawSearch.grid !== undefined,
+      random: rawSearch.random !== undefined,
+      distribution: (field, key, d) => validateDistribution(field, key, d, bad),
+      key: (field, key) => validateKey(field, key, bad),
+    },
+    bad,
+  );
   const earlyStopping = validateEarlyStopping(raw.earlyStopping, objective, train, evaluation, bad);
 
   if (issues.length > 0) throw new SweepSpecError(issues, source);
@@ -178,7 +195,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     dataset: dataset as string,
     model: model as SweepSpec['model'],
     train: train as SweepSpec['train'],
-    search: search as SearchSpace,
+    search: (optimize ? { ...search, optimize } : search) as SearchSpace,
     replicas: replicas as number,
     evaluation: evaluation as SweepSpec['evaluation'],
     maxConcurrentTrials: maxConcurrentTrials as number,
@@ -200,14 +217,16 @@ function validateObjective(raw: unknown, bad: (f: string, v: unknown, a: string)
     return undefined;
   }
   if (isRecord(raw)) {
-    for (const k of Object.keys(raw)) if (k !== 'metric' && k !== 'mode') bad(`objective.${k}`, raw[k], 'unknown field; allowed: metric, mode');
+    for (const k of Object.keys(raw)) {
+      if (!['metric', 'mode', 'aggregate', 'stdErrors'].includes(k)) bad(`objective.${k}`, raw[k], 'unknown field; allowed: metric, mode, aggregate, stdErrors');
+    }
   }
   const mode = isRecord(raw) && raw.mode !== undefined ? raw.mode : defaultMode(metric);
   if (mode !== 'min' && mode !== 'max') {
     bad('objective.mode', mode, 'expected min (lower is better) or max (higher is better)');
     return undefined;
   }
-  return { metric, mode };
+  return { metric, mode, ...(isRecord(raw) ? validateAggregate(raw, bad) : {}) };
 }
 
 function validateValue(field: string, key: string, v: unknown, bad: (f: string, v: unknown, a: string) => void): void {
@@ -242,7 +261,9 @@ function validateSearch(raw: unknown, bad: (f: string, v: unknown, a: string) =>
     bad('search', raw, 'expected a mapping with `seeds` and `grid` and/or `random`');
     return undefined;
   }
-  for (const k of Object.keys(raw)) if (!['grid', 'random', 'seeds', 'variants'].includes(k)) bad(`search.${k}`, raw[k], 'unknown field; allowed: grid, variants, random, seeds');
+  for (const k of Object.keys(raw)) {
+    if (!['grid', 'random', 'seeds', 'variants', 'optimize'].includes(k)) bad(`search.${k}`, raw[k], 'unknown field; allowed: grid, variants, random, optimize, seeds');
+  }
   const variants = validateVariantGrids(
     raw.variants,
     bad,

@@ -1,4 +1,4 @@
-// `dcign sweep <plan|start|status|list|pause|resume|retry|cancel|add|results>`: one yargs module per sub-command;
+// `dcign sweep <plan|start|status|list|pause|resume|retry|cancel|add|results|dashboard>`: one yargs module per sub-command;
 // each handler lazily imports src/sweep/cli.ts so `dcign --help` stays fast and argument parsing is testable without Temporal.
 import type { Argv, CommandModule } from 'yargs';
 
@@ -152,6 +152,18 @@ const results: CommandModule<Common, Common & { name: string; format: 'table' | 
   handler: async (a) => (await impl()).sweepResults(await inUse(a)),
 };
 
+const dashboard: CommandModule<Common, Common & { name: string; host: string; port: number; storage?: string }> = {
+  command: 'dashboard <name>',
+  describe: "optuna-dashboard on a search.optimize sweep's Optuna study (its own storage; loopback by default)",
+  builder: (y) =>
+    common(y)
+      .positional('name', { type: 'string', demandOption: true })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'address the dashboard listens on (loopback: only this machine)' })
+      .option('port', { type: 'number', default: 8080 })
+      .option('storage', { type: 'string', describe: "the study's RDB URL, when the recorded one hides a password" }),
+  handler: async (a) => (await impl()).sweepDashboard(await inUse(a)),
+};
+
 export const sweepCommand: CommandModule = {
   command: 'sweep <command>',
   describe: 'Run and watch hyperparameter sweeps on Temporal',
@@ -167,6 +179,7 @@ export const sweepCommand: CommandModule = {
       .command(signal('cancel', 'Stop every running trial and its replicas; pending trials never start') as unknown as CommandModule)
       .command(add as unknown as CommandModule)
       .command(results as unknown as CommandModule)
+      .command(dashboard as unknown as CommandModule)
       .demandCommand(1, 'Name a sweep sub-command; `dcign sweep --help` lists them.'),
   handler: () => undefined,
 };
