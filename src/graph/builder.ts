@@ -293,6 +293,36 @@ export class GraphBuilder {
     return this.record([logits], y, (dy) => [this.rawMul(this.node('Sub', [this.node('Sigmoid', [logits], logits.shape), labels], logits.shape), dy)]);
   }
 
+  /**
+   * DCIGN's clamp (src/model/dcign.ts dcignClamp, op for op): v [B, L] -> v * free + target * (1 - free), free and
+   * target [1, L]. Hand rule (a replaced gradient is no op's gradient, so TensorFlow's registry cannot have it): the
+   * gradient to v is dy * free + scale * (v - target) * (1 - free), or dy * free with scale undefined
+   * ('first-sample'); free and target get none.
+   */
+  clamp(v: Node, free: Node, target: Node, scale: number | undefined): Node {
+    const clamped = this.node('Sub', [this.constant(1), free], free.shape);
+    const y = this.node('AddV2', [this.rawMul(v, free), this.rawMul(target, clamped)], v.shape);
+    return this.record([v], y, (dy) => {
+      const passed = this.rawMul(dy, free);
+      if (scale === undefined) return [passed];
+      const dev = this.node('Sub', [v, target], v.shape);
+      return [this.node('AddV2', [passed, this.rawMul(this.rawMul(dev, clamped), this.constant(scale))], v.shape)];
+    });
+  }
+
+  /** DCIGN's clamp target of v [B, L] (dcign.ts localClampTarget): [1, L], the batch mean or the first row; not recorded. */
+  clampTarget(v: Node, mode: 'mean' | 'first-sample'): Node {
+    const k = v.shape[1] as number;
+    if (mode === 'mean') return this.node('Mean', [v], [1, k], [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant([0])]);
+    return this.rows(v, 0, 1);
+  }
+
+  /** Rows [first, first + count) of a rank-2 x; not recorded. */
+  rows(x: Node, first: number, count: number): Node {
+    const k = x.shape[1] as number;
+    return this.node('Slice', [x], [count, k], [['Index', 'type', DT_INT32]], [this.intConstant([first, 0]), this.intConstant([count, k])]);
+  }
+
   // ---- raw helpers (not recorded) -----------------------------------------------------------------------------
 
   rawMul(a: Node, b: Node): Node {

@@ -10,6 +10,8 @@
 //   annealed VAE     Burgess et al. 2018 Eq. 8: recon + gamma |KL - C| (C fed per step)
 //   Adam             Kingma & Ba 2015 Algorithm 1, PyTorch's arrangement of epsilon (adam.ts); by default as
 //                    TensorFlow's ResourceApplyAdam kernel per parameter, or adam.ts's own ops on flat moments
+//   DCIGN            Kulkarni et al. 2015 Sec. 3.1, clamped as src/model/dcign.ts says (the clamp's gradient is a
+//                    hand rule: GraphBuilder.clamp)
 // What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
 // step.
 //
@@ -50,6 +52,12 @@ export class VaeStepGraph {
   readonly eps: Node;
   /** Annealed capacity C at the step (annealed-vae only). */
   readonly capacity: Node | undefined;
+  /** DCIGN: [1, L] 0/1 mask of the batch's free latents (all ones for a batch with no varied factor). */
+  readonly freeMask: Node | undefined;
+  /** DCIGN: the batch's own clamp target ([2, L] mean and log-variance rows, or [1, L] for clampAt 'z'). */
+  readonly localClampTarget: Node | undefined;
+  /** DCIGN: the clamp target used, the local one unless fed (the all-reduced global batch's, with replicas). */
+  readonly clampTarget: Node | undefined;
   /** 'fused': ResourceApplyAdam per parameter (default); 'flat': adam.ts's ops on flat moments. */
   readonly adamKernel: 'fused' | 'flat';
   /** Adam's per-step values (adamFeeds): lr / (1 - b1^t), sqrt(1 - b2^t), b1^t, b2^t, epsilon sqrt(1 - b2^t). */
@@ -111,8 +119,31 @@ export class VaeStepGraph {
     }
     const flat = b.reshape(h, [B, h.shape.slice(1).reduce((x, y) => x * y, 1)]);
     const out = tail(b.matMul(tail(b.matMul(flat, p('enc.fc.w')), 'enc.fc.b', true), p('enc.out.w')), 'enc.out.b', false);
-    const [mu, logvar] = b.splitColumns(out, [L, L]) as [Node, Node];
-    const z = b.add(mu, b.mul(b.exp(b.mul(logvar, b.constant(0.5))), this.eps));
+    let [mu, logvar] = b.splitColumns(out, [L, L]) as [Node, Node];
+    const reparameterise = (m: Node, lv: Node): Node => b.add(m, b.mul(b.exp(b.mul(lv, b.constant(0.5))), this.eps));
+    // DCIGN (src/model/dcign.ts): clamp the distribution parameters ('params') or the sampled code ('z')
+    const dc = cfg.variant === 'dcign' ? (cfg.dcign ?? { clamp: 'mean' }) : undefined;
+    this.freeMask = dc === undefined ? undefined : b.placeholder([1, L]);
+    let z: Node;
+    if (dc === undefined || this.freeMask === undefined) {
+      z = reparameterise(mu, logvar);
+      this.localClampTarget = this.clampTarget = undefined;
+    } else {
+      const free = this.freeMask;
+      const scale = dc.clamp === 'mean' ? (dc.invarianceScale ?? 1 / B) : undefined;
+      if ((dc.clampAt ?? 'params') === 'params') {
+        this.localClampTarget = b.concat([b.clampTarget(mu, dc.clamp), b.clampTarget(logvar, dc.clamp)], 0);
+        this.clampTarget = b.placeholderWithDefault(this.localClampTarget);
+        mu = b.clamp(mu, free, b.rows(this.clampTarget, 0, 1), scale);
+        logvar = b.clamp(logvar, free, b.rows(this.clampTarget, 1, 1), scale);
+        z = reparameterise(mu, logvar);
+      } else {
+        const sampled = reparameterise(mu, logvar);
+        this.localClampTarget = b.clampTarget(sampled, dc.clamp);
+        this.clampTarget = b.placeholderWithDefault(this.localClampTarget);
+        z = b.clamp(sampled, free, this.clampTarget, scale);
+      }
+    }
     let side = bottleneckSide(H);
     const h1 = tail(b.matMul(tail(b.matMul(z, p('dec.fc0.w')), 'dec.fc0.b', true), p('dec.fc1.w')), 'dec.fc1.b', true);
     let d = b.reshape(h1, [B, side, side, 64]);
