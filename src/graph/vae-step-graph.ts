@@ -10,6 +10,7 @@
 //   annealed VAE     Burgess et al. 2018 Eq. 8: recon + gamma |KL - C| (C fed per step)
 //   Adam             Kingma & Ba 2015 Algorithm 1, PyTorch's arrangement of epsilon (adam.ts); by default as
 //                    TensorFlow's ResourceApplyAdam kernel per parameter, or adam.ts's own ops on flat moments
+//   DIP-VAE-I/II     Kumar et al. 2018 Eq. 6 / 7 (dip-vae.ts)
 //   DCIGN            Kulkarni et al. 2015 Sec. 3.1, clamped as src/model/dcign.ts says (the clamp's gradient is a
 //                    hand rule: GraphBuilder.clamp)
 // What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
@@ -172,8 +173,26 @@ export class VaeStepGraph {
       this.capacity === undefined
         ? b.mul(kl, b.constant(cfg.beta))
         : b.mul(b.abs(b.sub(kl, this.capacity)), b.constant(cfg.capacity?.gamma ?? 1));
-    const total = b.add(recon, regulariser);
-    this.scalars = b.concat([b.stack([total, recon, kl, regulariser]), klPerDim], 0);
+    let head: Node[];
+    let total: Node;
+    if (cfg.variant === 'dip-vae-i' || cfg.variant === 'dip-vae-ii') {
+      // src/model/dip-vae.ts op for op: Kumar et al. 2018 Eq. 6 (I) / 7 (II), recon + KL + the covariance penalty
+      const dp = cfg.dip ?? { lambdaOd: 1, lambdaDFactor: cfg.variant === 'dip-vae-i' ? 10 : 1 };
+      const eye = b.constant(Float32Array.from({ length: L * L }, (_, i) => (i % (L + 1) === 0 ? 1 : 0)), [L, L]);
+      const mean = b.meanRowsKeep(mu);
+      const covMu = b.sub(b.div(b.matMulTA(mu, mu), b.constant(B)), b.matMulTA(mean, mean));
+      const cov = cfg.variant === 'dip-vae-i' ? covMu : b.add(covMu, b.diag(b.meanRows(b.exp(logvar)), eye));
+      const diag = b.sumColumns(b.mul(cov, eye));
+      const offDiag = b.mul(cov, b.constant(Float32Array.from({ length: L * L }, (_, i) => (i % (L + 1) === 0 ? 0 : 1)), [L, L]));
+      const penalty = b.add(b.mul(b.sum(b.square(offDiag)), b.constant(dp.lambdaOd)), b.mul(b.sum(b.square(b.sub(diag, b.constant(1)))), b.constant(dp.lambdaDFactor * dp.lambdaOd)));
+      const reg = b.add(kl, penalty);
+      total = b.add(recon, reg);
+      head = [total, recon, kl, reg, penalty];
+    } else {
+      total = b.add(recon, regulariser);
+      head = [total, recon, kl, regulariser];
+    }
+    this.scalars = b.concat([b.stack(head), klPerDim], 0);
 
     // ---- gradients, flat in parameter order (for the all-reduce) ----
     const grads = b.gradients(total, this.paramReads);

@@ -58,6 +58,8 @@ const cases: { title: string; model: Parameters<typeof resolveModelConfig>[0]; a
   { title: 'dcign, residual, Gaussian, clamp to the batch mean (params)', model: { variant: 'dcign', architecture: 'residual', decoder: 'gaussian', dcign: { clamp: 'mean' } }, steps: 3 },
   { title: 'dcign, residual, Bernoulli, clipped, first-sample clamp (params)', model: { variant: 'dcign', architecture: 'residual', dcign: { clamp: 'first-sample' } }, adam: { clipNorm: 1 } },
   { title: 'dcign, standard, clamp of the sampled z', model: { variant: 'dcign', dcign: { clamp: 'mean', clampAt: 'z', invarianceScale: 0.5 } } },
+  { title: 'dip-vae-i, standard, Bernoulli', model: { variant: 'dip-vae-i', dip: { lambdaOd: 10, lambdaDFactor: 10 } } },
+  { title: 'dip-vae-ii, residual, Gaussian, clipped', model: { variant: 'dip-vae-ii', architecture: 'residual', decoder: 'gaussian', dip: { lambdaOd: 10, lambdaDFactor: 1 } }, adam: { clipNorm: 1 } },
   { title: 'annealed-vae, residual, Gaussian, clipped', model: { variant: 'annealed-vae', architecture: 'residual', decoder: 'gaussian', capacity: { gamma: 100, cMax: 5, steps: 3 } }, adam: { clipNorm: 1 } },
 ];
 
@@ -252,6 +254,10 @@ test.serial('a model without a graph step trains eagerly and says why, in its re
   t.deepEqual(stepTags({ model }), { 'dcign.step': 'eager', 'dcign.step.reason': r.stepExecution.reason! });
   t.deepEqual(stepTags({ model: { variant: 'beta-vae', architecture: 'attention' } })['dcign.step.reason'], 'the attention architecture has no graph step yet (standard and residual have)');
   t.deepEqual(stepTags({ model: { variant: 'annealed-vae', architecture: 'residual' } }), { 'dcign.step': 'graph' });
+  for (const variant of ['dcign', 'dip-vae-i', 'dip-vae-ii'] as const) {
+    for (const architecture of ['standard', 'residual'] as const) t.deepEqual(stepTags({ model: { variant, architecture } }), { 'dcign.step': 'graph' });
+  }
+  t.regex(stepTags({ model: { variant: 'info-vae' } })['dcign.step.reason'] ?? '', /info-vae variant has no graph step yet \(beta-vae, annealed-vae, dcign, dip-vae-i, dip-vae-ii have\)/);
   t.deepEqual(stepTags({ stepMode: 'eager', model: {} }), { 'dcign.step': 'eager', 'dcign.step.reason': 'stepMode is eager' });
 });
 
