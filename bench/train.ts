@@ -76,7 +76,10 @@ async function worker(): Promise<void> {
     factorVae: { gamma: 10, hidden: 1000, layers: 6, learningRate: 1e-4, beta1: 0.5, beta2: 0.9 },
     ...(variant.startsWith('dip-vae') ? { dip: { lambdaOd: 10, lambdaDFactor: (variant as string) === 'dip-vae-i' ? 10 : 1 } } : {}),
   });
-  const model = new VaeModel(cfg, 0, { channels: 1, fused });
+  // DCIGN: three 8-valued factors (the faces' azimuth, elevation and light), one latent each, the varied factor
+  // cycling per step as the dcign sampler's batches do
+  const dcignFactors = [8, 8, 8].map((size, i) => ({ name: `f${i}`, size }));
+  const model = new VaeModel(cfg, 0, { channels: 1, fused, ...(variant === ('dcign' as string) ? { factors: dcignFactors } : {}) });
   const adam = { learningRate: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
   const opt = new Adam(model.params, adam, model.groups);
   const adamKernel = argStr('adam') === 'flat' ? 'flat' : 'fused';
@@ -89,14 +92,15 @@ async function worker(): Promise<void> {
   const factors = Array.from({ length: batch }, () => [0]);
   const step = (s: number): void => {
     const globalIndices = Array.from({ length: batch }, (_, i) => s * batch + i);
+    const varied = variant === ('dcign' as string) ? { variedFactor: s % dcignFactors.length } : {};
     const last = s === warmup + steps - 1;
     if (graph !== undefined) {
-      const b = { images, batchSize: batch, factors, globalIndices };
+      const b = { images, batchSize: batch, factors, globalIndices, ...varied };
       if (split) graph.apply(opt, graph.gradients(b, s, 0, last).flat);
       else graph.train(opt, b, s, 0, last);
       return;
     }
-    const { grads, scalars } = computeGradients(model, { images, batchSize: batch, factors, globalIndices }, s, 0, s === warmup + steps - 1);
+    const { grads, scalars } = computeGradients(model, { images, batchSize: batch, factors, globalIndices, ...varied }, s, 0, s === warmup + steps - 1);
     if (flat) {
       const f = flattenGradients(grads);
       for (const x of grads) x.dispose();

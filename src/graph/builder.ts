@@ -168,6 +168,45 @@ export class GraphBuilder {
     return this.record([a, b], y, (dy) => [mm(dy, b, false, true, a.shape), mm(a, dy, true, false, b.shape)]);
   }
 
+  /**
+   * a^T b for a [n, p], b [n, q]: [p, q]. Gradients (the transposed-product rule; TensorFlow registers the same
+   * for MatMul with transpose_a): b dy^T to a, a dy to b.
+   */
+  matMulTA(a: Node, b: Node): Node {
+    const [n, p] = a.shape as [number, number];
+    const q = b.shape[1] as number;
+    const mm = (x: Node, y: Node, ta: boolean, tb: boolean, shape: readonly number[]): Node =>
+      this.node('MatMul', [x, y], shape, [
+        ['transpose_a', 'bool', ta],
+        ['transpose_b', 'bool', tb],
+      ]);
+    const y = mm(a, b, true, false, [p, q]);
+    return this.record([a, b], y, (dy) => [mm(b, dy, false, true, [n, p]), mm(a, dy, false, false, [n, q])]);
+  }
+
+  /** Mean over axis 0 of a rank-2 x, kept as a row: [n, k] -> [1, k]. */
+  meanRowsKeep(x: Node): Node {
+    const [n, k] = x.shape as [number, number];
+    const y = this.node('Mean', [x], [1, k], [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant([0])]);
+    return this.record([x], y, (dy) => [this.node('RealDiv', [this.broadcast(dy, [n, k]), this.constant(n)], [n, k])]);
+  }
+
+  /** Sum over axis 1 of a rank-2 x: [n, k] -> [n]. */
+  sumColumns(x: Node): Node {
+    const [n, k] = x.shape as [number, number];
+    const y = this.node('Sum', [x], [n], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([1])]);
+    return this.record([x], y, (dy) => [this.broadcast(this.rawReshape(dy, [n, 1]), [n, k])]);
+  }
+
+  /** diag(v) as eye * v (src/model/dip-vae.ts): [k] -> [k, k]; gradient: the diagonal of dy, Sum(dy * eye, axis 0). */
+  diag(v: Node, eye: Node): Node {
+    const k = v.shape[0] as number;
+    const y = this.node('Mul', [eye, v], [k, k]);
+    return this.record([v], y, (dy) => [
+      this.node('Sum', [this.rawMul(dy, eye)], [k], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([0])]),
+    ]);
+  }
+
   /** x + bias over the last axis. */
   biasAdd(x: Node, bias: Node): Node {
     const y = this.node('BiasAdd', [x, bias], x.shape, [['data_format', 'string', 'NHWC']]);
@@ -291,6 +330,36 @@ export class GraphBuilder {
     const b = this.node('Sum', [this.rawMul(logits, labels)], [], sumAttrs, [all]);
     const y = this.node('Sub', [a, b], []);
     return this.record([logits], y, (dy) => [this.rawMul(this.node('Sub', [this.node('Sigmoid', [logits], logits.shape), labels], logits.shape), dy)]);
+  }
+
+  /**
+   * DCIGN's clamp (src/model/dcign.ts dcignClamp, op for op): v [B, L] -> v * free + target * (1 - free), free and
+   * target [1, L]. Hand rule (a replaced gradient is no op's gradient, so TensorFlow's registry cannot have it): the
+   * gradient to v is dy * free + scale * (v - target) * (1 - free), or dy * free with scale undefined
+   * ('first-sample'); free and target get none.
+   */
+  clamp(v: Node, free: Node, target: Node, scale: number | undefined): Node {
+    const clamped = this.node('Sub', [this.constant(1), free], free.shape);
+    const y = this.node('AddV2', [this.rawMul(v, free), this.rawMul(target, clamped)], v.shape);
+    return this.record([v], y, (dy) => {
+      const passed = this.rawMul(dy, free);
+      if (scale === undefined) return [passed];
+      const dev = this.node('Sub', [v, target], v.shape);
+      return [this.node('AddV2', [passed, this.rawMul(this.rawMul(dev, clamped), this.constant(scale))], v.shape)];
+    });
+  }
+
+  /** DCIGN's clamp target of v [B, L] (dcign.ts localClampTarget): [1, L], the batch mean or the first row; not recorded. */
+  clampTarget(v: Node, mode: 'mean' | 'first-sample'): Node {
+    const k = v.shape[1] as number;
+    if (mode === 'mean') return this.node('Mean', [v], [1, k], [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant([0])]);
+    return this.rows(v, 0, 1);
+  }
+
+  /** Rows [first, first + count) of a rank-2 x; not recorded. */
+  rows(x: Node, first: number, count: number): Node {
+    const k = x.shape[1] as number;
+    return this.node('Slice', [x], [count, k], [['Index', 'type', DT_INT32]], [this.intConstant([first, 0]), this.intConstant([count, k])]);
   }
 
   // ---- raw helpers (not recorded) -----------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 // Which models the graph step (vae-step-graph.ts) covers, without TensorFlow: the trainer asks before building one,
 // and tracking tags runs with the answer from their config alone (src/tracking runs in processes without tfjs).
 
+/** The variants the graph step covers (on the standard and residual architectures). */
+export const GRAPH_VARIANTS: readonly string[] = ['beta-vae', 'annealed-vae', 'dcign', 'dip-vae-i', 'dip-vae-ii'];
+
 /** Undefined when the graph step covers this model, else the reason it runs eagerly. */
 export function graphSupport(model: { readonly variant?: string; readonly architecture?: string }): string | undefined {
   const variant = model.variant ?? 'beta-vae';
   const architecture = model.architecture ?? 'standard';
-  if (variant !== 'beta-vae' && variant !== 'annealed-vae') {
-    return `the ${variant} variant has no graph step yet (beta-vae and annealed-vae have)`;
+  if (!GRAPH_VARIANTS.includes(variant)) {
+    return `the ${variant} variant has no graph step yet (${GRAPH_VARIANTS.join(', ')} have)`;
   }
   if (architecture !== 'standard' && architecture !== 'residual') {
     return `the ${architecture} architecture has no graph step yet (standard and residual have)`;

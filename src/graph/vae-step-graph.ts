@@ -10,6 +10,9 @@
 //   annealed VAE     Burgess et al. 2018 Eq. 8: recon + gamma |KL - C| (C fed per step)
 //   Adam             Kingma & Ba 2015 Algorithm 1, PyTorch's arrangement of epsilon (adam.ts); by default as
 //                    TensorFlow's ResourceApplyAdam kernel per parameter, or adam.ts's own ops on flat moments
+//   DIP-VAE-I/II     Kumar et al. 2018 Eq. 6 / 7 (dip-vae.ts)
+//   DCIGN            Kulkarni et al. 2015 Sec. 3.1, clamped as src/model/dcign.ts says (the clamp's gradient is a
+//                    hand rule: GraphBuilder.clamp)
 // What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
 // step.
 //
@@ -50,6 +53,12 @@ export class VaeStepGraph {
   readonly eps: Node;
   /** Annealed capacity C at the step (annealed-vae only). */
   readonly capacity: Node | undefined;
+  /** DCIGN: [1, L] 0/1 mask of the batch's free latents (all ones for a batch with no varied factor). */
+  readonly freeMask: Node | undefined;
+  /** DCIGN: the batch's own clamp target ([2, L] mean and log-variance rows, or [1, L] for clampAt 'z'). */
+  readonly localClampTarget: Node | undefined;
+  /** DCIGN: the clamp target used, the local one unless fed (the all-reduced global batch's, with replicas). */
+  readonly clampTarget: Node | undefined;
   /** 'fused': ResourceApplyAdam per parameter (default); 'flat': adam.ts's ops on flat moments. */
   readonly adamKernel: 'fused' | 'flat';
   /** Adam's per-step values (adamFeeds): lr / (1 - b1^t), sqrt(1 - b2^t), b1^t, b2^t, epsilon sqrt(1 - b2^t). */
@@ -111,8 +120,31 @@ export class VaeStepGraph {
     }
     const flat = b.reshape(h, [B, h.shape.slice(1).reduce((x, y) => x * y, 1)]);
     const out = tail(b.matMul(tail(b.matMul(flat, p('enc.fc.w')), 'enc.fc.b', true), p('enc.out.w')), 'enc.out.b', false);
-    const [mu, logvar] = b.splitColumns(out, [L, L]) as [Node, Node];
-    const z = b.add(mu, b.mul(b.exp(b.mul(logvar, b.constant(0.5))), this.eps));
+    let [mu, logvar] = b.splitColumns(out, [L, L]) as [Node, Node];
+    const reparameterise = (m: Node, lv: Node): Node => b.add(m, b.mul(b.exp(b.mul(lv, b.constant(0.5))), this.eps));
+    // DCIGN (src/model/dcign.ts): clamp the distribution parameters ('params') or the sampled code ('z')
+    const dc = cfg.variant === 'dcign' ? (cfg.dcign ?? { clamp: 'mean' }) : undefined;
+    this.freeMask = dc === undefined ? undefined : b.placeholder([1, L]);
+    let z: Node;
+    if (dc === undefined || this.freeMask === undefined) {
+      z = reparameterise(mu, logvar);
+      this.localClampTarget = this.clampTarget = undefined;
+    } else {
+      const free = this.freeMask;
+      const scale = dc.clamp === 'mean' ? (dc.invarianceScale ?? 1 / B) : undefined;
+      if ((dc.clampAt ?? 'params') === 'params') {
+        this.localClampTarget = b.concat([b.clampTarget(mu, dc.clamp), b.clampTarget(logvar, dc.clamp)], 0);
+        this.clampTarget = b.placeholderWithDefault(this.localClampTarget);
+        mu = b.clamp(mu, free, b.rows(this.clampTarget, 0, 1), scale);
+        logvar = b.clamp(logvar, free, b.rows(this.clampTarget, 1, 1), scale);
+        z = reparameterise(mu, logvar);
+      } else {
+        const sampled = reparameterise(mu, logvar);
+        this.localClampTarget = b.clampTarget(sampled, dc.clamp);
+        this.clampTarget = b.placeholderWithDefault(this.localClampTarget);
+        z = b.clamp(sampled, free, this.clampTarget, scale);
+      }
+    }
     let side = bottleneckSide(H);
     const h1 = tail(b.matMul(tail(b.matMul(z, p('dec.fc0.w')), 'dec.fc0.b', true), p('dec.fc1.w')), 'dec.fc1.b', true);
     let d = b.reshape(h1, [B, side, side, 64]);
@@ -141,8 +173,26 @@ export class VaeStepGraph {
       this.capacity === undefined
         ? b.mul(kl, b.constant(cfg.beta))
         : b.mul(b.abs(b.sub(kl, this.capacity)), b.constant(cfg.capacity?.gamma ?? 1));
-    const total = b.add(recon, regulariser);
-    this.scalars = b.concat([b.stack([total, recon, kl, regulariser]), klPerDim], 0);
+    let head: Node[];
+    let total: Node;
+    if (cfg.variant === 'dip-vae-i' || cfg.variant === 'dip-vae-ii') {
+      // src/model/dip-vae.ts op for op: Kumar et al. 2018 Eq. 6 (I) / 7 (II), recon + KL + the covariance penalty
+      const dp = cfg.dip ?? { lambdaOd: 1, lambdaDFactor: cfg.variant === 'dip-vae-i' ? 10 : 1 };
+      const eye = b.constant(Float32Array.from({ length: L * L }, (_, i) => (i % (L + 1) === 0 ? 1 : 0)), [L, L]);
+      const mean = b.meanRowsKeep(mu);
+      const covMu = b.sub(b.div(b.matMulTA(mu, mu), b.constant(B)), b.matMulTA(mean, mean));
+      const cov = cfg.variant === 'dip-vae-i' ? covMu : b.add(covMu, b.diag(b.meanRows(b.exp(logvar)), eye));
+      const diag = b.sumColumns(b.mul(cov, eye));
+      const offDiag = b.mul(cov, b.constant(Float32Array.from({ length: L * L }, (_, i) => (i % (L + 1) === 0 ? 0 : 1)), [L, L]));
+      const penalty = b.add(b.mul(b.sum(b.square(offDiag)), b.constant(dp.lambdaOd)), b.mul(b.sum(b.square(b.sub(diag, b.constant(1)))), b.constant(dp.lambdaDFactor * dp.lambdaOd)));
+      const reg = b.add(kl, penalty);
+      total = b.add(recon, reg);
+      head = [total, recon, kl, reg, penalty];
+    } else {
+      total = b.add(recon, regulariser);
+      head = [total, recon, kl, regulariser];
+    }
+    this.scalars = b.concat([b.stack(head), klPerDim], 0);
 
     // ---- gradients, flat in parameter order (for the all-reduce) ----
     const grads = b.gradients(total, this.paramReads);

@@ -20,8 +20,11 @@ export interface DcignConfig {
   /** 'mean' (the paper): clamp to the batch mean, gradient = invarianceScale * deviation; 'first-sample' (authors'
    * Torch code without force_invariance): clamp to sample 0, zero gradient. */
   readonly clamp: 'mean' | 'first-sample';
-  /** Scale of the invariance gradient; default 1 / batch, i.e. the gradient of 1/(2B) sum_i ||z_i - mean||^2. */
+  /** Scale of the invariance gradient; default 1 / batch, i.e. the gradient of 1/(2B) sum_i ||v_i - mean||^2. */
   readonly invarianceScale?: number;
+  /** What is clamped (dcign.ts): 'params' (default, the authors' code) the encoder's mean and log-variance before
+   * sampling; 'z' the sampled code (the invariance gradient then reaches the log-variance through eps). */
+  readonly clampAt?: 'params' | 'z';
 }
 
 /** Zhao et al. 2017 InfoVAE: recon + (1 - alpha) KL + (alpha + lambda - 1) MMD. */
@@ -90,12 +93,21 @@ export const DEFAULT_DIP_II: DipConfig = { lambdaOd: 1, lambdaDFactor: 1 };
 export const DEFAULT_MODEL: ModelConfig = {
   variant: 'beta-vae',
   architecture: 'standard',
-  beta: 4,
+  beta: 4, // the beta-vae default; defaultBeta gives each variant's own
+
   latentSize: 10,
   imageSize: 64,
   encoderKernels: 'higgins',
   decoder: 'bernoulli',
 };
+
+/**
+ * The variant's default beta: 1 for dcign (Kulkarni et al. 2015 train the plain bound), 4 otherwise (beta-vae's
+ * Higgins et al. 2017 dSprites value; beta-tcvae reads it as its TC weight; the other variants ignore it).
+ */
+export function defaultBeta(variant: ModelVariant | undefined): number {
+  return variant === 'dcign' ? 1 : DEFAULT_MODEL.beta;
+}
 
 /** A configuration error; `field` is the dotted path of the offending field (e.g. "model.beta"). */
 export class ConfigError extends Error {
@@ -110,7 +122,7 @@ export class ConfigError extends Error {
 
 /** Fills the variant's defaults (capacity, dcign, mmd) and validates; throws ConfigError naming the field. */
 export function resolveModelConfig(input: Partial<ModelConfig>, prefix = 'model'): ModelConfig {
-  const cfg: ModelConfig = { ...DEFAULT_MODEL, ...input };
+  const cfg: ModelConfig = { ...DEFAULT_MODEL, ...input, beta: input.beta ?? defaultBeta(input.variant ?? DEFAULT_MODEL.variant) };
   const f = (name: string): string => `${prefix}.${name}`;
   if (!(MODEL_VARIANTS as readonly string[]).includes(cfg.variant)) {
     throw new ConfigError(f('variant'), `is unknown: '${String(cfg.variant)}' (known: ${MODEL_VARIANTS.join(', ')})`);
@@ -149,6 +161,9 @@ export function resolveModelConfig(input: Partial<ModelConfig>, prefix = 'model'
       throw new ConfigError(f('dcign.clamp'), `must be 'mean' or 'first-sample', got '${String(d.clamp)}'`);
     }
     if (d.invarianceScale !== undefined) nonNegative(d.invarianceScale, f('dcign.invarianceScale'));
+    if (d.clampAt !== undefined && d.clampAt !== 'params' && d.clampAt !== 'z') {
+      throw new ConfigError(f('dcign.clampAt'), `must be 'params' (the encoder's mean and log-variance, default) or 'z' (the sampled code), got '${String(d.clampAt)}'`);
+    }
     for (const [factor, latents] of Object.entries(d.assignment ?? {})) {
       const field = f(`dcign.assignment.${factor}`);
       if (!Array.isArray(latents) || latents.length === 0) throw new ConfigError(field, 'must be a non-empty array of latent indices');

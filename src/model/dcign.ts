@@ -4,39 +4,67 @@
 // pass their gradient is replaced by their difference from that average, which trains them to be invariant to the
 // varied factor.
 //
-// Where it applies: to the sampled code z that the decoder sees (the "graphics code" of the paper); the KL term still
-// sees each sample's own q(z|x).
-// Gradient scale: 'mean' mode returns invarianceScale * (z_i - mean) for clamped latents; the default 1 / B makes it
-// the gradient of 1/(2B) sum_i ||z_i - mean||^2 with the mean held fixed, on the scale of our batch-mean losses.
-// 'first-sample' mode follows the authors' Torch code (willwhitney/dc-ign) with force_invariance off: clamped latents
-// take sample 0's values and get zero gradient.
+// Where it applies (DcignConfig.clampAt): by default ('params') to the encoder's distribution parameters, mean and
+// log-variance, before the reparameterisation, as the authors' Torch code (willwhitney/dc-ign) puts
+// SelectiveGradientFilter + SelectiveOutputClamp on both encoder outputs ahead of Reparametrize. Everything
+// downstream sees the clamped parameters: the decoder's z = mu_c + exp(logvar_c / 2) eps is still stochastic per
+// sample (its own eps), and the KL term is that of the clamped q (their KLD criterion reads the encoder's output).
+// The clamped latents' whole gradient (decoder's and KL's) is replaced by the invariance gradient, so nothing reaches
+// their log-variance through eps. 'z' (the earlier behaviour, kept as an option) clamps the sampled code instead:
+// there the invariance gradient flows back through eps into the log-variance.
+//
+// The clamp target is the whole global batch's: with R data-parallel replicas each holding a slice of it, the
+// trainer all-reduces each replica's localClampTarget (clampContribution) before the step (src/train/run.ts).
+// Gradient scale: 'mean' mode returns invarianceScale * (v_i - target) for clamped latents; the default 1 / B (B the
+// replica's batch, whose loss is a batch mean) makes it the gradient of 1/(2B) sum_i ||v_i - target||^2 with the
+// target held fixed, on the scale of our batch-mean losses; averaged over replicas it is the same over the global
+// batch. 'first-sample' mode follows the authors' code with force_invariance off: clamped latents take the global
+// batch's sample 0 values and get zero gradient.
 import type { DcignConfig } from './config.js';
 import { tf, type Tensor } from './tf.js';
 
 /**
- * z [B, L] -> z with the latents where freeMask is 0 clamped. freeMask: [1, L] of 0/1.
- * Gradient: dy for free latents; scale * (z - mean) ('mean') or 0 ('first-sample') for clamped ones.
+ * v [B, L] -> v with the latents where freeMask is 0 clamped to `target` [1, L] (default: v's batch mean, or its
+ * first row for 'first-sample'). freeMask: [1, L] of 0/1. No gradient reaches the target.
+ * Gradient: dy for free latents; scale * (v - target) ('mean') or 0 ('first-sample') for clamped ones.
  */
-export function dcignClamp(z: Tensor, freeMask: Tensor, mode: DcignConfig['clamp'], scale: number): Tensor {
+export function dcignClamp(v: Tensor, freeMask: Tensor, mode: DcignConfig['clamp'], scale: number, target?: Tensor): Tensor {
   const clampMask = tf.sub(1, freeMask);
   const op = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
-    const zIn = args[0] as Tensor;
+    const vIn = args[0] as Tensor;
     const save = args[1] as tf.GradSaveFunc;
-    const ref = mode === 'mean' ? tf.mean(zIn, 0, true) : tf.slice(zIn, [0, 0], [1, -1]);
-    const value = tf.add(tf.mul(zIn, freeMask), tf.mul(ref, clampMask));
-    save([zIn, freeMask, clampMask]); // the masks too: the forward tidy disposes what is not saved
+    const ref = target ?? localClampTarget(vIn, mode);
+    const value = tf.add(tf.mul(vIn, freeMask), tf.mul(ref, clampMask));
+    save([vIn, freeMask, clampMask, ref]); // the masks and target too: the forward tidy disposes what is not saved
     return {
       value,
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [zs, free, clamped] = saved as [Tensor, Tensor, Tensor];
+        const [vs, free, clamped, r] = saved as [Tensor, Tensor, Tensor, Tensor];
         const passed = tf.mul(dy, free);
         if (mode === 'first-sample') return [passed];
-        const dev = tf.sub(zs, tf.mean(zs, 0, true));
+        const dev = tf.sub(vs, r);
         return [tf.add(passed, tf.mul(tf.mul(dev, clamped), scale))];
       },
     };
   });
-  return op(z) as Tensor;
+  return op(v) as Tensor;
+}
+
+/** The clamp target of one batch of codes v [B, L]: [1, L], its mean ('mean') or its first row ('first-sample'). */
+export function localClampTarget(v: Tensor, mode: DcignConfig['clamp']): Tensor {
+  return mode === 'mean' ? tf.mean(v, 0, true) : tf.slice(v, [0, 0], [1, -1]);
+}
+
+/**
+ * What replica `rank` of `worldSize` puts into the all-reduced mean so that the mean is the global batch's target,
+ * given its own localClampTarget values (any number of [L] rows, flat): the replicas' slices are equal and
+ * contiguous (src/data/sampler.ts), so the mean of their means is the global mean, and the global first sample is
+ * rank 0's first (rank 0 sends worldSize times it, the others zeros: exact for worldSize a power of two, else within
+ * one rounding of the division).
+ */
+export function clampContribution(local: Float32Array, mode: DcignConfig['clamp'], rank: number, worldSize: number): Float32Array {
+  if (mode === 'mean' || worldSize === 1) return Float32Array.from(local);
+  return rank === 0 ? local.map((x) => x * worldSize) : new Float32Array(local.length);
 }
 
 /**

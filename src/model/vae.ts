@@ -19,7 +19,7 @@ import { mixSeed, Rng } from '../random.js';
 import { assignFlat, ConvVae, readFlat, type ParamSpec } from './architecture.js';
 import { betaTcRegulariser } from './beta-tcvae.js';
 import type { ModelConfig } from './config.js';
-import { dcignClamp, freeMaskFor, resolveAssignment } from './dcign.js';
+import { dcignClamp, freeMaskFor, localClampTarget, resolveAssignment } from './dcign.js';
 import { dipRegulariser } from './dip-vae.js';
 import { Discriminator, factorVaeTerms } from './factor-vae.js';
 import { elboParts, reparameterise } from './losses.js';
@@ -53,6 +53,11 @@ export interface StepInputs {
   readonly prior?: Tensor;
   /** FactorVAE: int32 [B * L] permute_dims gather indices (factor-vae.ts permutationIndices). */
   readonly permutation?: Tensor;
+  /**
+   * DCIGN: the clamp target of the whole global batch, [2, L] (mean row, log-variance row) for clampAt 'params',
+   * [1, L] for 'z' (the all-reduced clampContribution, dcign.ts); absent: this batch's own (one replica).
+   */
+  readonly clampTarget?: Tensor;
 }
 
 /** The loss and its parts, all tensors owned by the caller (or the enclosing tidy). */
@@ -72,6 +77,8 @@ export interface LossParts {
   readonly discriminatorLoss?: Tensor;
   /** Annealed capacity C at this step. */
   readonly capacity?: number;
+  /** The code the decoder saw (DCIGN: with the clamp applied). */
+  readonly z: Tensor;
 }
 
 /** Standard normals for each global sample index: row i of the result belongs to globalIndices[i]. */
@@ -171,15 +178,21 @@ export class VaeModel {
   /** Forward pass and loss. Call inside tf.tidy / tf.variableGrads. */
   loss(inp: StepInputs): LossParts {
     const cfg = this.config;
-    const { mu, logvar } = this.net.encode(inp.x);
-    let z = reparameterise(mu, logvar, inp.eps);
-    if (cfg.variant === 'dcign' && inp.variedFactor !== undefined && this.assignment !== undefined) {
-      const free = tf.tensor2d(freeMaskFor(this.assignment, inp.variedFactor, cfg.latentSize), [1, cfg.latentSize]);
-      const d = cfg.dcign ?? { clamp: 'mean' };
-      z = dcignClamp(z, free, d.clamp, d.invarianceScale ?? 1 / (inp.x.shape[0] as number));
+    const enc = this.net.encode(inp.x);
+    let { mu, logvar } = enc;
+    let z: Tensor;
+    const clamp = this.clampOf(inp);
+    if (clamp !== undefined && clamp.at === 'params') {
+      const [tMu, tLv] = inp.clampTarget === undefined ? [undefined, undefined] : tf.split(inp.clampTarget, 2, 0);
+      mu = dcignClamp(mu, clamp.free, clamp.mode, clamp.scale, tMu);
+      logvar = dcignClamp(logvar, clamp.free, clamp.mode, clamp.scale, tLv);
+      z = reparameterise(mu, logvar, inp.eps);
+    } else {
+      z = reparameterise(mu, logvar, inp.eps);
+      if (clamp !== undefined) z = dcignClamp(z, clamp.free, clamp.mode, clamp.scale, inp.clampTarget);
     }
     const out = this.net.decode(z);
-    const parts = elboParts(inp.x, out, mu, logvar, cfg.decoder, cfg.decoderSigma ?? 1);
+    const parts = { ...elboParts(inp.x, out, mu, logvar, cfg.decoder, cfg.decoderSigma ?? 1), z };
     switch (cfg.variant) {
       case 'beta-vae':
       case 'dcign': {
@@ -217,6 +230,35 @@ export class VaeModel {
         return { ...parts, regulariser: t.regulariser, dip: t.penalty, total: tf.add(parts.recon, t.regulariser) };
       }
     }
+  }
+
+  /** DCIGN: how this batch is clamped (undefined: another variant, or a batch with no varied factor). */
+  private clampOf(inp: StepInputs): { free: Tensor; mode: 'mean' | 'first-sample'; at: 'params' | 'z'; scale: number } | undefined {
+    const cfg = this.config;
+    if (cfg.variant !== 'dcign' || inp.variedFactor === undefined || this.assignment === undefined) return undefined;
+    const d = cfg.dcign ?? { clamp: 'mean' };
+    const free = tf.tensor2d(freeMaskFor(this.assignment, inp.variedFactor, cfg.latentSize), [1, cfg.latentSize]);
+    return { free, mode: d.clamp, at: d.clampAt ?? 'params', scale: d.invarianceScale ?? 1 / (inp.x.shape[0] as number) };
+  }
+
+  /** DCIGN: the [L] 0/1 mask of latents left free in a batch varying `variedFactor` (all free when undefined). */
+  freeMask(variedFactor: number | undefined): Float32Array {
+    const L = this.config.latentSize;
+    if (this.assignment === undefined || variedFactor === undefined) return new Float32Array(L).fill(1);
+    return freeMaskFor(this.assignment, variedFactor, L);
+  }
+
+  /**
+   * DCIGN: this batch's own clamp target, [2, L] (mean, log-variance) for clampAt 'params' or [1, L] for 'z'
+   * (caller disposes): what a replica contributes to the global batch's target (dcign.ts clampContribution).
+   */
+  localClampTarget(x: Tensor, eps: Tensor): Tensor {
+    const d = this.config.dcign ?? { clamp: 'mean' };
+    return tf.tidy(() => {
+      const { mu, logvar } = this.net.encode(x);
+      if ((d.clampAt ?? 'params') === 'z') return localClampTarget(reparameterise(mu, logvar, eps), d.clamp);
+      return tf.concat([localClampTarget(mu, d.clamp), localClampTarget(logvar, d.clamp)], 0);
+    });
   }
 
   /** Encoder means for metrics and traversals: images [B, H, W, C] -> [B, L] (caller disposes). */

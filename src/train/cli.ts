@@ -8,7 +8,7 @@ import { resolveCheckpointDir } from './checkpoint.js';
 import { loadRunConfigFile } from './run-config-file.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import type { TrainResult } from './run.js';
-import type { ModelConfig } from '../model/config.js';
+import { defaultBeta, type ModelConfig } from '../model/config.js';
 
 export interface TrainFlags {
   /** undefined: log when MLFLOW_TRACKING_URI is set or the embedded server answers; true: must log; false: never. */
@@ -86,7 +86,7 @@ export function configFromFlags(flags: TrainFlags, now = new Date()): TrainConfi
   else {
     const m = { ...model };
     const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const name = `${String(input.dataset ?? 'dsprites').replace(/[^A-Za-z0-9._-]/g, '_')}-${m.variant ?? 'beta-vae'}-b${m.beta ?? 4}-L${m.latentSize ?? 10}-s${String(input.seed ?? 0)}-${stamp}`;
+    const name = `${String(input.dataset ?? 'dsprites').replace(/[^A-Za-z0-9._-]/g, '_')}-${m.variant ?? 'beta-vae'}-b${m.beta ?? defaultBeta(m.variant)}-L${m.latentSize ?? 10}-s${String(input.seed ?? 0)}-${stamp}`;
     input.runDir = resolve('.dcign', 'runs', name);
   }
   return resolveTrainConfig(input as TrainConfigInput);

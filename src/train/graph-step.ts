@@ -86,6 +86,7 @@ export class GraphStep {
       [this.g.eps.out, f32([batch.batchSize, L], noiseFor(seed, EPS_SALT, batch.globalIndices, L))],
     ];
     if (this.g.capacity !== undefined) feeds.push([this.g.capacity.out, scalar(this.model.capacityAt(step))]);
+    if (this.g.freeMask !== undefined) feeds.push([this.g.freeMask.out, f32([1, L], this.model.freeMask(batch.variedFactor))]);
     return feeds;
   }
 
@@ -106,11 +107,28 @@ export class GraphStep {
     return keepScalars ? out[0]!.data : undefined;
   }
 
-  /** Forward and backward: the flat gradient (for the all-reduce) and, when asked, the loss parts. */
-  gradients(batch: Batch, step: number, seed: number, keepScalars: boolean): { flat: Float32Array; scalars?: Float32Array } {
-    const out = this.addon.run(this.session, this.inputs(batch, step, seed), keepScalars ? [this.g.flatGrad.out, this.g.scalars.out] : [this.g.flatGrad.out], []);
+  /**
+   * Forward and backward: the flat gradient (for the all-reduce) and, when asked, the loss parts. clampTarget
+   * (DCIGN with replicas): the global batch's clamp target (the all-reduced clampContribution of localClampTarget).
+   */
+  gradients(batch: Batch, step: number, seed: number, keepScalars: boolean, clampTarget?: Float32Array): { flat: Float32Array; scalars?: Float32Array } {
+    const feeds = this.inputs(batch, step, seed);
+    if (clampTarget !== undefined) {
+      const t = this.g.clampTarget;
+      if (t === undefined) throw new Error(`a clamp target was given for a ${this.model.config.variant} graph, which clamps nothing`);
+      feeds.push([t.out, f32(t.shape, clampTarget)]);
+    }
+    const out = this.addon.run(this.session, feeds, keepScalars ? [this.g.flatGrad.out, this.g.scalars.out] : [this.g.flatGrad.out], []);
     const flat = out[0]!.data;
     return keepScalars ? { flat, scalars: out[1]!.data } : { flat };
+  }
+
+  /** DCIGN: this replica's batch's own clamp target, flat (an encoder-only run; replicas only). */
+  localClampTarget(batch: Batch, seed: number): Float32Array {
+    const t = this.g.localClampTarget;
+    if (t === undefined) throw new Error(`the ${this.model.config.variant} graph has no clamp target`);
+    const [x, eps] = this.inputs(batch, 0, seed);
+    return this.addon.run(this.session, [x!, eps!], [t.out], [])[0]!.data;
   }
 
   /** Adam with a flat (all-reduced) gradient; advances optimizer.t. */

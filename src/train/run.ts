@@ -16,6 +16,7 @@ import type { GradientReducer } from './gradient-reducer.js';
 import { mixSeed } from '../random.js';
 import { readFlat, type ParamCounts } from '../model/architecture.js';
 import { VaeModel } from '../model/vae.js';
+import { clampContribution } from '../model/dcign.js';
 import { Adam } from './adam.js';
 import { checksumOf, loadCheckpoint, resolveCheckpointDir, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
@@ -25,6 +26,7 @@ import {
   applyFlatGradients,
   applyGradients,
   computeGradients,
+  localClampTarget,
   flattenGradients,
   namedScalars,
   parameterChecksum,
@@ -213,16 +215,24 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       const batch = sampler.next();
       const isLog = (step + 1) % cfg.logEvery === 0 || step + 1 === cfg.steps || evalAt.has(step + 1);
       let values: Record<string, number> | undefined;
+      // DCIGN with replicas: the clamp target is the global batch's, so each replica's own goes through the ring
+      // first (2L floats; every rank has the same varied factor, so all call it or none)
+      let clampTarget: Float32Array | undefined;
+      if (reducer !== undefined && cfg.model.variant === 'dcign' && batch.variedFactor !== undefined) {
+        const local = graph !== undefined ? graph.localClampTarget(batch, cfg.seed) : localClampTarget(model, batch, cfg.seed);
+        clampTarget = clampContribution(local, cfg.model.dcign?.clamp ?? 'mean', rank, worldSize);
+        await reducer.allReduceMean(clampTarget, step);
+      }
       if (graph !== undefined && reducer === undefined) {
         const v = graph.train(optimizer, batch, step, cfg.seed, isLog); // note: a device sync on log steps only
         if (v !== undefined) values = namedScalars(model, v);
       } else if (graph !== undefined && reducer !== undefined) {
-        const { flat, scalars } = graph.gradients(batch, step, cfg.seed, isLog); // note: a device sync, for the ring
+        const { flat, scalars } = graph.gradients(batch, step, cfg.seed, isLog, clampTarget); // note: a device sync, for the ring
         await reducer.allReduceMean(flat, step);
         graph.apply(optimizer, flat);
         if (scalars !== undefined) values = namedScalars(model, scalars);
       } else {
-        const { grads, scalars } = computeGradients(model, batch, step, cfg.seed, isLog);
+        const { grads, scalars } = computeGradients(model, batch, step, cfg.seed, isLog, clampTarget);
         if (reducer === undefined) {
           applyGradients(optimizer, grads);
         } else {

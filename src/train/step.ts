@@ -60,15 +60,22 @@ function stepInputs(model: VaeModel, batch: Batch, seed: number): { x: Tensor; e
   return { x, eps };
 }
 
-export function computeGradients(model: VaeModel, batch: Batch, step: number, seed: number, keepScalars: boolean): StepGradients {
+/**
+ * Forward and backward. clampTarget (DCIGN with replicas): the global batch's clamp target, flat in the shape of
+ * VaeModel.localClampTarget (the all-reduced clampContribution); absent, each batch clamps to its own.
+ */
+export function computeGradients(model: VaeModel, batch: Batch, step: number, seed: number, keepScalars: boolean, clampTarget?: Float32Array): StepGradients {
   let scalars: Tensor | undefined;
   const grads = tf.tidy(() => {
     const inp = stepInputs(model, batch, seed);
+    const L = model.config.latentSize;
+    const target = clampTarget === undefined ? undefined : tf.tensor2d(clampTarget, [clampTarget.length / L, L]);
     const { grads: named } = tf.variableGrads(() => {
       const parts = model.loss({
         ...inp,
         step,
         ...(batch.variedFactor === undefined ? {} : { variedFactor: batch.variedFactor }),
+        ...(target === undefined ? {} : { clampTarget: target }),
       });
       if (keepScalars) {
         const head = [parts.total, parts.recon, parts.kl, parts.regulariser, ...extraParts(parts)];
@@ -86,6 +93,17 @@ export function computeGradients(model: VaeModel, batch: Batch, step: number, se
     });
   });
   return scalars === undefined ? { grads } : { grads, scalars };
+}
+
+/** DCIGN: this replica's batch's own clamp target, flat (a device read; replicas only, once per step). */
+export function localClampTarget(model: VaeModel, batch: Batch, seed: number): Float32Array {
+  const t = tf.tidy(() => {
+    const { x, eps } = stepInputs(model, batch, seed);
+    return model.localClampTarget(x, eps);
+  });
+  const out = new Float32Array(t.dataSync() as Float32Array);
+  t.dispose();
+  return out;
 }
 
 /** Gradients as one Float32Array in parameter order (one device read of the concatenation). Does not dispose grads. */

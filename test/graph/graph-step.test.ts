@@ -12,6 +12,7 @@ import { resolveModelConfig, type ModelConfig } from '../../src/model/config.js'
 import { VaeModel } from '../../src/model/vae.js';
 import { Adam, type AdamConfig } from '../../src/train/adam.js';
 import { GraphStep } from '../../src/train/graph-step.js';
+import { clampContribution } from '../../src/model/dcign.js';
 import { computeGradients, applyGradients, readScalars, scalarNames } from '../../src/train/step.js';
 import { runTraining } from '../../src/train/run.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
@@ -33,36 +34,47 @@ test.after.always(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-function pair(config: ModelConfig, adam: AdamConfig, adamKernel: 'fused' | 'flat' = 'fused'): { model: VaeModel; opt: Adam; graph: GraphStep } {
-  const model = new VaeModel(config, 7, { channels: 1 });
+function pair(config: ModelConfig, adam: AdamConfig, adamKernel: 'fused' | 'flat' = 'fused', batchSize = BATCH): { model: VaeModel; opt: Adam; graph: GraphStep } {
+  const model = new VaeModel(config, 7, { channels: 1, factors: createBars().factors });
   const opt = new Adam(model.params, adam, model.groups);
-  const graph = GraphStep.create(model, adam, BATCH, adamKernel);
+  const graph = GraphStep.create(model, adam, batchSize, adamKernel);
   if (typeof graph === 'string') throw new Error(graph);
   graph.loadFrom(opt);
   return { model, opt, graph };
 }
 
-function batches(n: number): ReturnType<ReturnType<typeof createSampler>['next']>[] {
-  const sampler = createSampler(createBars(), { kind: 'iid', batchSize: BATCH, seed: 3, rank: 0, worldSize: 1 });
+function batches(n: number, kind: 'iid' | 'dcign' = 'iid', rank = 0, worldSize = 1): ReturnType<ReturnType<typeof createSampler>['next']>[] {
+  // dcign: factor batches as it trains (one factor varies per batch, a random one per step)
+  const sampler = createSampler(createBars(), { kind, batchSize: BATCH, seed: 3, rank, worldSize });
   return Array.from({ length: n }, () => sampler.next());
 }
 
-const cases: { title: string; model: Parameters<typeof resolveModelConfig>[0]; adam?: Partial<AdamConfig>; kernel?: 'flat' }[] = [
+const cases: { title: string; model: Parameters<typeof resolveModelConfig>[0]; adam?: Partial<AdamConfig>; kernel?: 'flat'; steps?: number }[] = [
   { title: 'beta-vae, standard, Bernoulli', model: { variant: 'beta-vae', beta: 4 } },
   { title: 'beta-vae, standard, Adam as flat ops', model: { variant: 'beta-vae', beta: 4 }, kernel: 'flat' },
+  { title: 'dcign, standard, Bernoulli, clamp to the batch mean (params)', model: { variant: 'dcign', dcign: { clamp: 'mean' } } },
+  // Gaussian DCIGN over 3 steps: the loss parts agree exactly for 3 steps, then Adam's sign-of-noise drift (below)
+  // compounds: measured after 5 steps, one dec.fc1 weight 3.1e-3 apart (3 lr) while every loss part agreed to 4e-7
+  { title: 'dcign, residual, Gaussian, clamp to the batch mean (params)', model: { variant: 'dcign', architecture: 'residual', decoder: 'gaussian', dcign: { clamp: 'mean' } }, steps: 3 },
+  { title: 'dcign, residual, Bernoulli, clipped, first-sample clamp (params)', model: { variant: 'dcign', architecture: 'residual', dcign: { clamp: 'first-sample' } }, adam: { clipNorm: 1 } },
+  { title: 'dcign, standard, clamp of the sampled z', model: { variant: 'dcign', dcign: { clamp: 'mean', clampAt: 'z', invarianceScale: 0.5 } } },
+  { title: 'dip-vae-i, standard, Bernoulli', model: { variant: 'dip-vae-i', dip: { lambdaOd: 10, lambdaDFactor: 10 } } },
+  { title: 'dip-vae-ii, residual, Gaussian, clipped', model: { variant: 'dip-vae-ii', architecture: 'residual', decoder: 'gaussian', dip: { lambdaOd: 10, lambdaDFactor: 1 } }, adam: { clipNorm: 1 } },
   { title: 'annealed-vae, residual, Gaussian, clipped', model: { variant: 'annealed-vae', architecture: 'residual', decoder: 'gaussian', capacity: { gamma: 100, cMax: 5, steps: 3 } }, adam: { clipNorm: 1 } },
 ];
 
 for (const c of cases) {
-  test.serial(`graph and eager steps agree over ${STEPS} steps: ${c.title}`, (t) => {
+  test.serial(`graph and eager steps agree over ${c.steps ?? STEPS} steps: ${c.title}`, (t) => {
     const config = resolveModelConfig({ imageSize: 32, latentSize: 4, ...c.model });
     const adam: AdamConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, ...c.adam };
-    const eager = new VaeModel(config, 7, { channels: 1 });
+    const eager = new VaeModel(config, 7, { channels: 1, factors: createBars().factors });
     const eagerOpt = new Adam(eager.params, adam, eager.groups);
     const g = pair(config, adam, c.kernel);
     const names = scalarNames(eager);
     try {
-      for (const [s, b] of batches(STEPS).entries()) {
+      const bs = batches(c.steps ?? STEPS, config.variant === 'dcign' ? 'dcign' : 'iid');
+      if (config.variant === 'dcign') t.true(new Set(bs.map((b) => b.variedFactor)).size > 1, 'the batches vary more than one factor');
+      for (const [s, b] of bs.entries()) {
         const { grads, scalars } = computeGradients(eager, b, s, 0, true);
         applyGradients(eagerOpt, grads);
         const e = readScalars(eager, scalars!);
@@ -106,7 +118,7 @@ function checksum(x: Float32Array): number {
 }
 
 function initial(config: ModelConfig): Float32Array {
-  const m = new VaeModel(config, 7, { channels: 1 });
+  const m = new VaeModel(config, 7, { channels: 1, factors: createBars().factors });
   const v = m.readFlat();
   m.dispose();
   return v;
@@ -137,12 +149,44 @@ test.serial('the data-parallel split (flat gradient out, Adam with it fed back) 
   }
 });
 
+test.serial('dcign with two replicas in the graph: the all-reduced clamp target makes the half batches step as the whole batch', (t) => {
+  for (const clamp of ['mean', 'first-sample'] as const) {
+    const config = resolveModelConfig({ imageSize: 32, latentSize: 4, variant: 'dcign', dcign: { clamp } });
+    const adam: AdamConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+    const whole = pair(config, adam);
+    const halves = [pair(config, adam, 'fused', BATCH / 2), pair(config, adam, 'fused', BATCH / 2)];
+    try {
+      const [b] = batches(1, 'dcign');
+      const hb = [0, 1].map((r) => batches(1, 'dcign', r, 2)[0]!);
+      const ref = whole.graph.gradients(b!, 0, 0, false).flat;
+      const contributions = hb.map((x, r) => clampContribution(halves[r]!.graph.localClampTarget(x, 0), clamp, r, 2));
+      const target = contributions[0]!.map((v, i) => (v + contributions[1]![i]!) / 2);
+      const flats = hb.map((x, r) => halves[r]!.graph.gradients(x, 0, 0, false, target).flat);
+      let maxDiff = 0;
+      let size = 0;
+      ref.forEach((v, i) => {
+        maxDiff = Math.max(maxDiff, Math.abs(v - (flats[0]![i]! + flats[1]![i]!) / 2));
+        size = Math.max(size, Math.abs(v));
+      });
+      // float32 rounding of the split batch sums: 1e-5 of the largest gradient
+      t.true(maxDiff <= 1e-5 * size, `${clamp}: mean of halves vs whole batch ${maxDiff} (size ${size})`);
+    } finally {
+      for (const p of [whole, ...halves]) {
+        p.graph.dispose();
+        p.opt.dispose();
+        p.model.dispose();
+      }
+    }
+  }
+});
+
 test.serial('graph steps leave the tfjs tensor count flat', (t) => {
-  const config = resolveModelConfig({ imageSize: 32, latentSize: 4, variant: 'beta-vae' });
+  for (const variant of ['beta-vae', 'dcign'] as const) {
+  const config = resolveModelConfig({ imageSize: 32, latentSize: 4, variant });
   const adam: AdamConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
   const p = pair(config, adam);
   try {
-    const bs = batches(6);
+    const bs = batches(6, variant === 'dcign' ? 'dcign' : 'iid');
     p.graph.train(p.opt, bs[0]!, 0, 0, true);
     p.graph.storeTo(p.opt);
     const before = tf.memory().numTensors;
@@ -151,11 +195,12 @@ test.serial('graph steps leave the tfjs tensor count flat', (t) => {
       p.graph.apply(p.opt, p.graph.gradients(bs[s]!, s, 0, true).flat);
       p.graph.storeTo(p.opt);
     }
-    t.is(tf.memory().numTensors, before);
+    t.is(tf.memory().numTensors, before, variant);
   } finally {
     p.graph.dispose();
     p.opt.dispose();
     p.model.dispose();
+  }
   }
 });
 
@@ -209,6 +254,10 @@ test.serial('a model without a graph step trains eagerly and says why, in its re
   t.deepEqual(stepTags({ model }), { 'dcign.step': 'eager', 'dcign.step.reason': r.stepExecution.reason! });
   t.deepEqual(stepTags({ model: { variant: 'beta-vae', architecture: 'attention' } })['dcign.step.reason'], 'the attention architecture has no graph step yet (standard and residual have)');
   t.deepEqual(stepTags({ model: { variant: 'annealed-vae', architecture: 'residual' } }), { 'dcign.step': 'graph' });
+  for (const variant of ['dcign', 'dip-vae-i', 'dip-vae-ii'] as const) {
+    for (const architecture of ['standard', 'residual'] as const) t.deepEqual(stepTags({ model: { variant, architecture } }), { 'dcign.step': 'graph' });
+  }
+  t.regex(stepTags({ model: { variant: 'info-vae' } })['dcign.step.reason'] ?? '', /info-vae variant has no graph step yet \(beta-vae, annealed-vae, dcign, dip-vae-i, dip-vae-ii have\)/);
   t.deepEqual(stepTags({ stepMode: 'eager', model: {} }), { 'dcign.step': 'eager', 'dcign.step.reason': 'stepMode is eager' });
 });
 
@@ -240,5 +289,30 @@ test.serial('`dcign train --replicas 2` runs the graph step on both replicas (gr
   let maxDiff = 0;
   p1.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - (p2[i] as number)))));
   t.true(maxDiff <= 1e-3, `R=2 vs R=1 after 4 steps: ${maxDiff}`);
+  t.true(maxDiff > 0, 'two replicas and one summed their gradients in the same order: suspicious');
+});
+
+test.serial('`dcign train --model dcign --replicas 2`: the clamp target goes through the ring, and two replicas land where one does', async (t) => {
+  const common = ['train', '--dataset', 'dsprites-small', '--model', 'dcign', '--latent', '6', '--batch-size', '8', '--steps', '4', '--lr', '1e-3', '--log-every', '2', '--checkpoint-every', '0', '--no-mlflow', '--json'];
+  const two = await dcignTrain([...common, '--replicas', '2', '--run-dir', join(root, 'd2')]);
+  const one = await dcignTrain([...common, '--run-dir', join(root, 'd1')]);
+  const done2 = two.find((l) => l.type === 'done') as { result: { stepExecution: unknown; lastCheckpoint: string } };
+  const done1 = one.find((l) => l.type === 'done') as { result: { stepExecution: unknown; lastCheckpoint: string } };
+  t.deepEqual(done2.result.stepExecution, { mode: 'graph' });
+  const [p2, p1] = [(await loadCheckpoint(done2.result.lastCheckpoint)).params, (await loadCheckpoint(done1.result.lastCheckpoint)).params];
+  let maxDiff = 0;
+  let sumDiff = 0;
+  p1.forEach((v, i) => {
+    const d = Math.abs(v - (p2[i] as number));
+    maxDiff = Math.max(maxDiff, d);
+    sumDiff += d;
+  });
+  // Worst case derived from Adam: each path moves a parameter by at most about lr per step, so a gradient that is
+  // float noise (more of them here: clamped latents, dead ReLUs of nearly constant codes) may leave it 2 * steps * lr
+  // apart (measured after 4 steps: 2.3e-3, 1,308 of 367,181 parameters above 1e-4). The mean tells the clamp target
+  // apart: measured 3.0e-6 with the all-reduced target, 2.5e-4 with each replica clamping to its own half (114,897
+  // parameters above 1e-4), so the bound lr / 50 sits 7x above the one and 12x below the other.
+  t.true(maxDiff <= 2 * 4 * 1e-3, `R=2 vs R=1 after 4 steps: ${maxDiff}`);
+  t.true(sumDiff / p1.length <= 1e-3 / 50, `R=2 vs R=1 after 4 steps, mean: ${sumDiff / p1.length}`);
   t.true(maxDiff > 0, 'two replicas and one summed their gradients in the same order: suspicious');
 });

@@ -10,6 +10,7 @@ const bad: [string, object, string, RegExp][] = [
   ['unsupported image size', { imageSize: 48 }, 'model.imageSize', /model\.imageSize must be one of 32, 64/],
   ['unknown kernels', { encoderKernels: 'x' }, 'model.encoderKernels', /model\.encoderKernels/],
   ['dcign latent out of range', { variant: 'dcign', latentSize: 2, dcign: { clamp: 'mean', assignment: { x: [5] } } }, 'model.dcign.assignment.x', /model\.dcign\.assignment\.x/],
+  ['unknown dcign clamp point', { variant: 'dcign', dcign: { clamp: 'mean', clampAt: 'mu' } }, 'model.dcign.clampAt', /model\.dcign\.clampAt must be 'params'.*or 'z'/],
   ['info-vae alpha > 1', { variant: 'info-vae', mmd: { kernel: 'imq', lambda: 1, alpha: 2 } }, 'model.mmd.alpha', /model\.mmd\.alpha/],
 ];
 for (const [what, input, field, message] of bad) {
@@ -18,6 +19,15 @@ for (const [what, input, field, message] of bad) {
     t.is(err?.field, field);
   });
 }
+
+test('the default beta is per variant: 1 for dcign (the plain bound of Kulkarni et al.), 4 for beta-vae; explicit wins', (t) => {
+  t.is(resolveModelConfig({ variant: 'dcign' }).beta, 1);
+  t.is(resolveModelConfig({ variant: 'beta-vae' }).beta, 4);
+  t.is(resolveModelConfig({}).beta, 4);
+  t.is(resolveModelConfig({ variant: 'dcign', beta: 4 }).beta, 4);
+  t.is(resolveModelConfig({ variant: 'dcign', beta: undefined }).beta, 1);
+  t.is(resolveModelConfig({ variant: 'dcign' }).dcign?.clampAt ?? 'params', 'params');
+});
 
 test('standard 64x64 architecture has the same parameter count as the PyTorch reference (764,245 at L=10)', (t) => {
   t.is(paramCount(paramSpecs({ imageSize: 64, channels: 1, latentSize: 10, encoderKernels: 'higgins' })), 764245);
