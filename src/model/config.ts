@@ -226,7 +226,7 @@ function positiveInt(v: unknown, field: string): void {
 export const MODEL_CONFIG_FIELDS: Readonly<Record<string, readonly string[]>> = {
   '': ['variant', 'architecture', 'beta', 'latentSize', 'imageSize', 'channels', 'encoderKernels', 'decoder', 'decoderSigma', 'capacity', 'dcign', 'mmd', 'factorVae', 'dip'],
   capacity: ['gamma', 'cMax', 'steps'],
-  dcign: ['assignment', 'clamp', 'invarianceScale'],
+  dcign: ['assignment', 'clamp', 'clampAt', 'invarianceScale'],
   mmd: ['kernel', 'lambda', 'alpha'],
   factorVae: ['gamma', 'hidden', 'layers', 'learningRate', 'beta1', 'beta2'],
   dip: ['lambdaOd', 'lambdaDFactor'],
