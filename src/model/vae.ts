@@ -22,7 +22,7 @@ import type { ModelConfig } from './config.js';
 import { dcignClamp, freeMaskFor, resolveAssignment } from './dcign.js';
 import { dipRegulariser } from './dip-vae.js';
 import { Discriminator, factorVaeTerms } from './factor-vae.js';
-import { elboParts, reparameterise } from './losses.js';
+import { elboParts, gaussianSigma, reparameterise } from './losses.js';
 import { mmd } from './mmd.js';
 import { paramCount, type ParamCounts } from './param-specs.js';
 import { tf, type Tensor, type Variable } from './tf.js';
@@ -179,7 +179,7 @@ export class VaeModel {
       z = dcignClamp(z, free, d.clamp, d.invarianceScale ?? 1 / (inp.x.shape[0] as number));
     }
     const out = this.net.decode(z);
-    const parts = elboParts(inp.x, out, mu, logvar, cfg.decoder, cfg.decoderSigma ?? 1);
+    const parts = elboParts(inp.x, out, mu, logvar, cfg.decoder, gaussianSigma(cfg));
     switch (cfg.variant) {
       case 'beta-vae':
       case 'dcign': {
