@@ -8,7 +8,7 @@ import { bootstrapMeanCi, paretoFront, spearman, type MeanCi } from './stats.js'
 /** Metrics that need ground-truth factors; without any of them a study ranks by UDR (Duan et al. 2020). */
 const FACTOR_METRICS = /^(mig|sap|sap_continuous|modularity|dci_.*|irs|explicitness_.*|beta_vae_.*|factor_vae_.*)$/;
 /** The posterior audit's scalars and active units: latent-space properties shown beside the metrics. */
-export const LATENT_METRICS = ['active_units', 'posterior_kl', 'posterior_tc', 'prior_blank', 'prior_broken'];
+export const LATENT_METRICS = ['active_units', 'posterior_kl_lower_bound', 'posterior_tc', 'prior_blank', 'prior_broken'];
 
 export interface ConfigGroup {
   readonly label: string;

@@ -64,6 +64,8 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
   const failed = data.trials.filter((t) => t.status !== 'FINISHED');
   if (failed.length > 0) notes.push(`${failed.length} trial(s) did not finish (${failed.map((t) => `${t.name}: ${t.status}`).join(', ')}); they count only where they logged a value.`);
   const noAudit = data.trials.filter((t) => t.posterior === undefined && t.status === 'FINISHED');
+  const notApplicable = [...new Set(data.trials.map((t) => t.posterior?.prior.brokenNotApplicable).filter((r): r is string => r !== undefined))];
+  for (const why of notApplicable) notes.push(`"prior broken" is left out: ${why}.`);
   if (noAudit.length > 0) notes.push(`${noAudit.length} finished trial(s) have no posterior audit (eval/posterior.json; evaluated by an older dcign or evaluation off).`);
 
   const distributions: PageFigure[] = [];

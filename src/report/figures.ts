@@ -26,7 +26,7 @@ export function metricLabel(key: string): string {
     dci_disentanglement: 'DCI disentanglement',
     udr: 'UDR',
     active_units: 'active units',
-    posterior_kl: 'KL(aggregate posterior || N(0, I)) (nats)',
+    posterior_kl_lower_bound: 'lower bound of KL(aggregate posterior || N(0, I)): its moment-matched Gaussian (nats)',
     posterior_tc: 'Gaussian total correlation (nats)',
     prior_blank: 'prior samples decoding blank (fraction)',
     prior_broken: 'prior samples decoding broken (fraction)',

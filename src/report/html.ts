@@ -96,7 +96,7 @@ export function reportHtml(data: StudyData, a: Analysis, s: PageSections, vegaRu
       const p = t.posterior;
       const meanNorm = p ? Math.sqrt(p.mean.reduce((acc, m) => acc + m * m, 0)) : NaN;
       const diag = p ? p.covariance.map((row, i) => row[i] as number) : [];
-      return `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${fmt(meanNorm)}</td><td>${diag.length ? `${fmt(Math.min(...diag))} – ${fmt(Math.max(...diag))}` : '–'}</td><td>${fmt(p?.klToPrior)}</td><td>${fmt(p?.gaussianTc)}</td><td>${fmt(t.metrics.active_units)}</td><td>${fmt(p?.prior.blank)}</td><td>${fmt(p?.prior.broken)}</td></tr>`;
+      return `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${fmt(meanNorm)}</td><td>${diag.length ? `${fmt(Math.min(...diag))} – ${fmt(Math.max(...diag))}` : '–'}</td><td>${fmt(p?.gaussianKlLowerBound)}</td><td>${fmt(p?.gaussianTc)}</td><td>${fmt(t.metrics.active_units)}</td><td>${fmt(p?.prior.blank)}</td>${p?.prior.brokenNotApplicable ? `<td class="na" title="${esc(p.prior.brokenNotApplicable)}">n/a</td>` : `<td>${fmt(p?.prior.broken)}</td>`}</tr>`;
     })
     .join('\n');
   const traversals = s.traversals
@@ -144,9 +144,10 @@ ${figure(s.mutualInfo)}
 
 <h2 id="posterior">Posterior audit: is q(z) close to N(0, I)?</h2>
 <p class="lede">Aggregate posterior q(z) = E<sub>x</sub> q(z|x) of each trial on ${data.trials[0]?.posterior?.samples ?? '–'} images: its mean (‖mean‖ = 0 for N(0, I)), the range of its
-variances (1 for N(0, I)), its Gaussian KL to N(0, I) and Gaussian total correlation (0 when its latents are uncorrelated); and the
+variances (1 for N(0, I)), a lower bound of its KL to N(0, I) (the KL of the Gaussian with its mean and covariance: q(z) itself need
+not be Gaussian, and KL(q ‖ N(0, I)) = KL(q ‖ that Gaussian) + this bound) and Gaussian total correlation (0 when its latents are uncorrelated); and the
 fraction of prior samples z ~ N(0, I) whose decoded image is blank (nothing drawn) or broken (mostly half-grey smear).</p>
-<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>‖mean‖</th><th>variances</th><th>KL(q(z) ‖ N(0, I))</th><th>Gaussian TC</th><th>active units</th><th>prior blank</th><th>prior broken</th></tr></thead><tbody>
+<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>‖mean‖</th><th>variances</th><th>KL(q(z) ‖ N(0, I)) ≥</th><th>Gaussian TC</th><th>active units</th><th>prior blank</th><th>prior broken</th></tr></thead><tbody>
 ${audit}
 </tbody></table>
 ${figure(s.covariance)}
