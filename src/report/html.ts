@@ -45,9 +45,16 @@ export function fmt(v: number | undefined): string {
   return String(Number(v.toPrecision(3)));
 }
 
+/** `[lo, hi] t95 n=3`, `range [lo, hi] n=2`: what the interval is and how many seeds it rests on. */
+export function intervalText(c: MeanCi): string {
+  if (!Number.isFinite(c.lo)) return `(${c.n} seed${c.n === 1 ? '' : 's'}: no interval)`;
+  const bounds = `[${fmt(c.lo)}, ${fmt(c.hi)}]`;
+  return c.kind === 'range' ? `range ${bounds} n=${c.n}` : `${bounds} ${c.kind === 'bootstrap' ? 'bootstrap95' : 't95'} n=${c.n}`;
+}
+
 function ci(c: MeanCi | undefined): string {
   if (c === undefined || c.n === 0) return '<td class="na">–</td>';
-  const range = Number.isFinite(c.lo) ? `<span class="ci">[${fmt(c.lo)}, ${fmt(c.hi)}]</span>` : '<span class="ci">(1 seed)</span>';
+  const range = Number.isFinite(c.lo) ? `<span class="ci">${intervalText(c)}</span>` : `<span class="ci">(${c.n} seed)</span>`;
   return `<td>${fmt(c.mean)} ${range}</td>`;
 }
 
@@ -113,13 +120,13 @@ ${figure(tr.grid)}
 <h1>Study report: ${esc(data.sweep)}</h1>
 <p class="lede">${data.trials.length} trials on <code>${esc(data.dataset)}</code>: ${a.groups.length} configurations × seeds {${seeds.join(', ')}}.
 Trials are ranked by <b>${esc(metricLabel(r.metric))}</b> (${r.mode === 'max' ? 'higher' : 'lower'} is better; ${esc(r.why)}).
-Intervals are 95% percentile-bootstrap intervals of the mean over seeds. MLflow: <a href="${esc(link)}">${esc(link)}</a>.
+Intervals over seeds: from 3 seeds the 95% Student t interval of the mean (t95), from 2 seeds only their range (no honest 95% interval exists from two values); n says how many seeds each rests on. MLflow: <a href="${esc(link)}">${esc(link)}</a>.
 Generated ${generated.toISOString()} from MLflow alone.</p>
 
 <h2 id="answer">Answer</h2>
 <p class="lede">${
     top && topCi
-      ? `Best configuration by mean ${esc(r.metric)}: <b>${esc(top.label)}</b>, ${fmt(topCi.mean)} ${Number.isFinite(topCi.lo) ? `[${fmt(topCi.lo)}, ${fmt(topCi.hi)}]` : '(one seed)'}` +
+      ? `Best configuration by mean ${esc(r.metric)}: <b>${esc(top.label)}</b>, ${fmt(topCi.mean)} ${intervalText(topCi)}` +
         (overlapping.length > 0
           ? `; its interval overlaps those of ${overlapping.map((g) => `<b>${esc(g.label)}</b>`).join(', ')}, so with these seeds the ranking among them is not settled (seed luck).`
           : '; no other configuration\'s interval overlaps it.')
@@ -127,7 +134,7 @@ Generated ${generated.toISOString()} from MLflow alone.</p>
   }</p>
 ${s.notes.length ? `<ul>${s.notes.map((n) => `<li class="note">${esc(n)}</li>`).join('')}</ul>` : ''}
 
-<h2 id="table">Mean and 95% bootstrap interval per configuration</h2>
+<h2 id="table">Mean and interval over seeds per configuration (t95 from 3 seeds, range from 2)</h2>
 <table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
 ${rows}
 </tbody></table>
