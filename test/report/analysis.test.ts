@@ -2,7 +2,7 @@
 import test from 'ava';
 
 import { analyse, rankingOf } from '../../src/report/analysis.js';
-import type { StudyData, TrialRecord } from '../../src/report/gather.js';
+import { configurationOf, type StudyData, type TrialRecord } from '../../src/report/gather.js';
 
 function trial(label: string, seed: number, metrics: Record<string, number>): TrialRecord {
   return {
@@ -10,7 +10,7 @@ function trial(label: string, seed: number, metrics: Record<string, number>): Tr
     name: `${label} seed=${seed}`,
     status: 'FINISHED',
     seed,
-    config: { variant: 'beta-vae', architecture: 'standard', param: 'beta', paramValue: 1, latentSize: 4, label },
+    config: { variant: 'beta-vae', architecture: 'standard', param: 'beta', paramValue: 1, latentSize: 4, swept: {}, label },
     metrics,
   };
 }
@@ -37,4 +37,22 @@ test("the spec's objective wins; without one, factor metrics outrank UDR (the sp
   const a = analyse({ ...base, trials, objective: { metric: 'recon', mode: 'min' }, specMetrics: ['mig'] });
   t.is(a.groups[0]?.best?.seed, 1, 'lowest recon');
   t.deepEqual(a.disentanglement, { metric: 'mig', mode: 'max' }, 'a loss objective plots against the spec metric');
+});
+
+test('every swept key distinguishes configurations: a clamp grid is two configurations, not one pooled over both', (t) => {
+  const params = { 'model.variant': 'dcign', 'model.architecture': 'standard', 'model.beta': '1', 'model.latentSize': '32' };
+  const keyed = (clamp: string, seed: number): TrialRecord => {
+    const config = configurationOf(params, { 'dcign.trial': `model.dcign.clamp=${clamp},lr=0.0002,seed=${seed}` });
+    return { runId: `${clamp}-${seed}`, name: `${clamp} ${seed}`, status: 'FINISHED', seed, config, metrics: { recon: clamp === 'mean' ? 10 + seed : 30 + seed } };
+  };
+  const c = configurationOf(params, { 'dcign.trial': 'model.dcign.clamp=first-sample,lr=0.0002,seed=3' });
+  t.is(c.label, 'dcign standard beta=1 z=32 clamp=first-sample lr=0.0002');
+  t.deepEqual(c.swept, { clamp: 'first-sample', lr: '0.0002' });
+  // the variant's own parameter, architecture and latent size are in the label already, and the seed is no configuration
+  const plain = configurationOf({ ...params, 'model.variant': 'beta-vae', 'model.beta': '4' }, { 'dcign.trial': 'variant=beta-vae,beta=4,arch=standard,latent=32,seed=0' });
+  t.is(plain.label, 'beta-vae standard beta=4 z=32');
+  const a = analyse({ ...base, trials: [keyed('mean', 2), keyed('mean', 3), keyed('first-sample', 2), keyed('first-sample', 3)] });
+  t.is(a.groups.length, 2);
+  t.deepEqual(a.table.get('dcign standard beta=1 z=32 clamp=mean lr=0.0002')?.get('recon')?.mean, 12.5);
+  t.deepEqual(a.table.get('dcign standard beta=1 z=32 clamp=first-sample lr=0.0002')?.get('recon')?.mean, 32.5);
 });
