@@ -47,7 +47,7 @@ export function distributionFigure(data: StudyData, metric: string): Figure {
   const values = data.trials
     .filter((t) => Number.isFinite(t.metrics[metric]))
     .map((t) => ({ configuration: t.config.label, variant: t.config.variant, seed: t.seed, value: t.metrics[metric] as number, run: t.name }));
-  const x = { field: 'configuration', type: 'nominal', title: 'configuration (variant, architecture, parameter, latent size)', axis: { labelAngle: -35, labelLimit: 260 } };
+  const x = { field: 'configuration', type: 'nominal', title: 'configuration (variant, architecture, parameter, latent size, other swept keys)', axis: { labelAngle: -35, labelLimit: 260 } };
   const y = { field: 'value', type: 'quantitative', title: metricLabel(metric), scale: { zero: false } };
   const color = { field: 'variant', type: 'nominal', title: 'variant' };
   const title = `${metricLabel(metric)}: spread over seeds`;

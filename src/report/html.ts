@@ -1,7 +1,9 @@
 // The report page: one HTML file that reads top to bottom as the answer to the study's question (which configuration,
 // at what reconstruction cost, how much is seed luck), with every figure inline as static SVG (readable with no
 // server and no script) and, when the inlined vega runtime runs, redrawn live from its embedded spec (tooltips).
+import { COLLAPSE_KL_NATS, collapseReason } from '../sweep/collapse.js';
 import type { Analysis } from './analysis.js';
+import type { Finding } from './findings.js';
 import { metricLabel } from './figures.js';
 import type { StudyData } from './gather.js';
 import type { MeanCi } from './stats.js';
@@ -35,6 +37,8 @@ export interface PageSections {
   readonly traversals: PageTraversal[];
   /** What the report could not show, and why. */
   readonly notes: string[];
+  /** The Findings: differences between configurations with their intervals over seeds (findings.ts). */
+  readonly findings: readonly Finding[];
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -103,7 +107,7 @@ export function reportHtml(data: StudyData, a: Analysis, s: PageSections, vegaRu
       const p = t.posterior;
       const meanNorm = p ? Math.sqrt(p.mean.reduce((acc, m) => acc + m * m, 0)) : NaN;
       const diag = p ? p.covariance.map((row, i) => row[i] as number) : [];
-      return `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${fmt(meanNorm)}</td><td>${diag.length ? `${fmt(Math.min(...diag))} – ${fmt(Math.max(...diag))}` : '–'}</td><td>${fmt(p?.gaussianKlLowerBound)}</td><td>${fmt(p?.gaussianTc)}</td><td>${fmt(t.metrics.active_units)}</td><td>${fmt(p?.prior.blank)}</td>${p?.prior.brokenNotApplicable ? `<td class="na" title="${esc(p.prior.brokenNotApplicable)}">n/a</td>` : `<td>${fmt(p?.prior.broken)}</td>`}</tr>`;
+      return `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${fmt(meanNorm)}</td><td>${diag.length ? `${fmt(Math.min(...diag))} – ${fmt(Math.max(...diag))}` : '–'}</td><td>${fmt(p?.gaussianKlLowerBound)}</td><td>${fmt(p?.gaussianTc)}</td><td>${fmt(t.metrics.active_units)}</td><td${collapseReason(t.metrics) ? ' class="note"' : ''}>${esc(collapseReason(t.metrics) ?? 'no')}</td><td>${fmt(p?.prior.blank)}</td>${p?.prior.brokenNotApplicable ? `<td class="na" title="${esc(p.prior.brokenNotApplicable)}">n/a</td>` : `<td>${fmt(p?.prior.broken)}</td>`}</tr>`;
     })
     .join('\n');
   const traversals = s.traversals
@@ -134,6 +138,17 @@ Generated ${generated.toISOString()} from MLflow alone.</p>
   }</p>
 ${s.notes.length ? `<ul>${s.notes.map((n) => `<li class="note">${esc(n)}</li>`).join('')}</ul>` : ''}
 
+<h2 id="findings">Findings</h2>
+<p class="lede">Each row: the difference of the means over seeds (first minus second configuration), its 95% Welch t interval, and whether that
+interval excludes 0 (<b>settled</b>) or holds it (<b>inside the seed noise</b>); n = seeds per side.</p>
+${
+    s.findings.length === 0
+      ? '<p class="note">No pair of configurations to compare (no architecture twins and no plain VAE, beta-vae at beta 1, in this sweep).</p>'
+      : `<table><thead><tr><th>question</th><th>configuration</th><th>against</th><th>difference</th><th>95% interval</th><th>n</th><th>verdict</th></tr></thead><tbody>
+${s.findings.map((f) => `<tr><td>${esc(f.question)}</td><td>${esc(f.a)}</td><td>${esc(f.b)}</td><td>${fmt(f.d.diff)}</td><td>${Number.isFinite(f.d.lo) ? `[${fmt(f.d.lo)}, ${fmt(f.d.hi)}]` : '–'}</td><td>${f.d.na} vs ${f.d.nb}</td><td${f.d.verdict === 'settled' ? ' class="best"' : ''}>${f.d.verdict}</td></tr>`).join('\n')}
+</tbody></table>`
+  }
+
 <h2 id="table">Mean and interval over seeds per configuration (t95 from 3 seeds, range from 2)</h2>
 <table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
 ${rows}
@@ -154,7 +169,7 @@ ${figure(s.mutualInfo)}
 variances (1 for N(0, I)), a lower bound of its KL to N(0, I) (the KL of the Gaussian with its mean and covariance: q(z) itself need
 not be Gaussian, and KL(q ‖ N(0, I)) = KL(q ‖ that Gaussian) + this bound) and Gaussian total correlation (0 when its latents are uncorrelated); and the
 fraction of prior samples z ~ N(0, I) whose decoded image is blank (nothing drawn) or broken (mostly half-grey smear).</p>
-<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>‖mean‖</th><th>variances</th><th>KL(q(z) ‖ N(0, I)) ≥</th><th>Gaussian TC</th><th>active units</th><th>prior blank</th><th>prior broken</th></tr></thead><tbody>
+<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>‖mean‖</th><th>variances</th><th>KL(q(z) ‖ N(0, I)) ≥</th><th>Gaussian TC</th><th>active units</th><th>collapsed (no active unit or KL &lt; ${COLLAPSE_KL_NATS} nats)</th><th>prior blank</th><th>prior broken</th></tr></thead><tbody>
 ${audit}
 </tbody></table>
 ${figure(s.covariance)}

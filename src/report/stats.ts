@@ -135,3 +135,33 @@ export function paretoFront(points: readonly { x: number; y: number }[], better:
   });
   return front;
 }
+
+export interface Difference {
+  /** mean(a) - mean(b). */
+  readonly diff: number;
+  readonly lo: number;
+  readonly hi: number;
+  readonly na: number;
+  readonly nb: number;
+  /** 'settled': the 95% interval excludes 0; 'inside the seed noise': it holds 0; 'too few seeds': n < 2 on a side. */
+  readonly verdict: 'settled' | 'inside the seed noise' | 'too few seeds';
+}
+
+/**
+ * 95% Welch t interval of mean(a) - mean(b) over seeds (Welch 1947: unequal variances, Satterthwaite's degrees of
+ * freedom). With fewer than 2 finite values on a side there is no interval.
+ */
+export function differenceInterval(a: readonly number[], b: readonly number[]): Difference {
+  const xa = a.filter(Number.isFinite);
+  const xb = b.filter(Number.isFinite);
+  const diff = mean(xa) - mean(xb);
+  if (xa.length < 2 || xb.length < 2) return { diff, lo: NaN, hi: NaN, na: xa.length, nb: xb.length, verdict: 'too few seeds' };
+  const va = sampleSd(xa) ** 2 / xa.length;
+  const vb = sampleSd(xb) ** 2 / xb.length;
+  const se = Math.sqrt(va + vb);
+  const df = se === 0 ? xa.length + xb.length - 2 : (va + vb) ** 2 / (va ** 2 / (xa.length - 1) + vb ** 2 / (xb.length - 1));
+  const half = tQuantile975(Math.max(1, Math.floor(df))) * se;
+  const lo = diff - half;
+  const hi = diff + half;
+  return { diff, lo, hi, na: xa.length, nb: xb.length, verdict: lo > 0 || hi < 0 ? 'settled' : 'inside the seed noise' };
+}
