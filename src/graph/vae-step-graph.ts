@@ -21,7 +21,7 @@
 //   flatGrad  forward + backward, the gradient as one flat vector in parameter order (for the all-reduce)
 //   apply     Adam with a fed flat gradient (the all-reduced mean)
 import type { ModelConfig } from '../model/config.js';
-import { bottleneckSide, type ParamSpec } from '../model/param-specs.js';
+import { bottleneckSide, gaussianSigma, type ParamSpec } from '../model/param-specs.js';
 import { GraphBuilder, type Node } from './builder.js';
 import { graphSupport } from './support.js';
 import { DT_FLOAT, type Output, type TfGraphAddon } from './native.js';
@@ -161,10 +161,9 @@ export class VaeStepGraph {
     if (cfg.decoder === 'bernoulli') {
       recon = b.div(b.sigmoidCrossEntropySum(d, this.x), batch);
     } else {
-      const sigma = cfg.decoderSigma ?? 1;
-      const dev = b.div(b.sub(this.x, b.sigmoid(d)), b.constant(sigma));
-      const perPixel = b.add(b.mul(b.square(dev), b.constant(0.5)), b.constant(Math.log(sigma) + 0.5 * Math.log(2 * Math.PI)));
-      recon = b.div(b.sum(perPixel), batch);
+      // dlib's l2 loss at the default sigma^2 = 1/2, no constant (losses.ts reconstructionLoss)
+      const dev = b.div(b.sub(this.x, b.sigmoid(d)), b.constant(gaussianSigma(cfg)));
+      recon = b.div(b.mul(b.sum(b.square(dev)), b.constant(0.5)), batch);
     }
     const terms = b.mul(b.sub(b.add(b.square(mu), b.exp(logvar)), b.add(logvar, b.constant(1))), b.constant(0.5));
     const klPerDim = b.meanRows(terms);

@@ -1,11 +1,12 @@
 // The standard convolutional encoder/decoder of the beta-VAE literature, with explicit variables and plain tf ops.
 //
 // Higgins et al. 2017, "beta-VAE: Learning Basic Visual Concepts with a Constrained Variational Framework" (ICLR),
-// Appendix A.1 (dSprites), and Locatello et al. 2019, "Challenging Common Assumptions in the Unsupervised Learning of
-// Disentangled Representations" (ICML), Table 1:
+// Appendix A.1 (dSprites), encoder kernels 'higgins' (the default):
 //   encoder: 4 x conv 4x4 stride 2 (32, 32, 64, 64 filters, ReLU) -> dense 256 ReLU -> dense 2L (mean, log-variance)
 //   decoder: dense 256 ReLU -> dense 4*4*64 ReLU -> 4 x transposed conv 4x4 stride 2 (64, 32, 32, C), logits
-// Encoder kernels 'dlib' = 4, 4, 2, 2 as disentanglement_lib's `conv_encoder` (kernel sizes of its four conv layers).
+// Encoder kernels 'dlib' = 4, 4, 2, 2: disentanglement_lib's `conv_encoder`, Locatello et al. 2019, "Challenging
+// Common Assumptions in the Unsupervised Learning of Disentangled Representations" (ICML), Table 1; the rest as above.
+// A spec that claims dlib parity sets `encoderKernels: dlib` (test/sweep/dlib-parity.test.ts).
 //
 // Layout NHWC (TensorFlow's native CPU layout; the dataset's HWC images need no transpose). Padding 'same': with a 4x4
 // kernel and stride 2 that pads 1 on each side, as PyTorch's padding=1 in the reference benchmark.

@@ -71,7 +71,7 @@ export interface ModelConfig {
   readonly channels?: number;
   readonly encoderKernels: EncoderKernels;
   readonly decoder: DecoderKind;
-  /** Gaussian decoder's fixed standard deviation. */
+  /** Gaussian decoder's fixed standard deviation; default sqrt(1/2), which makes its loss dlib's l2 (losses.ts). */
   readonly decoderSigma?: number;
   readonly capacity?: CapacityConfig;
   readonly dcign?: DcignConfig;

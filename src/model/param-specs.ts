@@ -43,6 +43,17 @@ export interface ParamSpec {
   readonly init: { kind: 'glorot'; fanIn: number; fanOut: number } | { kind: 'zeros' };
 }
 
+/**
+ * The Gaussian decoder's default standard deviation: sigma^2 = 1/2 makes 1/2 ((x - mean) / sigma)^2 = (x - mean)^2,
+ * disentanglement_lib's l2 loss (losses.ts). Here, without tfjs, so the graph step (src/graph) shares it.
+ */
+export const DLIB_L2_SIGMA = Math.SQRT1_2;
+
+/** The Gaussian decoder's sigma of a model config: its own `decoderSigma`, else dlib's (DLIB_L2_SIGMA). */
+export function gaussianSigma(cfg: { readonly decoderSigma?: number }): number {
+  return cfg.decoderSigma ?? DLIB_L2_SIGMA;
+}
+
 export function kernelSizes(kind: EncoderKernels): readonly number[] {
   return kind === 'dlib' ? [4, 4, 2, 2] : [4, 4, 4, 4];
 }

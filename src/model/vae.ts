@@ -22,7 +22,7 @@ import type { ModelConfig } from './config.js';
 import { dcignClamp, freeMaskFor, localClampTarget, resolveAssignment } from './dcign.js';
 import { dipRegulariser } from './dip-vae.js';
 import { Discriminator, factorVaeTerms } from './factor-vae.js';
-import { elboParts, reparameterise } from './losses.js';
+import { elboParts, gaussianSigma, reparameterise } from './losses.js';
 import { mmd } from './mmd.js';
 import { paramCount, type ParamCounts } from './param-specs.js';
 import { tf, type Tensor, type Variable } from './tf.js';
@@ -192,7 +192,7 @@ export class VaeModel {
       if (clamp !== undefined) z = dcignClamp(z, clamp.free, clamp.mode, clamp.scale, inp.clampTarget);
     }
     const out = this.net.decode(z);
-    const parts = { ...elboParts(inp.x, out, mu, logvar, cfg.decoder, cfg.decoderSigma ?? 1), z };
+    const parts = { ...elboParts(inp.x, out, mu, logvar, cfg.decoder, gaussianSigma(cfg)), z };
     switch (cfg.variant) {
       case 'beta-vae':
       case 'dcign': {

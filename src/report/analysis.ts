@@ -1,14 +1,15 @@
 // The numbers a study report shows, from the gathered MLflow data: which metric ranks trials, the configurations and
-// the best seed of each, mean and bootstrap interval per configuration and metric, Spearman correlations between
+// the best seed of each, mean and interval over seeds per configuration and metric (stats.ts seedInterval: t for n >= 3,
+// the range for n = 2), Spearman correlations between
 // metrics over all trials, the reconstruction vs disentanglement Pareto front.
 import { defaultMode, METRIC_HEADLINE, type Objective } from '../contract/types.js';
 import type { StudyData, TrialRecord } from './gather.js';
-import { bootstrapMeanCi, paretoFront, spearman, type MeanCi } from './stats.js';
+import { paretoFront, seedInterval, spearman, type MeanCi } from './stats.js';
 
 /** Metrics that need ground-truth factors; without any of them a study ranks by UDR (Duan et al. 2020). */
 const FACTOR_METRICS = /^(mig|sap|sap_continuous|modularity|dci_.*|irs|explicitness_.*|beta_vae_.*|factor_vae_.*)$/;
 /** The posterior audit's scalars and active units: latent-space properties shown beside the metrics. */
-export const LATENT_METRICS = ['active_units', 'posterior_kl', 'posterior_tc', 'prior_blank', 'prior_broken'];
+export const LATENT_METRICS = ['active_units', 'posterior_kl_lower_bound', 'posterior_tc', 'prior_blank', 'prior_broken'];
 
 export interface ConfigGroup {
   readonly label: string;
@@ -63,10 +64,10 @@ export function analyse(data: StudyData): Analysis {
     return { label, trials, best };
   });
   const table = new Map<string, Map<string, MeanCi>>();
-  groups.forEach((g, gi) => {
+  groups.forEach((g) => {
     const row = new Map<string, MeanCi>();
-    allMetrics.forEach((m, mi) => {
-      row.set(m, bootstrapMeanCi(g.trials.map((t) => t.metrics[m] ?? NaN), { seed: gi * 1009 + mi }));
+    allMetrics.forEach((m) => {
+      row.set(m, seedInterval(g.trials.map((t) => t.metrics[m] ?? NaN)));
     });
     table.set(g.label, row);
   });

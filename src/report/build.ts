@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
+import { COLLAPSE_KL_NATS, collapseReason } from '../sweep/collapse.js';
 import type { MlflowClient } from '../tracking/index.js';
 import { analyse, type Analysis } from './analysis.js';
 import {
@@ -18,6 +19,7 @@ import {
   tradeoffFigure,
   type Figure,
 } from './figures.js';
+import { findings } from './findings.js';
 import { gatherStudy, type StudyData } from './gather.js';
 import { reportHtml, type PageFigure, type PageTraversal } from './html.js';
 import { renderSpec, svgToPng } from './render.js';
@@ -64,6 +66,15 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
   const failed = data.trials.filter((t) => t.status !== 'FINISHED');
   if (failed.length > 0) notes.push(`${failed.length} trial(s) did not finish (${failed.map((t) => `${t.name}: ${t.status}`).join(', ')}); they count only where they logged a value.`);
   const noAudit = data.trials.filter((t) => t.posterior === undefined && t.status === 'FINISHED');
+  const collapsed = data.trials.map((t) => ({ t, why: collapseReason(t.metrics) })).filter((c) => c.why !== undefined);
+  if (collapsed.length > 0) {
+    notes.push(
+      `${collapsed.length} trial(s) collapsed (no active unit, or final KL below ${COLLAPSE_KL_NATS} nats: the encoder carries nothing, so their metrics describe no code): ` +
+        `${collapsed.map((c) => `${c.t.name} (${c.why})`).join(', ')}.`,
+    );
+  }
+  const notApplicable = [...new Set(data.trials.map((t) => t.posterior?.prior.brokenNotApplicable).filter((r): r is string => r !== undefined))];
+  for (const why of notApplicable) notes.push(`"prior broken" is left out: ${why}.`);
   if (noAudit.length > 0) notes.push(`${noAudit.length} finished trial(s) have no posterior audit (eval/posterior.json; evaluated by an older dcign or evaluation off).`);
 
   const distributions: PageFigure[] = [];
@@ -111,7 +122,7 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
   }
 
   const runtime = await readFile(path.join(path.dirname(createRequire(import.meta.url).resolve('vega/vega-schema.json')), 'vega.min.js'), 'utf8');
-  const html = await put('index.html', reportHtml(data, a, { distributions, tradeoff, klLatent, covariance, mutualInfo, correlation, traversals, notes }, runtime, new Date()));
+  const html = await put('index.html', reportHtml(data, a, { distributions, tradeoff, klLatent, covariance, mutualInfo, correlation, traversals, notes, findings: findings(a) }, runtime, new Date()));
   const result: ReportResult = { html: path.join(o.out, html), files, data, analysis: a };
   if (o.upload === false) return result;
   // a few uploads at a time: a report is dozens of small files

@@ -26,7 +26,7 @@ export function metricLabel(key: string): string {
     dci_disentanglement: 'DCI disentanglement',
     udr: 'UDR',
     active_units: 'active units',
-    posterior_kl: 'KL(aggregate posterior || N(0, I)) (nats)',
+    posterior_kl_lower_bound: 'lower bound of KL(aggregate posterior || N(0, I)): its moment-matched Gaussian (nats)',
     posterior_tc: 'Gaussian total correlation (nats)',
     prior_blank: 'prior samples decoding blank (fraction)',
     prior_broken: 'prior samples decoding broken (fraction)',
@@ -47,7 +47,7 @@ export function distributionFigure(data: StudyData, metric: string): Figure {
   const values = data.trials
     .filter((t) => Number.isFinite(t.metrics[metric]))
     .map((t) => ({ configuration: t.config.label, variant: t.config.variant, seed: t.seed, value: t.metrics[metric] as number, run: t.name }));
-  const x = { field: 'configuration', type: 'nominal', title: 'configuration (variant, architecture, parameter, latent size)', axis: { labelAngle: -35, labelLimit: 260 } };
+  const x = { field: 'configuration', type: 'nominal', title: 'configuration (variant, architecture, parameter, latent size, other swept keys)', axis: { labelAngle: -35, labelLimit: 260 } };
   const y = { field: 'value', type: 'quantitative', title: metricLabel(metric), scale: { zero: false } };
   const color = { field: 'variant', type: 'nominal', title: 'variant' };
   const title = `${metricLabel(metric)}: spread over seeds`;

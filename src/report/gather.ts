@@ -13,7 +13,12 @@ export interface Configuration {
   readonly param: string;
   readonly paramValue: number;
   readonly latentSize: number;
-  /** e.g. `beta-vae standard beta=4 z=6`. */
+  /**
+   * Every other swept key of the trial (from its trial key, as `dcign sweep results` keeps configurations apart):
+   * e.g. `{clamp: 'mean', lr: '0.0002'}`. Empty when the sweep crossed only variant, parameter, architecture, latent.
+   */
+  readonly swept: Readonly<Record<string, string>>;
+  /** e.g. `beta-vae standard beta=4 z=6`, then each other swept key: `dcign standard beta=1 z=32 clamp=mean`. */
   readonly label: string;
 }
 
@@ -80,23 +85,46 @@ export async function gatherStudy(client: MlflowClient, sweep: string, trackingU
   };
 }
 
-/** A trial run's record; its evaluation artifacts when they are there (a failed trial has none). */
-export async function trialRecord(client: MlflowClient, run: Run): Promise<TrialRecord> {
-  const p = run.data.params;
-  const variant = run.data.tags['dcign.variant'] ?? p['model.variant'] ?? 'beta-vae';
-  const architecture = run.data.tags['dcign.architecture'] ?? p['model.architecture'] ?? 'standard';
+/** Short names (trial-key form) of the keys the label already shows: variant, architecture, latent size, seed. */
+const IN_LABEL = new Set(['variant', 'arch', 'latent', 'seed']);
+
+/**
+ * A trial run's configuration from its params and tags. Every key its trial key (tag dcign.trial) sweeps beyond the
+ * ones the label already shows is part of the configuration, so trials that differ only in e.g. model.dcign.clamp
+ * are two configurations, never pooled (issue 33).
+ */
+export function configurationOf(p: Readonly<Record<string, string>>, tags: Readonly<Record<string, string>>): Configuration {
+  const variant = tags['dcign.variant'] ?? p['model.variant'] ?? 'beta-vae';
+  const architecture = tags['dcign.architecture'] ?? p['model.architecture'] ?? 'standard';
   const param = VARIANT_AXIS[variant as ModelVariant] ?? 'beta';
   const path = PARAMS[param]?.variants?.[variant as ModelVariant] ?? `model.${param}`;
   const paramValue = Number(p[path]);
   const latentSize = Number(p['model.latentSize']);
-  const config: Configuration = {
+  const ownShort = PARAMS[param]?.short ?? param;
+  const swept: Record<string, string> = {};
+  for (const pair of (tags['dcign.trial'] ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    const key = pair.slice(0, eq);
+    if (IN_LABEL.has(key) || key === ownShort) continue;
+    swept[key.replace(/^model\.(dcign|mmd|capacity|dip|factorVae)\./, '')] = pair.slice(eq + 1);
+  }
+  const extra = Object.entries(swept).map(([k, v]) => ` ${k}=${v}`).join('');
+  return {
     variant,
     architecture,
     param,
     paramValue,
     latentSize,
-    label: `${variant} ${architecture} ${param}=${Number.isFinite(paramValue) ? paramValue : '?'} z=${Number.isFinite(latentSize) ? latentSize : '?'}`,
+    swept,
+    label: `${variant} ${architecture} ${param}=${Number.isFinite(paramValue) ? paramValue : '?'} z=${Number.isFinite(latentSize) ? latentSize : '?'}${extra}`,
   };
+}
+
+/** A trial run's record; its evaluation artifacts when they are there (a failed trial has none). */
+export async function trialRecord(client: MlflowClient, run: Run): Promise<TrialRecord> {
+  const p = run.data.params;
+  const config = configurationOf(p, run.data.tags);
   const metrics: Record<string, number> = {};
   const klj: number[] = [];
   for (const [key, point] of Object.entries(run.data.metrics)) {

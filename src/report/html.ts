@@ -1,7 +1,9 @@
 // The report page: one HTML file that reads top to bottom as the answer to the study's question (which configuration,
 // at what reconstruction cost, how much is seed luck), with every figure inline as static SVG (readable with no
 // server and no script) and, when the inlined vega runtime runs, redrawn live from its embedded spec (tooltips).
+import { COLLAPSE_KL_NATS, collapseReason } from '../sweep/collapse.js';
 import type { Analysis } from './analysis.js';
+import type { Finding } from './findings.js';
 import { metricLabel } from './figures.js';
 import type { StudyData } from './gather.js';
 import type { MeanCi } from './stats.js';
@@ -36,6 +38,8 @@ export interface PageSections {
   readonly traversals: PageTraversal[];
   /** What the report could not show, and why. */
   readonly notes: string[];
+  /** The Findings: differences between configurations with their intervals over seeds (findings.ts). */
+  readonly findings: readonly Finding[];
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -46,9 +50,16 @@ export function fmt(v: number | undefined): string {
   return String(Number(v.toPrecision(3)));
 }
 
+/** `[lo, hi] t95 n=3`, `range [lo, hi] n=2`: what the interval is and how many seeds it rests on. */
+export function intervalText(c: MeanCi): string {
+  if (!Number.isFinite(c.lo)) return `(${c.n} seed${c.n === 1 ? '' : 's'}: no interval)`;
+  const bounds = `[${fmt(c.lo)}, ${fmt(c.hi)}]`;
+  return c.kind === 'range' ? `range ${bounds} n=${c.n}` : `${bounds} ${c.kind === 'bootstrap' ? 'bootstrap95' : 't95'} n=${c.n}`;
+}
+
 function ci(c: MeanCi | undefined): string {
   if (c === undefined || c.n === 0) return '<td class="na">–</td>';
-  const range = Number.isFinite(c.lo) ? `<span class="ci">[${fmt(c.lo)}, ${fmt(c.hi)}]</span>` : '<span class="ci">(1 seed)</span>';
+  const range = Number.isFinite(c.lo) ? `<span class="ci">${intervalText(c)}</span>` : `<span class="ci">(${c.n} seed)</span>`;
   return `<td>${fmt(c.mean)} ${range}</td>`;
 }
 
@@ -97,7 +108,7 @@ export function reportHtml(data: StudyData, a: Analysis, s: PageSections, vegaRu
       const p = t.posterior;
       const meanNorm = p ? Math.sqrt(p.mean.reduce((acc, m) => acc + m * m, 0)) : NaN;
       const diag = p ? p.covariance.map((row, i) => row[i] as number) : [];
-      return `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${fmt(meanNorm)}</td><td>${diag.length ? `${fmt(Math.min(...diag))} – ${fmt(Math.max(...diag))}` : '–'}</td><td>${fmt(p?.klToPrior)}</td><td>${fmt(p?.gaussianTc)}</td><td>${fmt(t.metrics.active_units)}</td><td>${fmt(p?.prior.blank)}</td><td>${fmt(p?.prior.broken)}</td></tr>`;
+      return `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${fmt(meanNorm)}</td><td>${diag.length ? `${fmt(Math.min(...diag))} – ${fmt(Math.max(...diag))}` : '–'}</td><td>${fmt(p?.gaussianKlLowerBound)}</td><td>${fmt(p?.gaussianTc)}</td><td>${fmt(t.metrics.active_units)}</td><td${collapseReason(t.metrics) ? ' class="note"' : ''}>${esc(collapseReason(t.metrics) ?? 'no')}</td><td>${fmt(p?.prior.blank)}</td>${p?.prior.brokenNotApplicable ? `<td class="na" title="${esc(p.prior.brokenNotApplicable)}">n/a</td>` : `<td>${fmt(p?.prior.broken)}</td>`}</tr>`;
     })
     .join('\n');
   const traversals = s.traversals
@@ -114,13 +125,13 @@ ${figure(tr.grid)}
 <h1>Study report: ${esc(data.sweep)}</h1>
 <p class="lede">${data.trials.length} trials on <code>${esc(data.dataset)}</code>: ${a.groups.length} configurations × seeds {${seeds.join(', ')}}.
 Trials are ranked by <b>${esc(metricLabel(r.metric))}</b> (${r.mode === 'max' ? 'higher' : 'lower'} is better; ${esc(r.why)}).
-Intervals are 95% percentile-bootstrap intervals of the mean over seeds. MLflow: <a href="${esc(link)}">${esc(link)}</a>.
+Intervals over seeds: from 3 seeds the 95% Student t interval of the mean (t95), from 2 seeds only their range (no honest 95% interval exists from two values); n says how many seeds each rests on. MLflow: <a href="${esc(link)}">${esc(link)}</a>.
 Generated ${generated.toISOString()} from MLflow alone.</p>
 
 <h2 id="answer">Answer</h2>
 <p class="lede">${
     top && topCi
-      ? `Best configuration by mean ${esc(r.metric)}: <b>${esc(top.label)}</b>, ${fmt(topCi.mean)} ${Number.isFinite(topCi.lo) ? `[${fmt(topCi.lo)}, ${fmt(topCi.hi)}]` : '(one seed)'}` +
+      ? `Best configuration by mean ${esc(r.metric)}: <b>${esc(top.label)}</b>, ${fmt(topCi.mean)} ${intervalText(topCi)}` +
         (overlapping.length > 0
           ? `; its interval overlaps those of ${overlapping.map((g) => `<b>${esc(g.label)}</b>`).join(', ')}, so with these seeds the ranking among them is not settled (seed luck).`
           : '; no other configuration\'s interval overlaps it.')
@@ -128,7 +139,18 @@ Generated ${generated.toISOString()} from MLflow alone.</p>
   }</p>
 ${s.notes.length ? `<ul>${s.notes.map((n) => `<li class="note">${esc(n)}</li>`).join('')}</ul>` : ''}
 
-<h2 id="table">Mean and 95% bootstrap interval per configuration</h2>
+<h2 id="findings">Findings</h2>
+<p class="lede">Each row: the difference of the means over seeds (first minus second configuration), its 95% Welch t interval, and whether that
+interval excludes 0 (<b>settled</b>) or holds it (<b>inside the seed noise</b>); n = seeds per side.</p>
+${
+    s.findings.length === 0
+      ? '<p class="note">No pair of configurations to compare (no architecture twins and no plain VAE, beta-vae at beta 1, in this sweep).</p>'
+      : `<table><thead><tr><th>question</th><th>configuration</th><th>against</th><th>difference</th><th>95% interval</th><th>n</th><th>verdict</th></tr></thead><tbody>
+${s.findings.map((f) => `<tr><td>${esc(f.question)}</td><td>${esc(f.a)}</td><td>${esc(f.b)}</td><td>${fmt(f.d.diff)}</td><td>${Number.isFinite(f.d.lo) ? `[${fmt(f.d.lo)}, ${fmt(f.d.hi)}]` : '–'}</td><td>${f.d.na} vs ${f.d.nb}</td><td${f.d.verdict === 'settled' ? ' class="best"' : ''}>${f.d.verdict}</td></tr>`).join('\n')}
+</tbody></table>`
+  }
+
+<h2 id="table">Mean and interval over seeds per configuration (t95 from 3 seeds, range from 2)</h2>
 <table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
 ${rows}
 </tbody></table>
@@ -145,9 +167,10 @@ ${figure(s.mutualInfo)}
 
 <h2 id="posterior">Posterior audit: is q(z) close to N(0, I)?</h2>
 <p class="lede">Aggregate posterior q(z) = E<sub>x</sub> q(z|x) of each trial on ${data.trials[0]?.posterior?.samples ?? '–'} images: its mean (‖mean‖ = 0 for N(0, I)), the range of its
-variances (1 for N(0, I)), its Gaussian KL to N(0, I) and Gaussian total correlation (0 when its latents are uncorrelated); and the
+variances (1 for N(0, I)), a lower bound of its KL to N(0, I) (the KL of the Gaussian with its mean and covariance: q(z) itself need
+not be Gaussian, and KL(q ‖ N(0, I)) = KL(q ‖ that Gaussian) + this bound) and Gaussian total correlation (0 when its latents are uncorrelated); and the
 fraction of prior samples z ~ N(0, I) whose decoded image is blank (nothing drawn) or broken (mostly half-grey smear).</p>
-<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>‖mean‖</th><th>variances</th><th>KL(q(z) ‖ N(0, I))</th><th>Gaussian TC</th><th>active units</th><th>prior blank</th><th>prior broken</th></tr></thead><tbody>
+<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>‖mean‖</th><th>variances</th><th>KL(q(z) ‖ N(0, I)) ≥</th><th>Gaussian TC</th><th>active units</th><th>collapsed (no active unit or KL &lt; ${COLLAPSE_KL_NATS} nats)</th><th>prior blank</th><th>prior broken</th></tr></thead><tbody>
 ${audit}
 </tbody></table>
 ${figure(s.covariance)}

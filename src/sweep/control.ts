@@ -20,6 +20,7 @@ import {
   trialWorkflowId,
 } from '../contract/index.js';
 import type { SweepInput, SweepWorkflow, TrialProgress } from '../contract/index.js';
+import { collapseReason } from './collapse.js';
 import { continueSweep, type Continuation } from './continuation.js';
 import { parsePoint } from './expand.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
@@ -338,6 +339,9 @@ export function resultRows(p: SweepProgress, o: ResultOptions = {}): Record<stri
     } else {
       for (const k of compactKeys) row[k] = value(t, k);
     }
+    // a collapsed trial's metrics describe no code at all: say so beside them (collapse.ts states the threshold)
+    const collapsed = collapseReason({ ...t.losses, ...t.metrics });
+    if (collapsed !== undefined) row.collapsed = collapsed;
     if (t.error) row.error = o.all ? t.error : t.error.slice(0, 60);
     if (t.state === 'stopped' && t.stopped) row.stopped = o.all ? t.stopped : t.stopped.slice(0, 60);
     return { row, key: t.key };

@@ -7,7 +7,7 @@ import { createSampler } from '../data/index.js';
 import { mixSeed } from '../random.js';
 import { tf } from '../model/tf.js';
 import { EPS_SALT, noiseFor, type VaeModel } from '../model/vae.js';
-import { elboParts } from '../model/losses.js';
+import { elboParts, gaussianSigma } from '../model/losses.js';
 import { HELDOUT_ELBO } from '../contract/types.js';
 
 export const EVAL_SALT = 0xe7a1;
@@ -33,7 +33,7 @@ export function evaluateElbo(model: VaeModel, dataset: FactorDataset, seed: numb
       const eps = tf.tensor2d(noiseFor(evalSeed, EPS_SALT, batch.globalIndices, latentSize), [batch.batchSize, latentSize]);
       const { mu, logvar } = model.net.encode(x);
       const z = tf.add(mu, tf.mul(tf.exp(tf.mul(logvar, 0.5)), eps));
-      const parts = elboParts(x, model.net.decode(z), mu, logvar, model.config.decoder, model.config.decoderSigma ?? 1);
+      const parts = elboParts(x, model.net.decode(z), mu, logvar, model.config.decoder, gaussianSigma(model.config));
       return tf.stack([parts.recon, parts.kl]);
     });
     const [r, k] = sums.dataSync();

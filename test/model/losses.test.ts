@@ -1,6 +1,6 @@
 import test from 'ava';
 import { tf } from '../../src/model/tf.js';
-import { betaVaeLoss, decoderMean, elboParts, klPerDim, reconstructionLoss, reparameterise } from '../../src/model/losses.js';
+import { DLIB_L2_SIGMA, betaVaeLoss, decoderMean, elboParts, gaussianSigma, klPerDim, reconstructionLoss, reparameterise } from '../../src/model/losses.js';
 import { mmd } from '../../src/model/mmd.js';
 import { VaeModel } from '../../src/model/vae.js';
 import { resolveModelConfig } from '../../src/model/config.js';
@@ -43,7 +43,23 @@ test('Bernoulli reconstruction is the summed sigmoid cross-entropy, mean over th
   t.true(close(got, expected / 2, 1e-4), `${got} vs ${expected / 2}`);
 });
 
-test('Gaussian reconstruction is the Gaussian negative log-likelihood with fixed sigma', (t) => {
+test("Gaussian reconstruction by default is disentanglement_lib's l2_loss: sum (x - sigmoid(out))^2, mean over the batch", (t) => {
+  // losses.py: tf.reduce_sum(tf.square(true_images - tf.nn.sigmoid(reconstructed_images)), [1, 2, 3]); the old loss
+  // here was 1/2 (x - mean)^2 + constants (sigma 1), half of it: the same as doubling beta.
+  const x = [0.2, 0.9, 0.4, 0.1, 0.7, 0.5, 0, 1];
+  const o = [0, 1, -1, 2, 0.5, -2, 3, -0.3];
+  const got = tf.tidy(() => reconstructionLoss(tf.tensor4d(x, [2, 2, 2, 1]), tf.tensor4d(o, [2, 2, 2, 1]), 'gaussian').dataSync()[0]!);
+  let dlib = 0;
+  x.forEach((xi, i) => {
+    dlib += (xi - 1 / (1 + Math.exp(-o[i]!))) ** 2;
+  });
+  t.true(close(got, dlib / 2, 1e-5), `${got} vs dlib ${dlib / 2}`);
+  t.is(DLIB_L2_SIGMA, Math.SQRT1_2);
+  t.is(gaussianSigma({}), DLIB_L2_SIGMA);
+  t.is(gaussianSigma({ decoderSigma: 0.1 }), 0.1);
+});
+
+test('Gaussian reconstruction with a given sigma is the negative log-likelihood less its constant: 1/2 ((x - mean) / sigma)^2', (t) => {
   const x = [0.2, 0.9, 0.4, 0.1];
   const o = [0, 1, -1, 2];
   const sigma = 0.5;
@@ -51,7 +67,7 @@ test('Gaussian reconstruction is the Gaussian negative log-likelihood with fixed
   let expected = 0;
   x.forEach((xi, i) => {
     const m = 1 / (1 + Math.exp(-o[i]!));
-    expected += (0.5 * (xi - m) ** 2) / sigma ** 2 + Math.log(sigma) + 0.5 * Math.log(2 * Math.PI);
+    expected += (0.5 * (xi - m) ** 2) / sigma ** 2;
   });
   t.true(close(got, expected), `${got} vs ${expected}`);
 });

@@ -1,7 +1,8 @@
 // The report's statistics on values checkable by hand.
 import test from 'ava';
 
-import { bootstrapMeanCi, mean, paretoFront, quantileSorted, ranks, spearman } from '../../src/report/stats.js';
+import { intervalText } from '../../src/report/html.js';
+import { bootstrapMeanCi, mean, paretoFront, quantileSorted, ranks, seedInterval, spearman, tQuantile975 } from '../../src/report/stats.js';
 
 test('mean and type-7 quantiles', (t) => {
   t.is(mean([1, 2, 3, 6]), 3);
@@ -18,7 +19,7 @@ test('bootstrap interval: brackets the mean, inside the data range, deterministi
   t.true(c.lo < 4 && c.hi > 4, `[${c.lo}, ${c.hi}]`);
   t.true(c.lo >= 1 && c.hi <= 10);
   t.deepEqual(bootstrapMeanCi(xs, { seed: 3 }), c);
-  t.deepEqual(bootstrapMeanCi([2, 2, 2]), { n: 3, mean: 2, lo: 2, hi: 2 });
+  t.deepEqual(bootstrapMeanCi([2, 2, 2]), { n: 3, mean: 2, lo: 2, hi: 2, kind: 'bootstrap' });
   const one = bootstrapMeanCi([5, NaN]);
   t.is(one.n, 1);
   t.true(Number.isNaN(one.lo), 'one seed gives no interval');
@@ -49,4 +50,20 @@ test('Pareto front: the non-dominated points for min x, max y', (t) => {
   ];
   t.deepEqual(paretoFront(pts, { x: 'min', y: 'max' }), [0, 1, 3]);
   t.deepEqual(paretoFront(pts, { x: 'max', y: 'max' }), [3]);
+});
+
+test('the interval over seeds is honest for small n: the range for 2 seeds, a 95% t interval from 3, none for 1', (t) => {
+  // two seeds: the old report called their range a 95% bootstrap interval; now it is labelled a range
+  t.deepEqual(seedInterval([3, 1]), { n: 2, mean: 2, lo: 1, hi: 3, kind: 'range' });
+  // three seeds 40, 41, 42: s = 1, t(0.975, 2) = 4.303: 41 +- 4.303 / sqrt(3) (a bootstrap gave about [40, 42])
+  const c = seedInterval([40, 41, 42, NaN]);
+  t.is(c.n, 3);
+  t.is(c.kind, 't95');
+  t.true(Math.abs(c.lo - (41 - 4.303 / Math.sqrt(3))) < 1e-9 && Math.abs(c.hi - (41 + 4.303 / Math.sqrt(3))) < 1e-9, `[${c.lo}, ${c.hi}]`);
+  t.like(seedInterval([5]), { n: 1, mean: 5, kind: 'none' });
+  t.true(Number.isNaN(seedInterval([5]).lo));
+  t.is(tQuantile975(1), 12.706);
+  t.true(Math.abs(tQuantile975(1000) - 1.96) < 0.01);
+  t.is(intervalText(seedInterval([3, 1])), 'range [1, 3] n=2');
+  t.is(intervalText(seedInterval([1, 2, 3])), '[-0.484, 4.48] t95 n=3');
 });
