@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { checkGpuSlots } from './gpu-check.js';
 import { createDcignWorker } from './worker.js';
-import type { ActivityDeps } from './activities.js';
+import type { ActivityDeps } from './activity-deps.js';
 import { describeTemporalSecurity } from '../src/temporal-connection.js';
 import type { TemporalSecurity } from '../src/temporal-connection.js';
 

@@ -3,7 +3,7 @@
 // from argv[2], writes progress as JSON lines on stderr and the metrics as one JSON line on stdout.
 import { readFileSync } from 'node:fs';
 
-import type { EvaluateRequest } from './activities.js';
+import type { EvaluateRequest } from './activity-deps.js';
 import { evaluateTrial } from './evaluate.js';
 
 async function run(): Promise<void> {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { evaluateCheckpoint, evaluateCheckpointMetrics, type EvaluationEvent } from '../src/eval/evaluate-checkpoint.js';
 import { MlflowClient, clientOptionsFromEnv, logTrialArtifacts } from '../src/tracking/index.js';
 import { resolveCheckpointDir } from '../src/train/checkpoint.js';
-import type { EvaluateRequest } from './activities.js';
+import type { EvaluateRequest } from './activity-deps.js';
 
 /** Metrics that need the (expensive) sampling protocol of BetaVAE / FactorVAE. */
 const SAMPLING_METRICS = new Set(['beta-vae', 'factor-vae']);

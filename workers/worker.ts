@@ -17,7 +17,7 @@ import { MlflowClient } from '../src/tracking/index.js';
 import { controlQueue } from '../src/contract/index.js';
 import { createActivities } from './activities.js';
 import { createSearchActivities } from './search-activities.js';
-import type { ActivityDeps } from './activities.js';
+import type { ActivityDeps } from './activity-deps.js';
 import { SlotPool } from './slots.js';
 import { temporalConnectionOptions } from '../src/temporal-connection.js';
 import type { TemporalSecurity } from '../src/temporal-connection.js';

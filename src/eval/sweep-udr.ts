@@ -17,7 +17,9 @@ import { tf } from '../model/tf.js';
 import { VaeModel } from '../model/vae.js';
 import { Rng } from '../random.js';
 import { CheckpointStore, type StoredCheckpoint } from '../tracking/checkpoint-store.js';
-import { clientOptionsFromEnv, MlflowClient, type Run } from '../tracking/client.js';
+import { MlflowClient } from '../tracking/client.js';
+import { clientOptionsFromEnv } from '../tracking/options.js';
+import type { Run } from '../tracking/wire.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { resolveTrainConfig, type TrainConfigInput } from '../train/config.js';
 

@@ -1,20 +1,17 @@
 // MLflow tracking for dcign: a REST client (experiments, runs, batched metrics, artifacts through the server's proxy)
 // and a buffered, spooling run logger for the trainer.
+export { MlflowClient } from './client.js';
+export { clientOptionsFromEnv, trackingUriFromEnv, DEFAULT_TRACKING_URI, type MlflowClientOptions } from './options.js';
 export {
-  MlflowClient,
-  clientOptionsFromEnv,
-  trackingUriFromEnv,
-  DEFAULT_TRACKING_URI,
   proxyPathFromArtifactUri,
   type ArtifactInfo,
   type CreateRunOptions,
   type Experiment,
-  type MlflowClientOptions,
   type Run,
   type RunInfo,
   type RunStatus,
   type SearchRunsOptions,
-} from './client.js';
+} from './wire.js';
 export { RunLogger, defaultSpoolDir, type RunLoggerOptions, type RunLoggerStats } from './run-logger.js';
 export { MlflowError, isMlflowError } from './errors.js';
 export { MLFLOW_LIMITS, splitBatches, type BatchLimits, type KeyValue, type LogBatchBody, type MetricPoint } from './batch.js';

@@ -1,7 +1,9 @@
 // Glue between the trainer's hooks and MLflow: one call gives `onLog`/`onCheckpoint` callbacks that only enqueue into
 // a RunLogger (a step never waits on the network), and a `finish` that flushes, uploads the trial's artifacts (with a
 // loss-curve plot drawn from what was logged) and ends the run with the right status.
-import { MlflowClient, clientOptionsFromEnv, type RunStatus } from './client.js';
+import { MlflowClient } from './client.js';
+import { clientOptionsFromEnv } from './options.js';
+import type { RunStatus } from './wire.js';
 import { RunLogger, type RunLoggerOptions, type RunLoggerStats } from './run-logger.js';
 import { ensureExperiment, logTrialArtifacts, startTrialRun, type TrialArtifacts, type TrialConfigLike, type TrialTagInput } from './trial-logging.js';
 

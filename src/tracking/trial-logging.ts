@@ -11,7 +11,8 @@ import { PARAMS, VARIANT_AXIS, type ModelVariant, type SweepProgress } from '../
 import { modelParamCounts } from '../model/param-specs.js';
 import { plotLossCurves, plotMetricVsBeta, plotMetricVsParam, type AxisPoint, type SweepPoint } from '../viz/plot.js';
 import { stepTags } from '../graph/support.js';
-import type { MlflowClient, Run } from './client.js';
+import type { MlflowClient } from './client.js';
+import type { Run } from './wire.js';
 
 /**
  * Flattens a config object into MLflow params: nested keys joined with '.', arrays and other non-scalars as compact

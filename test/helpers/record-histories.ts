@@ -1,14 +1,17 @@
 // Records complete workflow histories with the workflow code of the checkout it runs in, for the replay-compatibility
-// test of later releases (test/workflows/replay-compat.test.ts). Run it from a worktree of the release to record:
-//   git worktree add /tmp/rel <commit> && cd /tmp/rel && npm ci && npx tsc -p tsconfig.json
-//   cp <this file> test/helpers/ && npx tsc -p tsconfig.json && node dist/test/helpers/record-histories.js <out dir>
-// then copy <out dir> to test/fixtures/histories/<commit>/. It uses only the control calls every release has had.
+// test of later releases (test/workflows/replay-compat.test.ts), which replays every directory it finds there.
+// `npm run record-histories` records the checkout it runs in to test/fixtures/histories/<short HEAD>/ (or to the
+// directory given after `--`); commit it with the release. For an older release, run it from a worktree of it:
+//   git worktree add /tmp/rel <commit> && cd /tmp/rel && npm ci && cp <this file> test/helpers/ && npm run record-histories
+// It uses only the control calls every release has had.
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import proto from '@temporalio/proto';
 
+import { projectRoot } from '../../src/stack/paths.js';
 import { addTrials, cancelSweep, pauseSweep, resumeSweep, startSweep } from '../../src/sweep/control.js';
 import { testMlflowServer } from './mlflow.js';
 import { startTemporal } from './temporal.js';
@@ -41,6 +44,16 @@ export async function recordHistories(out: string): Promise<number> {
     await new Promise((r) => setTimeout(r, 800));
     await cancelSweep(c, 'cancel');
     await cancelled.result().catch(() => undefined);
+    // ASHA on an evaluation metric: each rung's checkpoint is evaluated beside training (rung evaluations), and the
+    // planted worse trials (fakeLossScale 10) are stopped at the first rung
+    await (await startSweep(c, smallSpec('asha', QUEUE, {
+      train: { steps: 100, fakeStepMs: 50, checkpointEvery: 20, logEvery: 4 },
+      search: { grid: { 'train.fakeLossScale': [1, 10] }, seeds: [0, 1] },
+      replicas: 1,
+      maxConcurrentTrials: 2,
+      objective: 'mig',
+      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
+    }))).result();
     // continue-as-new: a small history limit
     await (await startSweep(c, smallSpec('chain', QUEUE, { maxConcurrentTrials: 1, train: { steps: 4 }, search: { grid: { beta: [1, 2, 3] }, seeds: [0] } }), { maxHistoryEvents: 40 })).result();
 
@@ -63,8 +76,8 @@ export async function recordHistories(out: string): Promise<number> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const out = process.argv[2];
-  if (!out) throw new Error('usage: node dist/test/helpers/record-histories.js <out dir>');
+  const head = () => execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: projectRoot, encoding: 'utf8' }).trim();
+  const out = process.argv[2] ?? path.join(projectRoot, 'test', 'fixtures', 'histories', head());
   recordHistories(out).then(
     (n) => console.log(`recorded ${n} histories in ${out}`),
     (err: unknown) => {

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { MLFLOW_LIMITS, splitBatches, validateKey, validateParam, type MetricPoint } from '../../src/tracking/batch.js';
 import { MlflowError } from '../../src/tracking/errors.js';
-import { proxyPathFromArtifactUri, trackingUriFromEnv, clientOptionsFromEnv } from '../../src/tracking/client.js';
+import { trackingUriFromEnv, clientOptionsFromEnv } from '../../src/tracking/options.js';
+import { proxyPathFromArtifactUri } from '../../src/tracking/wire.js';
 
 const metric = (i: number): MetricPoint => ({ key: `m${i % 7}`, value: i / 3, step: i, timestamp: 1_700_000_000_000 });
 

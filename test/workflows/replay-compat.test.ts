@@ -1,8 +1,10 @@
 // Workflows that started on the previous release's code must replay on this one: a worker upgraded while sweeps run
 // re-executes their histories, and a command the old code did not issue is a nondeterminism error that stalls the
 // sweep. test/fixtures/histories/<commit>/ holds complete histories recorded with that release's workflow code
-// (test/helpers/record-histories.ts: completed, restarted, failed, paused with a trial added, cancelled, and
-// continued-as-new sweeps, and their trials). A change that breaks one needs a patched() branch (workflows/sweep.ts).
+// (`npm run record-histories`, test/helpers/record-histories.ts: completed, restarted, failed, paused with a trial
+// added, cancelled, and continued-as-new sweeps, and their trials; from 696c685 on also ASHA stopping trials on rung
+// evaluations). Every release directory there is replayed. A change that breaks one needs a patched() branch
+// (workflows/sweep.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -15,7 +17,13 @@ import { bundle } from '../helpers/sweep-fixture.js';
 
 const ROOT = path.join(projectRoot, 'test', 'fixtures', 'histories');
 
-for (const release of readdirSync(ROOT).filter((d) => !d.includes('.'))) {
+const RELEASES = readdirSync(ROOT).filter((d) => !d.includes('.'));
+
+test('every recorded release is replayed, the oldest and the newest included', (t) => {
+  t.true(RELEASES.includes('552ba30') && RELEASES.includes('696c685'), `release directories: ${RELEASES.join(', ')}`);
+});
+
+for (const release of RELEASES) {
   test(`histories recorded by release ${release} replay on this workflow code`, async (t) => {
     const dir = path.join(ROOT, release);
     const files = readdirSync(dir).filter((f) => f.endsWith('.binpb'));
