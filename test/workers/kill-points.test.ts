@@ -122,7 +122,7 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH) || !existsSync(CLI))
     }
   }
 
-  test.serial('worker SIGKILLed after checkpoint 20 was accepted, before its losses reached MLflow: none lost, none twice', async (t) => {
+  test.serial('worker SIGKILLed after a checkpoint (step >= 20) was accepted, before its losses reached MLflow: none lost, none twice', async (t) => {
     const r = await killAt(t, 'released', 'losses-released', 20, 'host');
     // the first checkpoint at or after 20 that the workflow accepted (the uploader skips one a newer supersedes)
     t.is(r.fired.point, 'losses-released');
