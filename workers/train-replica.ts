@@ -173,6 +173,8 @@ export function createTrainReplica(deps: ActivityDeps, checkpoints: CheckpointCa
           if (durable && deps.mlflow && input.mlflowRunId && rank === 0) {
             const metrics = new CheckpointGatedMetrics(deps.mlflow, input.mlflowRunId);
             tracked = metrics;
+            // MLflow's history decides what the checkpoint's carried losses still owe it (./trial-metrics.ts)
+            if (resumeFrom) await metrics.resumeFrom(resumeFrom, Object.keys((await deps.mlflow.getRun(input.mlflowRunId)).data.metrics));
             uploader = new CheckpointUploader({
               store: new CheckpointStore(deps.mlflow, input.mlflowRunId),
               keep: input.keepCheckpoints ?? DEFAULT_KEEP_CHECKPOINTS,
@@ -216,6 +218,7 @@ export function createTrainReplica(deps: ActivityDeps, checkpoints: CheckpointCa
         } else if (m.type === 'checkpoint') {
           step = Math.max(step, m.step);
           if (uploader) {
+            tracked?.writeCarried(m.path, m.step);
             uploader.add({ step: m.step, path: m.path });
           } else {
             checkpoint = { step: m.step, uri: m.path };

@@ -10,6 +10,7 @@
 // renamed into place, so a local copy is either whole and verified or absent.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { faultPoint } from '../fault/point.js';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -115,6 +116,7 @@ export class CheckpointStore {
     // A copy of this step from an earlier attempt must not look complete while its files are being replaced.
     await this.client.deleteArtifact(this.runId, dir);
     for (const name of names) await this.client.logArtifact(this.runId, path.join(localDir, name), dir);
+    faultPoint('checkpoint-upload', step); // tests: a host that dies with every file stored but the manifest
     const manifest: CheckpointManifest = { format: MANIFEST_FORMAT, step, files };
     await this.client.logArtifactBytes(this.runId, `${dir}/${MANIFEST_FILE}`, `${JSON.stringify(manifest, null, 2)}\n`);
     return dir;

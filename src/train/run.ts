@@ -20,6 +20,7 @@ import { clampContribution } from '../model/dcign.js';
 import { Adam } from './adam.js';
 import { checksumOf, loadCheckpoint, resolveCheckpointDir, saveCheckpoint, CHECKPOINT_FORMAT } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
+import { faultPoint } from '../fault/point.js';
 import { evaluateElbo, heldOutScalars, type EvalResult } from './evaluate.js';
 import { GraphStep, type StepExecution } from './graph-step.js';
 import {
@@ -229,6 +230,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
       } else if (graph !== undefined && reducer !== undefined) {
         const { flat, scalars } = graph.gradients(batch, step, cfg.seed, isLog, clampTarget); // note: a device sync, for the ring
         await reducer.allReduceMean(flat, step);
+        faultPoint('after-allreduce', step + 1); // tests: a replica killed between the exchange and the update
         graph.apply(optimizer, flat);
         if (scalars !== undefined) values = namedScalars(model, scalars);
       } else {
@@ -239,6 +241,7 @@ export async function runTraining(config: TrainConfig | TrainConfigInput, hooks:
           const flat = flattenGradients(grads); // note: a device sync, needed to hand the gradient to the ring
           for (const g of grads) g.dispose();
           await reducer.allReduceMean(flat, step);
+          faultPoint('after-allreduce', step + 1);
           applyFlatGradients(optimizer, flat);
         }
         if (scalars !== undefined) values = readScalars(model, scalars); // note: a device sync, log steps only
