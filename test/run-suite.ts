@@ -28,6 +28,7 @@ const ALONE: Readonly<Record<string, string>> = {
   'workers/durable-resume': 'a worker killed, MLflow stopped, the trial resumed elsewhere',
   'workers/worker-kill': 'SIGKILL of a worker mid-trial, the heartbeat timeout',
   'workers/checkpoint-uploader': 'MLflow stopped and restarted under uploads with backoff',
+  'workers/kill-points': 'a real worker and replicas SIGKILLed at fault points, resumed elsewhere',
   'e2e/real-sweep': 'the real sweep path with a replica SIGKILLed at a checkpoint',
   'stack/dev-stack': "the local stack's default ports (7233, 8233, 5000)",
   'stack/bindings': 'ports taken and released on purpose',
