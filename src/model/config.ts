@@ -203,3 +203,32 @@ function positiveInt(v: unknown, field: string): void {
     throw new ConfigError(field, `must be a positive integer, got ${String(v)}`);
   }
 }
+
+/**
+ * The fields a model config may have, and those of its nested sections: what a spec's `model` section or a run
+ * config file may set. Unknown keys are refused with this list (rejectUnknownKeys), as everywhere in a spec.
+ */
+export const MODEL_CONFIG_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  '': ['variant', 'architecture', 'beta', 'latentSize', 'imageSize', 'channels', 'encoderKernels', 'decoder', 'decoderSigma', 'capacity', 'dcign', 'mmd', 'factorVae', 'dip'],
+  capacity: ['gamma', 'cMax', 'steps'],
+  dcign: ['assignment', 'clamp', 'invarianceScale'],
+  mmd: ['kernel', 'lambda', 'alpha'],
+  factorVae: ['gamma', 'hidden', 'layers', 'learningRate', 'beta1', 'beta2'],
+  dip: ['lambdaOd', 'lambdaDFactor'],
+};
+
+/** Throws ConfigError naming the first unknown field of `obj` (at `prefix`) and the allowed ones. */
+export function rejectUnknownKeys(obj: Readonly<Record<string, unknown>>, allowed: readonly string[], prefix: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) throw new ConfigError(prefix ? `${prefix}.${k}` : k, `is not a known field; allowed: ${allowed.join(', ')}`);
+  }
+}
+
+/** rejectUnknownKeys over a model section and its nested sections (capacity, dcign, mmd, factorVae, dip). */
+export function rejectUnknownModelKeys(model: Readonly<Record<string, unknown>>, prefix = 'model'): void {
+  rejectUnknownKeys(model, MODEL_CONFIG_FIELDS[''] ?? [], prefix);
+  for (const [section, fields] of Object.entries(MODEL_CONFIG_FIELDS)) {
+    const v = model[section];
+    if (section !== '' && typeof v === 'object' && v !== null && !Array.isArray(v)) rejectUnknownKeys(v as Record<string, unknown>, fields, `${prefix}.${section}`);
+  }
+}

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkDatasetName } from '../data/index.js';
 import { resolveCheckpointDir } from './checkpoint.js';
+import { loadRunConfigFile } from './run-config-file.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
 import type { TrainResult } from './run.js';
 import type { ModelConfig } from '../model/config.js';
@@ -31,16 +32,25 @@ export interface TrainFlags {
   readonly runDir?: string;
   readonly checkpointEvery?: number;
   readonly resume?: string;
+  /** A run config file (dataset, model and train sections, as a sweep spec has); flags override it. */
+  readonly config?: string;
   readonly replicas?: number;
   readonly json?: boolean;
   /** The local stack's MLflow address (src/cli resolves it from .dcign/stack.json; src/train does not read the stack). */
   readonly localMlflowUri?: string;
 }
 
-/** Flags -> TrainConfig. Resuming starts from the checkpoint's config; flags given explicitly override it. */
+/**
+ * Flags -> TrainConfig. The base is the run config file (--config) or, resuming, the checkpoint's config; flags given
+ * explicitly override it.
+ */
 export function configFromFlags(flags: TrainFlags, now = new Date()): TrainConfig {
   let base: TrainConfigInput = {};
   let resumeFrom: string | undefined;
+  if (flags.config !== undefined && flags.resume !== undefined) {
+    throw new Error('--config and --resume cannot be combined: a resumed run continues with its checkpoint\'s config (flags still override it)');
+  }
+  if (flags.config !== undefined) base = loadRunConfigFile(flags.config);
   if (flags.resume !== undefined) {
     resumeFrom = resolveCheckpointDir(flags.resume);
     base = JSON.parse(readFileSync(join(resumeFrom, 'config.json'), 'utf8')) as TrainConfigInput;

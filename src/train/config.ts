@@ -71,6 +71,17 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'model' | 'runDir'> = {
   stepMode: 'graph',
 };
 
+/**
+ * The trainer fields a spec's `train` section or a run config file's may set (TrainConfig's own, less those the
+ * trainer or the sweep fills in: model and dataset have sections of their own; runDir, resumeFrom, evalSteps and
+ * checkpointSteps are set by `dcign train` flags or by the trial).
+ */
+export const TRAIN_SECTION_FIELDS: readonly string[] = [
+  'steps', 'batchSize', 'learningRate', 'adam', 'clipNorm', 'seed', 'logEvery', 'checkpointEvery', 'consistencyEvery',
+  'evalBatches', 'evalBatchSize', 'sampler', 'variedFactor', 'stepMode',
+];
+export const ADAM_FIELDS: readonly string[] = ['beta1', 'beta2', 'epsilon'];
+
 /** Fills defaults and validates; throws ConfigError naming the field. */
 export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
   const model = resolveModelConfig(input.model ?? {});

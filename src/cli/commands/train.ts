@@ -21,6 +21,7 @@ interface TrainArgs {
   'run-dir'?: string;
   'checkpoint-every'?: number;
   resume?: string;
+  config?: string;
   replicas: number;
   json: boolean;
   mlflow?: boolean;
@@ -56,6 +57,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('log-every', { type: 'number', describe: 'steps between loss read-backs (default 100)' })
       .option('run-dir', { type: 'string', describe: 'run folder (default .dcign/runs/<dataset>-<model>-...)' })
       .option('checkpoint-every', { type: 'number', describe: 'steps between checkpoints (default 10000; 0 = end only)' })
+      .option('config', {
+        type: 'string',
+        describe: 'run config file: the dataset, model and train sections of a sweep spec, for one run (flags override it)',
+      })
       .option('resume', { type: 'string', describe: 'run folder or checkpoint to continue from (its config; flags override)' })
       .option('mlflow', { type: 'boolean', describe: 'log to MLflow (default: when MLFLOW_TRACKING_URI is set or the local server is up; --no-mlflow: never)' })
       .option('experiment', { type: 'string', default: 'dcign-train', describe: 'MLflow experiment name' })
@@ -89,6 +94,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       runDir: argv['run-dir'],
       checkpointEvery: argv['checkpoint-every'],
       resume: argv.resume,
+      config: argv.config,
       replicas: argv.replicas,
       json: argv.json,
     });
