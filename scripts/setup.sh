@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
-# the Temporal CLI, the MLflow server and headless Chromium (for UI checks). Every step is idempotent and cached
-# outside the clone, so a warm run takes seconds.
+# the Temporal CLI, the MLflow server, headless Chromium (for UI checks) and openssl (for the mTLS tests). Every step
+# is idempotent and cached outside the clone, so a warm run takes seconds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,5 +27,6 @@ fi
 bash scripts/setup-temporal.sh
 bash scripts/setup-mlflow.sh
 if [[ -f scripts/setup-chromium.sh ]]; then bash scripts/setup-chromium.sh; fi
+bash scripts/setup-openssl.sh
 
 echo "[setup] done in $(( $(date +%s) - start )) s"
