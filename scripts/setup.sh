@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
-# the Temporal CLI, the MLflow server, Optuna (the search sampler) and headless Chromium (for UI checks). Every step is idempotent and cached
-# outside the clone, so a warm run takes seconds.
+# the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks) and openssl
+# (for the mTLS tests). Every step is idempotent and cached outside the clone, so a warm run takes seconds.
 #
 # The steps that need nothing of each other run side by side: the Temporal build (Go), the MLflow and Optuna virtualenvs
 # (pip) and Chromium (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
@@ -17,12 +17,13 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Independent steps, started in the background: name and command.
-steps=(temporal mlflow optuna chromium)
+steps=(temporal mlflow optuna chromium openssl)
 declare -A cmd=(
   [temporal]="bash scripts/setup-temporal.sh"
   [mlflow]="bash scripts/setup-mlflow.sh"
   [optuna]="bash scripts/setup-optuna.sh"
   [chromium]="bash scripts/setup-chromium.sh"
+  [openssl]="bash scripts/setup-openssl.sh"
 )
 declare -A pid
 for s in "${steps[@]}"; do

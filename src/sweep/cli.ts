@@ -24,6 +24,7 @@ import { planSweep } from './plan.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import { loadSweepSpec } from './spec.js';
 import { searchRows } from '../search/results.js';
+import { workerFileNotice } from './worker-file.js';
 import type { SweepProgress, SweepSpec } from '../contract/types.js';
 
 export interface ConnectionArgs {
@@ -59,7 +60,11 @@ async function withClient<T>(a: ConnectionArgs, fn: (client: Client) => Promise<
 export async function sweepStart(a: ConnectionArgs & { spec: string; wait: boolean; maxTrials?: number }): Promise<void> {
   const spec = loadSweepSpec(a.spec); // throws listing every problem: nothing starts
   // Every trial's config through the trainer's own checks, the dataset's form, the sweep's size: before connecting.
-  const trials = planSweep(spec, { ...(a.maxTrials !== undefined ? { maxTrials: a.maxTrials } : {}), source: a.spec }).trials.length;
+  const plan = planSweep(spec, { ...(a.maxTrials !== undefined ? { maxTrials: a.maxTrials } : {}), source: a.spec });
+  const trials = plan.trials.length;
+  // Said before connecting, so it is seen even when Temporal is unreachable.
+  const fileNotice = workerFileNotice(plan.workerFile, spec.taskQueue);
+  if (fileNotice) console.warn(`${fileNotice.level}: ${fileNotice.message}`);
   await withClient(a, async (client) => {
     try {
       const added = await ensureSearchAttributes(client, a.namespace);

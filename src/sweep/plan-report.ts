@@ -1,6 +1,7 @@
 // `dcign sweep plan <spec>` (and `sweep start --dry-run`): the plan as text or JSON, with the cost estimate.
 import { loadSweepSpec } from './spec.js';
 import { estimateHours, planSweep, type Estimate, type StepTime, type SweepPlan } from './plan.js';
+import { workerFileNotice } from './worker-file.js';
 
 export interface PlanArgs {
   readonly spec: string;
@@ -26,6 +27,9 @@ export async function printPlan(a: PlanArgs, print: (line: string) => void = con
     stepTimes = await measureStepTimes(plan, { steps: a.measureSteps ?? 3 });
   }
   const estimate = stepTimes ? estimateHours(plan, stepTimes) : undefined;
+  // A worker file missing here is warned about on stderr, so JSON on stdout stays parseable.
+  const fileNotice = workerFileNotice(plan.workerFile, spec.taskQueue);
+  if (fileNotice?.level === 'warning') console.warn(`warning: ${fileNotice.message}`);
   if (a.format === 'json') {
     print(JSON.stringify(planJson(plan, estimate), null, 2));
     return { plan, ...(estimate ? { estimate } : {}) };

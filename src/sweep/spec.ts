@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
+import { MODEL_CONFIG_FIELDS } from '../model/config.js';
+import { ADAM_FIELDS, TRAIN_SECTION_FIELDS } from '../train/config.js';
 import { ARCHITECTURES, defaultMode, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
 import type { Distribution, ModelVariant, Objective, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 import { checkSharedKeys, validateVariantGrids } from './variants.js';
@@ -43,6 +45,13 @@ const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isInt = (v: unknown): v is number => Number.isInteger(v);
+
+const EVALUATION_FIELDS = ['enabled', 'metrics', 'numTrain', 'numTest'];
+
+/** Reports each key of `obj` outside `allowed` (the field lists are declared once, beside the configs they fill). */
+function unknownKeys(obj: Readonly<Record<string, unknown>>, allowed: readonly string[], prefix: string, bad: (f: string, v: unknown, a: string) => void): void {
+  for (const k of Object.keys(obj)) if (!allowed.includes(k)) bad(`${prefix}.${k}`, obj[k], `unknown field; allowed: ${allowed.join(', ')}`);
+}
 
 /** Parses and validates YAML text; throws SweepSpecError listing every problem. */
 export function parseSweepSpec(text: string, source = 'sweep spec'): SweepSpec {
@@ -94,12 +103,19 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     if (model.beta !== undefined && !(isNum(model.beta) && model.beta >= 0)) bad('model.beta', model.beta, 'expected a number >= 0');
     if (model.latentSize !== undefined && !(isInt(model.latentSize) && model.latentSize >= 1)) bad('model.latentSize', model.latentSize, 'expected an integer >= 1');
     if (model.imageSize !== undefined && model.imageSize !== 32 && model.imageSize !== 64) bad('model.imageSize', model.imageSize, 'expected 32 or 64');
+    for (const [section, fields] of Object.entries(MODEL_CONFIG_FIELDS)) {
+      const obj = section === '' ? model : model[section];
+      if (isRecord(obj)) unknownKeys(obj, fields, section === '' ? 'model' : `model.${section}`, bad);
+    }
   }
 
   // train
   const trainRaw = isRecord(raw.train) ? raw.train : {};
   if (raw.train !== undefined && !isRecord(raw.train)) bad('train', raw.train, 'expected a mapping');
   const train = { learningRate: 1e-4, logEvery: 10, checkpointEvery: 100, ...trainRaw } as Record<string, unknown>;
+  // The trainer ignores a field it does not know, so a misspelt one (`learningrate`) would train on the default.
+  unknownKeys(trainRaw, TRAIN_SECTION_FIELDS, 'train', bad);
+  if (isRecord(trainRaw.adam)) unknownKeys(trainRaw.adam, ADAM_FIELDS, 'train.adam', bad);
   const posInt = (field: string, v: unknown): void => {
     if (!(isInt(v) && v >= 1)) bad(field, v, 'expected an integer >= 1');
   };
@@ -135,6 +151,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   const evRaw = raw.evaluation === undefined ? {} : raw.evaluation;
   if (!isRecord(evRaw)) bad('evaluation', evRaw, 'expected a mapping');
   const evaluation = { enabled: true, metrics: ['mig', 'sap', 'dci'], numTrain: 1000, numTest: 500, ...(isRecord(evRaw) ? evRaw : {}) } as Record<string, unknown>;
+  unknownKeys(isRecord(evRaw) ? evRaw : {}, EVALUATION_FIELDS, 'evaluation', bad);
   if (typeof evaluation.enabled !== 'boolean') bad('evaluation.enabled', evaluation.enabled, 'expected true or false');
   if (!Array.isArray(evaluation.metrics)) bad('evaluation.metrics', evaluation.metrics, `expected a list drawn from ${METRIC_NAMES.join(', ')}`);
   else

@@ -70,11 +70,15 @@ export async function startWorker(o: DcignWorkerOptions & { code: WorkflowBundle
 
 export function smallSpec(name: string, taskQueue: string, over: Record<string, unknown> = {}): SweepSpec {
   const { train, search, retry, ...top } = over as { train?: object; search?: object; retry?: object };
-  return validateSweepSpec({
+  // The fake replica's knobs (fakeStepMs, fakeFail, fakeHoldAt ...) are no trainer fields, so the spec refuses them:
+  // validate the rest and add them to the validated train section, as a test-only extension.
+  const all: Record<string, unknown> = { steps: 20, batchSize: 8, learningRate: 0.001, logEvery: 2, checkpointEvery: 5, fakeStepMs: 10, ...train };
+  const fakes = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith('fake')));
+  const spec = validateSweepSpec({
     name,
     dataset: 'dsprites-small',
     model: { variant: 'beta-vae', imageSize: 32, latentSize: 4 },
-    train: { steps: 20, batchSize: 8, learningRate: 0.001, logEvery: 2, checkpointEvery: 5, fakeStepMs: 10, ...train },
+    train: Object.fromEntries(Object.entries(all).filter(([k]) => !k.startsWith('fake'))),
     search: { grid: { beta: [1, 4] }, seeds: [0, 1], ...search },
     replicas: 2,
     evaluation: { metrics: ['mig', 'sap'], numTrain: 10, numTest: 10 },
@@ -83,6 +87,7 @@ export function smallSpec(name: string, taskQueue: string, over: Record<string, 
     taskQueue,
     ...top,
   });
+  return { ...spec, train: { ...spec.train, ...fakes } };
 }
 
 /** Steps the fake replica's rank 0 trained, in order, as {generation, step}. */

@@ -154,3 +154,27 @@ test('objective: a bare key takes its mode from the metric, a mapping states it,
   t.regex(e.message, /objective\.mode[\s\S]*min \(lower is better\) or max/);
   t.throws(() => validateSweepSpec({ ...base, objective: 42 }), { message: /objective[\s\S]*metric key/ });
 });
+
+test('every section refuses unknown keys, naming the allowed ones (train, train.adam, model and its sections, evaluation)', (t) => {
+  const err = t.throws(
+    () =>
+      validateSweepSpec({
+        ...base,
+        model: { variant: 'beta-vae', latentSize: 10, latentsize: 4, capacity: { gamma: 1, cmax: 5 } },
+        train: { steps: 100, batchSize: 64, learningrate: 1e-3, adam: { beta1: 0.9, eps: 1e-7 } },
+        evaluation: { metrics: ['mig'], numtest: 10 },
+      }),
+    { instanceOf: SweepSpecError },
+  ) as SweepSpecError;
+  t.deepEqual(
+    err.issues.map((i) => i.field),
+    ['model.latentsize', 'model.capacity.cmax', 'train.learningrate', 'train.adam.eps', 'evaluation.numtest'],
+  );
+  t.regex(err.message, /train\.learningrate: got 0\.001; unknown field; allowed: steps, batchSize, learningRate, adam, /);
+  t.regex(err.message, /train\.adam\.eps: got 1e-7; unknown field; allowed: beta1, beta2, epsilon/);
+  t.regex(err.message, /model\.latentsize: got 4; unknown field; allowed: variant, architecture, beta, latentSize,/);
+  t.regex(err.message, /model\.capacity\.cmax: got 5; unknown field; allowed: gamma, cMax, steps/);
+  t.regex(err.message, /evaluation\.numtest: got 10; unknown field; allowed: enabled, metrics, numTrain, numTest/);
+  // every known field of each list is accepted
+  t.notThrows(() => validateSweepSpec({ ...base, train: { ...base.train, clipNorm: 1, adam: { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } } }));
+});

@@ -3,6 +3,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,6 +119,48 @@ test.serial('server stopped mid-run and restarted: nothing lost, nothing duplica
   t.true(stats.spooled > 0);
   await assertExactlyOnce(t, info.runId, keys, range(steps));
   t.false(existsSync(logger.spoolFile), 'the spool is removed once everything is delivered');
+});
+
+test.serial('a stalled MLflow (a socket that accepts and never answers): log calls return at once while a request hangs', async (t) => {
+  // A real TCP server that takes connections and reads requests but never writes a byte: what a hung MLflow (or one
+  // stopped with SIGSTOP behind a live listen backlog) looks like to the client.
+  const requests: string[] = [];
+  const sockets: net.Socket[] = [];
+  const stalled = net.createServer((socket) => {
+    sockets.push(socket);
+    socket.on('data', (d) => requests.push(d.toString('latin1').split('\r\n')[0] ?? ''));
+  });
+  await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+  const port = (stalled.address() as net.AddressInfo).port;
+  const hung = new MlflowClient({ trackingUri: `http://127.0.0.1:${port}`, maxRetries: 0, timeoutMs: 60_000 });
+  const logger = new RunLogger(hung, 'stalled-run', { spoolDir: tmp, flushIntervalMs: 10, eagerBatchSize: 20, flushOnExit: false });
+  try {
+    const keys = ['loss', 'recon', 'kl'];
+    const steps = 300;
+    let slowest = 0;
+    for (let s = 0; s < steps; s++) {
+      const t0 = performance.now();
+      logger.logMetrics(Object.fromEntries(keys.map((k) => [k, value(k, s)])), s);
+      slowest = Math.max(slowest, performance.now() - t0);
+      // yield as a training step would, so the flusher runs and its request goes out and hangs
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    t.true(requests.some((l) => l.startsWith('POST ') && l.includes('runs/log-batch')), `the flusher sent a request that hangs: ${requests.join(' | ')}`);
+    const stats = logger.stats();
+    t.is(stats.delivered, 0, 'nothing can have been delivered to a server that never answers');
+    t.is(stats.enqueued, keys.length * steps);
+    // Bound: a log call is a validation, a Set lookup and an array push (microseconds); 20 ms leaves room for a GC
+    // pause on this shared 2-core machine and is still far below one request's round trip to a live server, let alone
+    // the 60 s the hung request waits. A logger that awaited MLflow would take that long.
+    t.true(slowest < 20, `slowest log call while MLflow hangs: ${slowest.toFixed(2)} ms`);
+    t.log(`slowest of ${steps} logMetrics calls while a request hangs: ${slowest.toFixed(3)} ms`);
+  } finally {
+    const closed = await logger.close(200);
+    t.false(closed.complete, 'close with a short timeout gives up on the hung server');
+    hung.close();
+    for (const s of sockets) s.destroy();
+    stalled.close();
+  }
 });
 
 test.serial('a response lost after the server applied the batch: history is read back, no duplicates', async (t) => {

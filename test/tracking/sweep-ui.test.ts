@@ -88,7 +88,7 @@ test('trial runs carry params, tags and artifacts, nested under the sweep run', 
   t.is(children.length, 4);
   t.deepEqual(children.map((r) => r.info.runName).sort(), ['beta-vae standard beta=1 z=10 seed=1', 'beta-vae standard beta=1 z=6 seed=1', 'beta-vae standard beta=4 z=10 seed=1', 'beta-vae standard beta=4 z=6 seed=1']);
   const one = children.find((r) => r.info.runName === 'beta-vae standard beta=4 z=10 seed=1');
-  if (!one) return;
+  if (!one) return t.fail('no trial run named beta-vae standard beta=4 z=10 seed=1');
   t.like(one.data.params, { 'model.beta': '4', 'model.latentSize': '10', 'model.encoderKernels': '[4,4,4,4]', seed: '1', replicas: '1', dataset: 'dsprites' });
   t.false('runDir' in one.data.params);
   t.like(one.data.tags, { 'dcign.sweep': 'dsprites-beta', 'temporal.workflowId': 'sweep/dsprites-beta/b4-z10-s1', 'dcign.device': 'cpu' });
