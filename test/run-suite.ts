@@ -31,6 +31,7 @@ const ALONE: Readonly<Record<string, string>> = {
   'workers/kill-points': 'a real worker and replicas SIGKILLed at fault points, resumed elsewhere',
   'e2e/real-sweep': 'the real sweep path with a replica SIGKILLed at a checkpoint',
   'stack/dev-stack': "the local stack's default ports (7233, 8233, 5000)",
+  'stack/demo': 'the whole demo: a stack, two workers and the smoke sweep, then dev down frees its ports',
   'stack/bindings': 'ports taken and released on purpose',
   'tracking/run-logger': 'MLflow stopped mid-run and restarted',
   'parallel/processes': 'ring all-reduce between real processes with timeouts',
