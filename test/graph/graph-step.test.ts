@@ -31,8 +31,11 @@ const STEPS = 5;
  * ratio of such sums). So, measured over the parameters:
  *  - mean |graph - eager| <= ROUNDING * mean distance the steps moved them (ROUNDING = 1e-4, 10x the 1e-5 above;
  *    measured 1e-5 of it);
- *  - max |graph - eager| <= lr / 10: a parameter whose gradient were float noise could step the other way in one
- *    path, a difference of about 2 lr; these seeded cases have none (measured max 1.6e-5 at lr 1e-3).
+ *  - max |graph - eager| <= lr / 10 for all but a few parameters: Adam normalises each coordinate, so one whose
+ *    gradient is at float-noise level can step the other way in one path, a difference of up to 2 lr per step. At
+ *    most 1 in 10^4 parameters (and at least 1 allowed) may do so, and none by more than 2 lr x steps, the most two
+ *    Adam trajectories can part (measured: none beyond lr / 10 in most cases, max 1.6e-5 at lr 1e-3; one dec.fc1
+ *    weight 1.03e-4 apart after 3 steps in Gaussian DCIGN, whose loss parts agree to 4e-7).
  */
 const ROUNDING = 1e-4;
 
@@ -102,14 +105,17 @@ for (const c of cases) {
       const b = g.model.readFlat();
       let maxDiff = 0;
       let sumDiff = 0;
+      let beyond = 0;
       for (let i = 0; i < a.length; i++) {
         const d = Math.abs((a[i] as number) - (b[i] as number));
         maxDiff = Math.max(maxDiff, d);
         sumDiff += d;
+        if (d > adam.learningRate / 10) beyond += 1;
       }
       // tolerances derived at ROUNDING above
       const moved = absDiff(a, initial(config)).mean;
-      t.true(maxDiff <= adam.learningRate / 10, `max |graph - eager| ${maxDiff}`);
+      t.true(beyond <= Math.max(1, a.length * 1e-4), `${beyond} of ${a.length} parameters differ by more than lr / 10 (max ${maxDiff})`);
+      t.true(maxDiff <= 2 * adam.learningRate * (c.steps ?? STEPS), `max |graph - eager| ${maxDiff}`);
       t.true(sumDiff / a.length <= ROUNDING * moved, `mean |graph - eager| ${sumDiff / a.length} vs ${ROUNDING} x mean movement ${moved}`);
       t.not(checksum(b), checksum(initial(config)), 'the graph step trained nothing');
     } finally {
