@@ -1,20 +1,18 @@
 // The built CLI (`node dist/src/cli/main.js`) run as a user runs it, as a child process: `dcign train` on a tiny model,
 // `--resume`, `dcign eval` of what it trained, and `dcign demo`'s argument handling and its refusal of a taken port
 // (before anything starts). Each asserts exit codes, output lines, files and error messages.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
 import test from 'ava';
 
 import { freePort } from '../../src/stack/ports.js';
+import { runCli, type CliOutcome } from '../helpers/cli.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { decodePng } from '../../src/viz/png.js';
 
-const CLI = path.resolve('dist/src/cli/main.js');
 const tmp = mkdtempSync(path.join(tmpdir(), 'dcign-cli-'));
 const runDir = path.join(tmp, 'run');
 // A user's shell in this project, minus any stack they point at: the state dir is ours.
@@ -23,21 +21,7 @@ const env: NodeJS.ProcessEnv = {
   DCIGN_STATE_DIR: path.join(tmp, 'state'),
 };
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function dcign(args: string[]): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env, timeout: 240_000, maxBuffer: 16 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-  }
-}
+const dcign = (args: string[]): Promise<CliOutcome> => runCli(args, env);
 
 const jsonLines = (text: string): Record<string, unknown>[] =>
   text

@@ -1,34 +1,21 @@
 // `dcign train --config run.yaml`: the dataset/model/train sections of a spec drive one run (a DCIGN assignment,
 // which no flag can express), flags override the file, and bad fields are refused before anything trains.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
 import test from 'ava';
 import { stringify } from 'yaml';
 
-const CLI = path.resolve('dist/src/cli/main.js');
+import { runCli, type CliOutcome } from '../helpers/cli.js';
+
 const tmp = mkdtempSync(path.join(tmpdir(), 'dcign-run-config-'));
 test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function dcign(args: string[]): Promise<Outcome> {
+async function dcign(args: string[]): Promise<CliOutcome> {
   const env: NodeJS.ProcessEnv = { ...process.env, DCIGN_STATE_DIR: path.join(tmp, 'state') };
   delete env.MLFLOW_TRACKING_URI;
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env, timeout: 240_000, maxBuffer: 16 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-  }
+  return runCli(args, env);
 }
 
 function writeConfig(name: string, body: unknown): string {
