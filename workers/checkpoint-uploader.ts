@@ -1,6 +1,8 @@
 // Rank 0's checkpoints on their way to the trial's MLflow run, in the background of the trainReplica activity: the
 // training child never waits for an upload. One upload at a time; a checkpoint superseded while it waits (or while a
-// failed attempt backs off) is skipped, since only the newest matters for resuming. Transient failures (the server
+// failed attempt backs off) is skipped, since only the newest matters for resuming, unless its step is protected: a
+// rung's checkpoint is what the trial evaluates for that rung, so it is stored in turn (skipping it had the rung judged
+// on a newer, unprotected checkpoint that retention could delete before its evaluation fetched it). Transient failures (the server
 // down, 5xx, timeouts) are retried with exponential backoff for as long as the activity runs; a permanent one (no
 // artifact proxy, refused credentials) is reported through onFatal, since no retry can fix it.
 //
@@ -38,7 +40,8 @@ interface Written {
 export class CheckpointUploader {
   /** The newest checkpoint stored whole. */
   durable: CheckpointRef | undefined;
-  private pending: Written | undefined;
+  /** Handed over, not yet stored, in step order: protected steps, then at most one newer unprotected one. */
+  private waiting: Written[] = [];
   /** Local folders of every checkpoint handed over, by step: pruned once retention has dropped their step. */
   private readonly local = new Map<number, string>();
   private loop: Promise<void> | undefined;
@@ -53,7 +56,8 @@ export class CheckpointUploader {
     // A step handed over before (the final checkpoint is also named in the replica's result) is stored once.
     if (this.stopped || this.fatal || this.local.has(c.step)) return;
     this.local.set(c.step, c.path);
-    if (!this.pending || c.step >= this.pending.step) this.pending = c;
+    if (this.waiting.length > 0 && c.step < (this.waiting.at(-1) as Written).step) return; // older than one waiting
+    this.waiting = [...this.waiting.filter((w) => this.isProtected(w.step)), c];
     this.kick();
   }
 
@@ -66,7 +70,7 @@ export class CheckpointUploader {
   /** No further attempts; resolves once the request in flight has settled, so nothing lands after the activity ends. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.pending = undefined;
+    this.waiting = [];
     this.interrupt?.();
     while (this.loop) await this.loop;
   }
@@ -75,14 +79,13 @@ export class CheckpointUploader {
     if (this.loop) return;
     this.loop = this.run().finally(() => {
       this.loop = undefined;
-      if (this.pending && !this.stopped && !this.fatal) this.kick();
+      if (this.waiting.length > 0 && !this.stopped && !this.fatal) this.kick();
     });
   }
 
   private async run(): Promise<void> {
-    while (this.pending && !this.stopped && !this.fatal) {
-      const c = this.pending;
-      this.pending = undefined;
+    while (this.waiting.length > 0 && !this.stopped && !this.fatal) {
+      const c = this.waiting.shift() as Written;
       const artifactPath = await this.uploadWithRetry(c);
       if (artifactPath === undefined) continue; // superseded, skipped or stopped
       const ref: CheckpointRef = { step: c.step, uri: this.o.store.uri(artifactPath) };
@@ -112,9 +115,13 @@ export class CheckpointUploader {
         const wait = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt);
         this.o.warn(`storing checkpoint step ${c.step} in MLflow failed (attempt ${attempt + 1}), retrying in ${Math.round(wait / 1000)} s: ${e.message}`);
         await this.sleep(wait);
-        if (this.pending && this.pending.step > c.step) return undefined; // a newer one waits: upload that instead
+        if (!this.isProtected(c.step) && this.waiting.some((w) => w.step > c.step)) return undefined; // a newer one waits: upload that instead
       }
     }
+  }
+
+  private isProtected(step: number): boolean {
+    return this.o.protect?.includes(step) ?? false;
   }
 
   private sleep(ms: number): Promise<void> {

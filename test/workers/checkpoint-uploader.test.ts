@@ -185,6 +185,43 @@ test.serial('a checkpoint superseded while it waits is skipped: only the newest 
   t.deepEqual((await store.list()).map((c) => c.step), [20]);
 });
 
+test.serial('a protected checkpoint (a rung\'s) superseded while it waits is still stored, before the newer one', async (t) => {
+  const { server, client, tmp, experimentId } = t.context;
+  const run = await client.createRun({ experimentId, runName: 'supersede-protected' });
+  const store = new CheckpointStore(client, run.info.runId);
+  const runDir = path.join(tmp, 'supersede-protected');
+  const durable: CheckpointRef[] = [];
+  let failed!: () => void;
+  const firstFailure = new Promise<void>((r) => (failed = r));
+  const up = new CheckpointUploader({
+    store,
+    keep: 1,
+    protect: [10],
+    cacheDir: path.join(runDir, 'checkpoints'),
+    backoff: { initialMs: 100, maxMs: 500 },
+    onDurable: (ref) => {
+      durable.push(ref);
+      return Promise.resolve(true);
+    },
+    onFatal: (err) => t.fail(err.message),
+    warn: () => failed(),
+  });
+  const paths = new Map<number, string>();
+  for (const step of [10, 20, 30]) paths.set(step, await checkpointAt(runDir, step));
+  await server.stop();
+  try {
+    up.add({ step: 10, path: paths.get(10) as string }); // the rung's checkpoint: its first attempt fails
+    up.add({ step: 20, path: paths.get(20) as string }); // newer ones are written meanwhile
+    up.add({ step: 30, path: paths.get(30) as string });
+    await firstFailure;
+  } finally {
+    await server.start();
+  }
+  await up.drain();
+  t.deepEqual(durable.map((r) => r.step), [10, 30], 'the rung in turn, then only the newest of the rest');
+  t.deepEqual((await store.list()).map((c) => c.step), [10, 30]);
+});
+
 test.serial('a failure no retry can fix (an unknown run) is reported through onFatal and by drain', async (t) => {
   const { client, tmp } = t.context;
   const store = new CheckpointStore(client, '0123456789abcdef0123456789abcdef');
