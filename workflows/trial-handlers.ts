@@ -1,6 +1,6 @@
 // The trial workflow's messages: progress and curve queries, pause and stop signals, the replicas' rendezvous
 // (like torchrun's, with the workflow as the store) and their progress reports. Workflow code: deterministic.
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
 
 import {
   checkpointStoredUpdate,
@@ -14,7 +14,7 @@ import {
 } from '../src/contract/index.js';
 import type { RendezvousResult, ReplicaProgress } from '../src/contract/index.js';
 import type { TrialRungs } from './trial-rungs.js';
-import { trialProgress } from './trial-state.js';
+import { PATCH_STOP_AFTER_LAST_STEP, trialProgress } from './trial-state.js';
 import type { TrialRun } from './trial-state.js';
 
 /** Longest curve kept in workflow state (payloads stay far below the 2 MB limit); older points are thinned. */
@@ -29,7 +29,9 @@ export function setTrialHandlers(r: TrialRun, rungs: TrialRungs): void {
   });
   setHandler(pauseRequestedQuery, () => r.pauseRequested);
   setHandler(stopTrialSignal, (reason) => {
-    if (r.stopReason !== undefined || r.trainedToEnd) return; // a trial that trained to its end evaluates and completes
+    if (r.stopReason !== undefined || r.evaluatingFinal) return; // its final evaluation has begun: it completes
+    // A stop decided after the last step still stops the trial (older code let it evaluate and complete).
+    if (r.trainedToEnd && !patched(PATCH_STOP_AFTER_LAST_STEP)) return;
     r.stopReason = reason;
     r.groupScope?.cancel();
     rungs.evaluations?.cancel(); // a rung evaluation still running has nothing left to decide

@@ -1,14 +1,14 @@
 // How a trial workflow opens and ends: opened (search attributes, its MLflow child run), then completed (evaluated),
 // paused at its newest checkpoint, stopped by early stopping, or failed/cancelled; each closes or keeps the MLflow run
 // and reports the end to the sweep. Workflow code: deterministic.
-import { CancellationScope, isCancellation, upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 
 import { SA_ARCHITECTURE, SA_BETA, SA_LATENT, SA_MODEL, SA_SWEEP, SA_TRIAL } from '../src/contract/index.js';
 import type { TrialResult } from '../src/contract/index.js';
 import { failureMessage } from './failure-message.js';
 import type { TrialRungs } from './trial-rungs.js';
-import { setState, trialResult } from './trial-state.js';
+import { PATCH_STOP_AFTER_LAST_STEP, setState, trialResult } from './trial-state.js';
 import type { TrialActivities, TrialRun } from './trial-state.js';
 
 type Control = TrialActivities['control'];
@@ -48,11 +48,19 @@ export async function openTrial(r: TrialRun, control: Control): Promise<void> {
   await setState(r, 'running');
 }
 
-/** Trained to its end: every rung it reached is recorded, then the final evaluation, and the run is FINISHED. */
+/**
+ * Trained to its end: every rung it reached is judged (a rung that loses stops it even now, so the outcome depends on
+ * the recorded values, not on a race with the last step), then the final evaluation, and the run is FINISHED.
+ */
 export async function completeTrial(r: TrialRun, control: Control, rungs: TrialRungs): Promise<TrialResult> {
   const { input } = r;
-  // (a stop that comes now is ignored: it trained to its end)
-  if (rungs.evaluations) await rungs.evaluations.settled();
+  if (patched(PATCH_STOP_AFTER_LAST_STEP)) {
+    await rungs.answered('2 minutes');
+    if (r.stopReason !== undefined) return await stopTrial(r, control, r.stopReason);
+  } else if (rungs.evaluations) {
+    await rungs.evaluations.settled();
+  }
+  r.evaluatingFinal = true; // a stop that comes now is ignored: it trained to its end and is being evaluated
   if (input.evaluation.enabled && r.lastCheckpoint) {
     await setState(r, 'evaluating');
     r.metrics = await control.evaluate({

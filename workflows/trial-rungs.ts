@@ -1,10 +1,11 @@
 // Early stopping, the trial's side: report the objective at each rung to the sweep, which may answer with stopTrial
 // (./early-stopping.ts decides there). An evaluation metric is computed on the checkpoint written at each rung
 // (./rung-evaluation.ts); the others are training scalars: a held-out objective is computed by rank 0 at the rung
-// steps, a training loss is logged anyway. Workflow code: deterministic.
-import { getExternalWorkflowHandle } from '@temporalio/workflow';
+// steps, a training loss is logged anyway. The sweep answers each report (rungPromoted, or stopTrial); a trial that
+// trained to its end waits for every answer before it completes (answered()). Workflow code: deterministic.
+import { condition, getExternalWorkflowHandle, setHandler } from '@temporalio/workflow';
 
-import { rungReachedSignal } from '../src/contract/index.js';
+import { rungPromotedSignal, rungReachedSignal } from '../src/contract/index.js';
 import type { CurvePoint } from '../src/contract/index.js';
 import { rungEvaluations } from './rung-evaluation.js';
 import type { RungEvaluations } from './rung-evaluation.js';
@@ -17,6 +18,11 @@ export interface TrialRungs {
   readonly evaluations: RungEvaluations | undefined;
   /** A training point came in: reports every scalar rung it passed, in order. */
   reached(point: CurvePoint): void;
+  /**
+   * Resolves once every rung report is sent and the sweep has answered each (or stopped the trial), or after
+   * `timeout` (a sweep on older code never answers a promotion; a closed sweep answers nothing).
+   */
+  answered(timeout: string): Promise<void>;
 }
 
 export function trialRungs(r: TrialRun, control: TrialActivities['control']): TrialRungs {
@@ -26,12 +32,18 @@ export function trialRungs(r: TrialRun, control: TrialActivities['control']): Tr
   let nextRung = 0;
   // One report at a time: two signals sent at once may arrive in either order, and a rung is judged once.
   let rungReports: Promise<void> = Promise.resolve();
+  const sent = new Set<number>();
+  const promoted = new Set<number>();
+  setHandler(rungPromotedSignal, (rung) => void promoted.add(rung));
   const reportRung = (rung: number, at: number, value: number): Promise<void> => {
     const parent = input.parentWorkflowId;
     if (!parent) return Promise.resolve();
     return getExternalWorkflowHandle(parent)
       .signal(rungReachedSignal, { key: input.trial.key, rung, step: at, value })
-      .catch(() => undefined); // the sweep has closed: nobody left to compare with
+      .then(
+        () => void sent.add(rung),
+        () => undefined, // the sweep has closed: nobody left to compare with, or to answer
+      );
   };
   const evaluations =
     evaluated && input.earlyStopping
@@ -56,6 +68,12 @@ export function trialRungs(r: TrialRun, control: TrialActivities['control']): Tr
   return {
     evaluated,
     evaluations,
+    answered: async (timeout) => {
+      await rungReports;
+      if (evaluations) await evaluations.settled();
+      const done = (): boolean => r.stopReason !== undefined || [...sent].every((rung) => promoted.has(rung));
+      if (!done()) await condition(done, timeout); // (no timer at all when nothing is awaited)
+    },
     reached: (point) => {
       const value = input.earlyStopping ? point.scalars[input.earlyStopping.metric] : undefined;
       while (nextRung < rungs.length && point.step >= (rungs[nextRung] as number) && value !== undefined) {

@@ -34,6 +34,13 @@ export function trialActivities(input: TrialInput): TrialActivities {
   };
 }
 
+/**
+ * Temporal patch: a stop decided after the last step stops the trial, which waits for the sweep's answer to every
+ * rung it reported before its final evaluation. Trials started on older code replay through the old branch (the stop
+ * ignored once trained to the end).
+ */
+export const PATCH_STOP_AFTER_LAST_STEP = 'stop-after-last-step';
+
 export interface TrialRun {
   readonly input: TrialInput;
   readonly workflowId: string;
@@ -54,8 +61,10 @@ export interface TrialRun {
   pauseRequested: boolean;
   /** Set by early stopping (stopTrial); the trial then ends `stopped`. */
   stopReason: string | undefined;
-  /** Rank 0 trained to the last step: a stop that comes now is ignored. */
+  /** Rank 0 trained to the last step: a stop that comes now still stops the trial, until evaluatingFinal. */
   trainedToEnd: boolean;
+  /** The final evaluation has begun: a stop that comes now is ignored (the trial completes). */
+  evaluatingFinal: boolean;
   /** The current generation's replicas. */
   groupScope: CancellationScope | undefined;
   /** Progress reports are throttled: state changes at once, progress at most every progressReportMs. */
@@ -82,6 +91,7 @@ export function newTrialRun(input: TrialInput, workflowId: string): TrialRun {
     pauseRequested: false,
     stopReason: undefined,
     trainedToEnd: false,
+    evaluatingFinal: false,
     groupScope: undefined,
     reportDue: false,
     lastReportAt: -Infinity,

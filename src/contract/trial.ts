@@ -116,6 +116,12 @@ export const replicaProgressSignal = defineSignal<[ReplicaProgress]>('replicaPro
 export const checkpointStoredUpdate = defineUpdate<boolean, [ReplicaProgress]>('checkpointStored');
 /** The sweep stops a trial (early stopping): its replicas are stopped, it ends as `stopped`, not failed. */
 export const stopTrialSignal = defineSignal<[reason: string]>('stopTrial');
+/**
+ * The sweep's answer to a rung report that promoted the trial (a stop is answered with stopTrial). A trial that has
+ * trained to its end waits for the answer to every rung it reported before it evaluates, so whether ASHA stops it
+ * depends on the values recorded, not on whether its last step beat the decision.
+ */
+export const rungPromotedSignal = defineSignal<[rung: number]>('rungPromoted');
 export const trialProgressQuery = defineQuery<TrialProgress>('trialProgress');
 /** Pause: the group stops at its next step boundary with a checkpoint, and the trial ends `paused`. */
 export const pauseTrialSignal = defineSignal('pauseTrial');

@@ -30,13 +30,16 @@ export async function tempDir(prefix: string): Promise<string> {
 /**
  * A stand-in evaluator: metrics that depend on beta, so sorting is checkable; a planted trial's
  * (train.fakeLossScale=s in its key) mig is s times worse, so early stopping on mig has known losers; a trial with
- * train.fakeEvalFail=<step> in its key fails to evaluate its checkpoint of that step.
+ * train.fakeEvalFail=<step> in its key fails to evaluate its checkpoint of that step; one with
+ * train.fakeEvalDelayMs=<ms> takes that long over each evaluation (a slow metric, e.g. MIG on a large sample).
  */
 export async function fakeEvaluate(req: { trialKey: string; checkpointPath: string }): Promise<Record<string, number>> {
   const beta = Number(/beta=([\d.]+)/.exec(req.trialKey)?.[1] ?? 1);
   const scale = Number(/fakeLossScale=([\d.]+)/.exec(req.trialKey)?.[1] ?? 1);
   const state = JSON.parse(await readFile(path.join(req.checkpointPath, 'state.json'), 'utf8')) as { step: number };
   if (Number(/fakeEvalFail=(\d+)/.exec(req.trialKey)?.[1]) === state.step) throw new Error(`injected evaluation failure at step ${state.step}`);
+  const delay = Number(/fakeEvalDelayMs=(\d+)/.exec(req.trialKey)?.[1] ?? 0);
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
   return { mig: beta / 100 / scale, sap: 0.01 * state.step };
 }
 

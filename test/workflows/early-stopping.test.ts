@@ -231,6 +231,42 @@ if (!temporalAvailable()) {
     await replays(t, sweepWorkflowId('ashamig'));
   });
 
+  test.serial('a stop decided after the last step still stops the trial: the outcome follows the recorded values, not the race', async (t) => {
+    const { server, mlflow } = t.context;
+    // Each rung evaluation takes 3 s and training 20 steps about 0.2 s: both trials have trained to their end before
+    // their rung 10 is judged. One at a time, in spec order: the good one records first and is promoted; the planted
+    // one (mig ten times worse) loses at rung 10 and must end stopped, unevaluated, its run KILLED, as it would have
+    // had its evaluation been quick.
+    const spec = smallSpec('ashalate', QUEUE, {
+      train: { steps: 20, fakeStepMs: 10, logEvery: 2, checkpointEvery: 10 },
+      search: { grid: { 'train.fakeLossScale': [1, 10], 'train.fakeEvalDelayMs': [3000] }, seeds: [0] },
+      replicas: 1,
+      maxConcurrentTrials: 1,
+      objective: 'mig',
+      earlyStopping: { asha: { minSteps: 10, eta: 2 } },
+    });
+    const result = await (await startSweep(server.client, spec)).result();
+    const [first, second] = result.trials;
+    t.is(first?.state, 'completed', `${first?.key}: ${first?.stopped ?? first?.error ?? ''}`);
+    t.is(first?.metrics.mig, 0.01, 'the promoted trial is evaluated at its end');
+    t.is(second?.state, 'stopped', `${second?.key}: ${second?.error ?? ''}`);
+    t.is(second?.step, 20, 'it had trained to its end before the decision');
+    t.regex(second?.stopped ?? '', /^ASHA rung 10 \(step 10\): mig 0\.001 is outside the top 1 of 2 recorded there \(cutoff 0\.01, higher is better, eta 2\)$/);
+    t.deepEqual(second?.metrics, {}, 'a stopped trial is not evaluated');
+    const tr: TrialResult = await server.client.workflow.getHandle(trialWorkflowId('ashalate', second?.key as string)).result();
+    t.is(tr.state, 'stopped');
+    const client = new MlflowClient({ trackingUri: mlflow.uri });
+    try {
+      const run = await client.getRun(second?.mlflowRunId as string);
+      t.is(run.info.status, 'KILLED');
+      t.is(run.data.tags['dcign.stopped'], second?.stopped);
+    } finally {
+      client.close();
+    }
+    for (const key of [first?.key, second?.key]) await replays(t, trialWorkflowId('ashalate', key as string));
+    await replays(t, sweepWorkflowId('ashalate'));
+  });
+
   test.serial('a rung evaluation that fails does not fail its trial: that rung is skipped, the others are judged', async (t) => {
     const { server } = t.context;
     // The fake evaluator fails on the checkpoint of step 20 (every attempt): rung 20 goes unjudged.
