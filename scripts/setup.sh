@@ -3,9 +3,9 @@
 # the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks) and openssl
 # (for the mTLS tests). Every step is idempotent and cached outside the clone, so a warm run takes seconds.
 #
-# The steps that need nothing of each other run side by side: the Temporal build (Go), the MLflow and Optuna virtualenvs
-# (pip) and Chromium (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
-# into. On a cold machine that hides the Go build behind the downloads. Each background step writes its own log,
+# The steps that need nothing of each other run side by side: the Temporal CLI (a pinned release binary), the MLflow
+# and Optuna virtualenvs (pip) and Chromium (apt) start at once, while npm installs the dependencies that the
+# TensorFlow binding is then built into. On a cold machine that hides the downloads behind the native build. Each background step writes its own log,
 # printed whole when it ends, so the output stays readable; any step that fails fails the set-up, naming its log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
