@@ -1,6 +1,7 @@
 // `dcign report <sweep>`: gathers the sweep from MLflow, analyses it, renders every figure (SVG for the page, PNG
 // beside it), fetches the best seeds' traversals, writes index.html with its files into one folder, and logs that
 // folder to the sweep's parent run under report/.
+import { planCheck } from './plan-checks.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -73,6 +74,11 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
         `${collapsed.map((c) => `${c.t.name} (${c.why})`).join(', ')}.`,
     );
   }
+  const checks = data.trials.map(planCheck);
+  const flagged = checks.filter((c) => c.flags.length > 0);
+  if (flagged.length > 0) notes.push(`${flagged.length} trial(s) fail the plan's checks: ${flagged.map((c) => `${c.trial.name} (${c.flags.join('; ')})`).join(', ')}.`);
+  const heldOutless = checks.filter((c) => c.heldOut === undefined && c.trial.status === 'FINISHED').length;
+  if (heldOutless > 0) notes.push(`${heldOutless} finished trial(s) have no held-out reconstruction (add \`elbo\` to the spec's evaluation.metrics).`);
   const notApplicable = [...new Set(data.trials.map((t) => t.posterior?.prior.brokenNotApplicable).filter((r): r is string => r !== undefined))];
   for (const why of notApplicable) notes.push(`"prior broken" is left out: ${why}.`);
   if (noAudit.length > 0) notes.push(`${noAudit.length} finished trial(s) have no posterior audit (eval/posterior.json; evaluated by an older dcign or evaluation off).`);
@@ -122,7 +128,7 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
   }
 
   const runtime = await readFile(path.join(path.dirname(createRequire(import.meta.url).resolve('vega/vega-schema.json')), 'vega.min.js'), 'utf8');
-  const html = await put('index.html', reportHtml(data, a, { distributions, tradeoff, klLatent, covariance, mutualInfo, correlation, traversals, notes, findings: findings(a) }, runtime, new Date()));
+  const html = await put('index.html', reportHtml(data, a, { distributions, tradeoff, klLatent, covariance, mutualInfo, correlation, traversals, notes, findings: findings(a), checks }, runtime, new Date()));
   const result: ReportResult = { html: path.join(o.out, html), files, data, analysis: a };
   if (o.upload === false) return result;
   // a few uploads at a time: a report is dozens of small files

@@ -3,6 +3,8 @@
 // the evaluation's posterior audit and factor x latent mutual information (artifacts under eval/).
 import { PARAMS, VARIANT_AXIS, type ModelVariant, type Objective } from '../contract/types.js';
 import type { PosteriorReport } from '../eval/evaluate-checkpoint.js';
+import { DEFAULT_FACTOR_VAE, DEFAULT_MMD, defaultBeta } from '../model/config.js';
+import type { LossWeights } from '../sweep/loss-identity.js';
 import type { MlflowClient, Run } from '../tracking/index.js';
 
 /** A configuration: everything of a trial but its seed. */
@@ -40,6 +42,10 @@ export interface TrialRecord {
   readonly mutualInfo?: MutualInfo;
   /** Per-latent KL from training (kl_0, kl_1, ...), where the evaluation has no posterior audit. */
   readonly trainKlPerLatent?: number[];
+  /** The final log step's loss and regulariser (bookkeeping, not results) for the plan's loss check. */
+  readonly lossTerms?: Record<string, number>;
+  /** The configured weights of the trial's loss (params, with the model's defaults where a param is absent). */
+  readonly weights?: LossWeights;
 }
 
 export interface StudyData {
@@ -126,10 +132,12 @@ export async function trialRecord(client: MlflowClient, run: Run): Promise<Trial
   const p = run.data.params;
   const config = configurationOf(p, run.data.tags);
   const metrics: Record<string, number> = {};
+  const lossTerms: Record<string, number> = {};
   const klj: number[] = [];
   for (const [key, point] of Object.entries(run.data.metrics)) {
     const m = /^kl_(\d+)$/.exec(key);
     if (m) klj[Number(m[1])] = point.value;
+    if ((key === 'loss' || key === 'regulariser') && Number.isFinite(point.value)) lossTerms[key] = point.value;
     if (NOT_RESULTS.test(key) || !Number.isFinite(point.value)) continue;
     metrics[key.replace(/^eval\//, '')] = point.value;
   }
@@ -151,6 +159,19 @@ export async function trialRecord(client: MlflowClient, run: Run): Promise<Trial
       ? { mutualInfo: { factorNames: evalJson.factorNames, normalised: mi.map((row, k) => row.map((v) => v / ((entropy[k] as number) || 1))) } }
       : {}),
     ...(klj.length > 0 ? { trainKlPerLatent: Array.from(klj, (v) => v ?? NaN) } : {}),
+    lossTerms,
+    weights: lossWeightsOf(config.variant as ModelVariant, p),
+  };
+}
+
+/** A trial's loss weights from its run params; a weight its params do not carry is the model's default. */
+export function lossWeightsOf(variant: ModelVariant, p: Readonly<Record<string, string>>): LossWeights {
+  const num = (key: string, fallback: number): number => (p[key] !== undefined && Number.isFinite(Number(p[key])) ? Number(p[key]) : fallback);
+  return {
+    variant,
+    beta: num('model.beta', defaultBeta(variant)),
+    mmd: { ...DEFAULT_MMD, alpha: num('model.mmd.alpha', DEFAULT_MMD.alpha), lambda: num('model.mmd.lambda', DEFAULT_MMD.lambda) },
+    factorVae: { ...DEFAULT_FACTOR_VAE, gamma: num('model.factorVae.gamma', DEFAULT_FACTOR_VAE.gamma) },
   };
 }
 

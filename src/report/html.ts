@@ -1,6 +1,8 @@
 // The report page: one HTML file that reads top to bottom as the answer to the study's question (which configuration,
 // at what reconstruction cost, how much is seed luck), with every figure inline as static SVG (readable with no
 // server and no script) and, when the inlined vega runtime runs, redrawn live from its embedded spec (tooltips).
+import type { PlanCheck } from './plan-checks.js';
+import { HELDOUT_RECON_RATIO, LOSS_IDENTITY_TOLERANCE } from '../sweep/loss-identity.js';
 import { COLLAPSE_KL_NATS, collapseReason } from '../sweep/collapse.js';
 import type { Analysis } from './analysis.js';
 import type { Finding } from './findings.js';
@@ -40,6 +42,8 @@ export interface PageSections {
   readonly notes: string[];
   /** The Findings: differences between configurations with their intervals over seeds (findings.ts). */
   readonly findings: readonly Finding[];
+  /** The plan's per-trial checks (plan-checks.ts). */
+  readonly checks: readonly PlanCheck[];
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -149,6 +153,21 @@ ${
 ${s.findings.map((f) => `<tr><td>${esc(f.question)}</td><td>${esc(f.a)}</td><td>${esc(f.b)}</td><td>${fmt(f.d.diff)}</td><td>${Number.isFinite(f.d.lo) ? `[${fmt(f.d.lo)}, ${fmt(f.d.hi)}]` : '–'}</td><td>${f.d.na} vs ${f.d.nb}</td><td${f.d.verdict === 'settled' ? ' class="best"' : ''}>${f.d.verdict}</td></tr>`).join('\n')}
 </tbody></table>`
   }
+
+<h2 id="checks">The plan's checks, per trial</h2>
+<p class="lede">Is the logged total loss the variant's equation of its own logged terms at the last log step, with the weights
+from the trial's configuration (within ${LOSS_IDENTITY_TOLERANCE} of the terms' magnitude)? And does the decoder reconstruct
+images the trial did not train on (held-out reconstruction error of the evaluation at most ${HELDOUT_RECON_RATIO}x the final
+training one; the evaluation computes it when its metrics include <code>elbo</code>)? A trial failing either is flagged.</p>
+<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>loss equation</th><th>logged loss</th><th>logged − equation</th><th>held-out recon</th><th>training recon</th><th>ratio</th><th>flagged</th></tr></thead><tbody>
+${s.checks
+  .map((c) => {
+    const l = c.loss;
+    const lossCells = l.applies ? `<td>${esc(l.equation)}</td><td>${fmt(l.logged)}</td><td${l.ok ? '' : ' class="note"'}>${fmt(l.residual)}</td>` : `<td class="na" colspan="3" title="${esc(l.why)}">n/a: ${esc(l.why)}</td>`;
+    return `<tr><td>${esc(c.trial.name)}</td><td>${esc(c.trial.config.label)}</td><td>${c.trial.seed}</td>${lossCells}<td>${fmt(c.trial.metrics.heldout_recon)}</td><td>${fmt(c.trial.metrics.recon)}</td><td${c.heldOut && !c.heldOut.ok ? ' class="note"' : ''}>${c.heldOut ? c.heldOut.ratio.toFixed(2) : '–'}</td><td${c.flags.length ? ' class="note"' : ''}>${c.flags.length ? esc(c.flags.join('; ')) : 'no'}</td></tr>`;
+  })
+  .join('\n')}
+</tbody></table>
 
 <h2 id="table">Mean and interval over seeds per configuration (t95 from 3 seeds, range from 2)</h2>
 <table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>

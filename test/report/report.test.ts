@@ -3,7 +3,7 @@
 // figure checked for title, axis titles and legend, and the page opened offline in headless Chromium (screenshot
 // kept in test-output/report/). Chromium: scripts/setup-chromium.sh.
 import test from 'ava';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,10 +30,28 @@ let client: MlflowClient;
 let tmp: string;
 let report: ReportResult;
 
-/** Known results: recon grows and MIG grows with beta and seed; beta-tcvae is worse on both than beta-vae. */
+/**
+ * Known results: recon grows and MIG grows with beta and seed; beta-tcvae is worse on both than beta-vae. The loss is
+ * each variant's equation of its terms, but for one planted trial (beta-vae beta 4 seed 2: 5 nats too many); the
+ * held-out recon is 1.1x the training one, but for one planted trial (beta-tcvae beta 1 seed 0: 1.5x).
+ */
 function results(variant: string, beta: number, seed: number): Record<string, number> {
   const tc = variant === 'beta-tcvae' ? 1 : 0;
-  return { recon: 20 + 5 * beta + seed + tc, kl: 12 / beta, 'eval/mig': 0.025 * beta + 0.01 * seed - 0.005 * tc, 'eval/active_units': 2 };
+  const recon = 20 + 5 * beta + seed + tc;
+  const kl = 12 / beta;
+  const regulariser = variant === 'beta-tcvae' ? kl + (beta - 1) * tc : beta * kl;
+  const planted = variant === 'beta-vae' && beta === 4 && seed === 2 ? 5 : 0;
+  const gap = variant === 'beta-tcvae' && beta === 1 && seed === 0 ? 1.5 : 1.1;
+  return {
+    recon,
+    kl,
+    ...(variant === 'beta-tcvae' ? { tc } : {}),
+    regulariser,
+    loss: recon + regulariser + planted,
+    'eval/heldout_recon': recon * gap,
+    'eval/mig': 0.025 * beta + 0.01 * seed - 0.005 * tc,
+    'eval/active_units': 2,
+  };
 }
 
 test.before(async () => {
@@ -99,6 +117,16 @@ test('the report ranks by the spec objective, finds the best seed of each config
   t.like(recon, { n: 3, kind: 't95' });
   t.true(Math.abs((recon?.lo ?? NaN) - (41 - 4.303 / Math.sqrt(3))) < 1e-9 && (recon?.lo ?? 0) < 40);
   t.true(a.metrics.includes('posterior_kl_lower_bound') && a.metrics.includes('active_units'));
+});
+
+test("the plan's checks flag exactly the planted trials: a loss off its equation, a held-out recon far above training", (t) => {
+  const html = readFileSync(report.html, 'utf8');
+  const checks = html.slice(html.indexOf('<h2 id="checks">'), html.indexOf('<h2 id="table">'));
+  const flagged = [...checks.matchAll(/<tr><td>([^<]+)<\/td>.*?<td(?: class="note")?>([^<]*)<\/td><\/tr>/g)].filter((m) => m[2] !== 'no').map((m) => m[1]);
+  t.is(flagged.length, 2, checks);
+  t.regex(checks, /loss 59 is not recon \+ 4 KL = 54/);
+  t.regex(checks, /held-out recon 39 is 1\.50x the training recon/);
+  t.true(html.includes("2 trial(s) fail the plan's checks"), 'named in the notes under the answer');
 });
 
 test('every figure has a title, titled axes and a legend or colour bar', async (t) => {
