@@ -46,6 +46,8 @@ export interface TrialRecord {
   readonly lossTerms?: Record<string, number>;
   /** The configured weights of the trial's loss (params, with the model's defaults where a param is absent). */
   readonly weights?: LossWeights;
+  /** DCIGN: the factor -> latents assignment it trained with (params model.dcign.assignment.<factor>). */
+  readonly assignment?: Record<string, number[]>;
 }
 
 export interface StudyData {
@@ -161,7 +163,24 @@ export async function trialRecord(client: MlflowClient, run: Run): Promise<Trial
     ...(klj.length > 0 ? { trainKlPerLatent: Array.from(klj, (v) => v ?? NaN) } : {}),
     lossTerms,
     weights: lossWeightsOf(config.variant as ModelVariant, p),
+    ...(assignmentOf(p) ? { assignment: assignmentOf(p) } : {}),
   };
+}
+
+/** A DCIGN trial's assignment from its params (each `model.dcign.assignment.<factor>` a JSON list of latents). */
+export function assignmentOf(p: Readonly<Record<string, string>>): Record<string, number[]> | undefined {
+  const out: Record<string, number[]> = {};
+  for (const [key, value] of Object.entries(p)) {
+    const m = /^model\.dcign\.assignment\.(.+)$/.exec(key);
+    if (!m) continue;
+    try {
+      const latents = JSON.parse(value) as unknown;
+      if (Array.isArray(latents) && latents.every((l) => Number.isInteger(l))) out[m[1] as string] = latents as number[];
+    } catch {
+      // not a list: the run was not made by dcign's trainer; leave that factor out
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** A trial's loss weights from its run params; a weight its params do not carry is the model's default. */

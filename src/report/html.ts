@@ -1,6 +1,7 @@
 // The report page: one HTML file that reads top to bottom as the answer to the study's question (which configuration,
 // at what reconstruction cost, how much is seed luck), with every figure inline as static SVG (readable with no
 // server and no script) and, when the inlined vega runtime runs, redrawn live from its embedded spec (tooltips).
+import { assignedLatents } from './dcign-latents.js';
 import type { PlanCheck } from './plan-checks.js';
 import { HELDOUT_RECON_RATIO, LOSS_IDENTITY_TOLERANCE } from '../sweep/loss-identity.js';
 import { COLLAPSE_KL_NATS, collapseReason } from '../sweep/collapse.js';
@@ -169,6 +170,7 @@ ${s.checks
   .join('\n')}
 </tbody></table>
 
+${dcignSection(data)}
 <h2 id="table">Mean and interval over seeds per configuration (t95 from 3 seeds, range from 2)</h2>
 <table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
 ${rows}
@@ -223,5 +225,25 @@ ${traversals}
 })();
 </script>
 </body></html>
+`;
+}
+
+/** DCIGN trials: does each assigned latent carry its own factor more than any other (dcign-latents.ts)? */
+function dcignSection(data: StudyData): string {
+  const rows = data.trials.flatMap((t) =>
+    (assignedLatents(t) ?? []).map(
+      (a) =>
+        `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${esc(a.factor)}</td><td>z${a.latents.join(', z')}</td><td>${fmt(a.own)}</td><td>${a.rival ? `${esc(a.rival.factor)} ${fmt(a.rival.value)}` : '–'}</td><td${a.carries ? ' class="best"' : ' class="note"'}>${a.carries ? 'yes' : 'no'}</td></tr>`,
+    ),
+  );
+  if (rows.length === 0) return '';
+  return `<h2 id="dcign">DCIGN: does each assigned latent carry its own factor?</h2>
+<p class="lede">For every factor of a DCIGN trial's assignment: the largest mutual information of its latents with that factor, over the
+factor's entropy (1: the latents determine it), against the largest they share with any other factor. DCIGN trains only
+within one-factor batches (the other latents clamped), so a latent can follow its factor inside each batch yet not across
+batches; this is the across-dataset view, the traversals below the within-image one.</p>
+<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>factor</th><th>latents</th><th>MI with it / H</th><th>most with another factor</th><th>carries it</th></tr></thead><tbody>
+${rows.join('\n')}
+</tbody></table>
 `;
 }
