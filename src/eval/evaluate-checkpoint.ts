@@ -6,6 +6,7 @@
 // posterior audit (posterior.json: KL per latent, the aggregate posterior against N(0, I), prior samples that decode to
 // blank or broken images; src/eval/posterior-audit.ts). Returns the metrics and the files; progress goes to the
 // caller's logger. Imports TensorFlow, so callers load it lazily.
+import { dcignRecovery } from './dcign-recovery.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -129,8 +130,10 @@ export async function evaluateCheckpoint(
       traversalGifs: Array.from({ length: cfg.model.latentSize }, (_, j) => path.join(opts.out, 'traversals', `z${j}.gif`)),
     };
     const posterior = await auditPosterior(model, dataset, opts.seed, opts.auditImages ?? 1000, opts.priorSamples ?? 500);
+    const recovery = model.assignment ? dcignRecovery(model, dataset, model.assignment, mixSeed(opts.seed, 0xdc16)) : [];
     const metrics = {
       ...scored.metrics,
+      ...Object.fromEntries(recovery.flatMap((r) => [...(Number.isFinite(r.recovered) ? [[`dcign_recovered_${r.factor}`, r.recovered]] : []), [`dcign_modelled_${r.factor}`, r.modelled]])),
       posterior_kl_lower_bound: posterior.gaussianKlLowerBound,
       posterior_tc: posterior.gaussianTc,
       prior_blank: posterior.prior.blank,
@@ -150,6 +153,7 @@ export async function evaluateCheckpoint(
       factorNames: result.factorNames,
       factorEntropy: result.factorEntropy,
       mutualInfo: result.mutualInfo,
+      ...(recovery.length > 0 ? { dcignRecovery: recovery } : {}),
     };
     await writeFile(files.metricsJson, `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(files.posterior, `${JSON.stringify(posterior, null, 2)}\n`);

@@ -108,7 +108,8 @@ export class VaeModel {
   readonly params: readonly Variable[];
   readonly specs: readonly ParamSpec[];
   readonly groups: readonly ParamGroup[];
-  private readonly assignment: (readonly number[])[] | undefined;
+  /** DCIGN: the latents of each factor, by factor index (undefined for the other variants). */
+  readonly assignment: (readonly number[])[] | undefined;
 
   constructor(
     readonly config: ModelConfig,

@@ -233,7 +233,7 @@ function dcignSection(data: StudyData): string {
   const rows = data.trials.flatMap((t) =>
     (assignedLatents(t) ?? []).map(
       (a) =>
-        `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${esc(a.factor)}</td><td>z${a.latents.join(', z')}</td><td>${fmt(a.own)}</td><td>${a.rival ? `${esc(a.rival.factor)} ${fmt(a.rival.value)}` : '–'}</td><td${a.carries ? ' class="best"' : ' class="note"'}>${a.carries ? 'yes' : 'no'}</td></tr>`,
+        `<tr><td>${esc(t.name)}</td><td>${esc(t.config.label)}</td><td>${t.seed}</td><td>${esc(a.factor)}</td><td>z${a.latents.join(', z')}</td><td>${fmt(a.own)}</td><td>${a.rival ? `${esc(a.rival.factor)} ${fmt(a.rival.value)}` : '–'}</td><td${a.carries ? ' class="best"' : ' class="note"'}>${a.carries ? 'yes' : 'no'}</td><td>${fmt(t.metrics[`dcign_recovered_${a.factor}`])}</td><td>${fmt(t.metrics[`dcign_modelled_${a.factor}`])}</td></tr>`,
     ),
   );
   if (rows.length === 0) return '';
@@ -241,8 +241,12 @@ function dcignSection(data: StudyData): string {
 <p class="lede">For every factor of a DCIGN trial's assignment: the largest mutual information of its latents with that factor, over the
 factor's entropy (1: the latents determine it), against the largest they share with any other factor. DCIGN trains only
 within one-factor batches (the other latents clamped), so a latent can follow its factor inside each batch yet not across
-batches; this is the across-dataset view, the traversals below the within-image one.</p>
-<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>factor</th><th>latents</th><th>MI with it / H</th><th>most with another factor</th><th>carries it</th></tr></thead><tbody>
+batches; this is the across-dataset view. DCIGN's own view, inside groups of images that differ in that factor alone:
+<i>recovered</i> is the share of the reconstruction error that clamping every latent to the group's mean costs which freeing the
+factor's latents alone wins back (1: they carry its variation), and <i>modelled</i> is how much of the group's variation the whole
+model reconstructs at all (1 − error with every latent free / error with the group's mean code): a factor the model does not
+reconstruct cannot be carried by any latent.</p>
+<table><thead><tr><th>trial</th><th>configuration</th><th>seed</th><th>factor</th><th>latents</th><th>MI with it / H</th><th>most with another factor</th><th>carries it</th><th>recovered</th><th>modelled</th></tr></thead><tbody>
 ${rows.join('\n')}
 </tbody></table>
 `;
