@@ -10,6 +10,9 @@
 //    already there are dropped from the queue. (MLflow's SQL store also ignores an exact duplicate point, same key,
 //    value, timestamp and step; timestamps are fixed at enqueue, so the two guards agree.)
 //  - a spool left by a process that died is replayed by the next logger for the same run (its keys start uncertain).
+//
+// The spool file itself is run-spool.ts. The rest stays one file: the queue, the flusher, the read-back of uncertain
+// keys and the waiters of flush() are one state machine over the same queue, and exactly once rests on all of them.
 import { validateMetric, validateParam, validateTag, type KeyValue, type MetricPoint } from './batch.js';
 import type { MlflowClient } from './client.js';
 import { MlflowError } from './errors.js';
