@@ -1,12 +1,14 @@
 // Joining a ring group: bind the receiving socket (with CURVE where configured), announce its endpoint to the
-// rendezvous, check the group it hands back, then open the link to both neighbours. What comes back is the reducer.
+// rendezvous, check the group it hands back, then greet both neighbours over the link (a hello each way, which also
+// proves every rank uses the same bucket size). What comes back is the reducer.
 import * as zmq from 'zeromq';
 
 import { registerZapDomain, type CurveKeys } from './curve.js';
 import { RingReducer } from './ring.js';
+import { badFrameError, RingError } from './ring-error.js';
 import { RingLink } from './ring-link.js';
 import type { Rendezvous, RendezvousResult } from './types.js';
-import { HEADER_BYTES } from './wire.js';
+import { HEADER_BYTES, Kind } from './wire.js';
 
 export interface RingOptions {
   /** Interface the receiving socket binds; only this one (default 127.0.0.1). */
@@ -100,12 +102,47 @@ export async function joinRing(rendezvous: Rendezvous, opts: RingOptions = {}): 
       endpoint,
       onForeign: opts.onForeign,
     });
-    await link.open();
+    await greetNeighbours(link, bucketBytes);
     return new RingReducer(link);
   } catch (err) {
     pull.close();
     zap?.release();
     throw err;
+  }
+}
+
+/**
+ * Closes the ring end to end: connects to the right neighbour, sends it a hello, and waits for the left neighbour's,
+ * which must name the expected rank, world size and bucket size (nothing to do alone).
+ */
+async function greetNeighbours(link: RingLink, bucketBytes: number): Promise<void> {
+  if (link.worldSize === 1) return;
+  link.connect();
+  const hello = Buffer.from(JSON.stringify({ rank: link.rank, worldSize: link.worldSize, bucketBytes, endpoint: link.endpoint }));
+  link.sendData(Kind.Hello, 0, 0, 0, 0, hello);
+  link.startHeartbeats();
+  const { payload } = await link.expect({ what: 'join (hello)', step: 0 }, Kind.Hello, 0, 0, 0, 0, -1);
+  let info: { rank?: unknown; worldSize?: unknown; bucketBytes?: unknown };
+  try {
+    info = JSON.parse(payload.toString('utf8')) as typeof info;
+  } catch {
+    throw link.fail(badFrameError(link, link.left, 'hello payload is not JSON', { what: 'join', step: 0 }));
+  }
+  if (info.worldSize !== link.worldSize || info.rank !== link.left) {
+    const detail = `hello says rank ${String(info.rank)} of ${String(info.worldSize)}, expected rank ${link.left} of ${link.worldSize}`;
+    throw link.fail(badFrameError(link, link.left, detail, { what: 'join', step: 0 }));
+  }
+  if (info.bucketBytes !== bucketBytes) {
+    throw link.fail(
+      new RingError(
+        `rank ${link.rank}: rank ${link.left} uses bucketBytes ${String(info.bucketBytes)}, this rank ${bucketBytes}; every rank must use the same`,
+        'config',
+        link.rank,
+        0,
+        link.left,
+        link.peers[link.left],
+      ),
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 // One rank's link to its two ring neighbours over ZeroMQ: the sockets, ordered sends, heartbeats, verified receives,
-// and how a failure is detected, told round the ring and shut down. The collectives (ring-schedule.ts) drive it.
+// and how a failure is detected, told round the ring and shut down. Joining (ring-join.ts: the hellos) and the
+// collectives (ring-schedule.ts) drive it.
 //
 // Topology: every rank binds one PULL socket (its endpoint; receives from its left neighbour) and connects one PUSH
 // socket to its right neighbour. Frames from one neighbour arrive in order, so every received header must name
@@ -114,9 +115,8 @@ export class RingLink implements ScheduleLink {
     this.lastStep = step;
   }
 
-  /** Connects to the right neighbour and exchanges a hello with both neighbours (nothing to do alone). */
-  async open(): Promise<void> {
-    if (this.worldSize === 1) return;
+  /** Connects the sending socket to the right neighbour (with CURVE where configured) and watches both sockets. */
+  connect(): void {
     const push = new zmq.Push({
       linger: 0,
       sendHighWaterMark: 0,
@@ -138,39 +138,12 @@ export class RingLink implements ScheduleLink {
         new RingError(`rank ${this.rank}: cannot connect to rank ${this.right} at ${target}: ${(err as Error).message}`, 'config', this.rank),
       );
     }
-    const hello = Buffer.from(
-      JSON.stringify({ rank: this.rank, worldSize: this.worldSize, bucketBytes: this.cfg.bucketBytes, endpoint: this.endpoint }),
-    );
-    this.send(this.header(Kind.Hello, 0, 0, 0, 0, hello), hello);
+  }
+
+  /** Liveness heartbeats to the right neighbour from now on, every heartbeatMs. */
+  startHeartbeats(): void {
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.cfg.heartbeatMs);
     this.heartbeat.unref();
-    const { payload } = await this.expect({ what: 'join (hello)', step: 0 }, Kind.Hello, 0, 0, 0, 0, -1);
-    let info: { rank?: unknown; worldSize?: unknown; bucketBytes?: unknown };
-    try {
-      info = JSON.parse(payload.toString('utf8')) as typeof info;
-    } catch {
-      throw this.fail(badFrameError(this, this.left, 'hello payload is not JSON', { what: 'join', step: 0 }));
-    }
-    if (info.worldSize !== this.worldSize || info.rank !== this.left) {
-      throw this.fail(
-        badFrameError(this, this.left, `hello says rank ${String(info.rank)} of ${String(info.worldSize)}, expected rank ${this.left} of ${this.worldSize}`, {
-          what: 'join',
-          step: 0,
-        }),
-      );
-    }
-    if (info.bucketBytes !== this.cfg.bucketBytes) {
-      throw this.fail(
-        new RingError(
-          `rank ${this.rank}: rank ${this.left} uses bucketBytes ${String(info.bucketBytes)}, this rank ${this.cfg.bucketBytes}; every rank must use the same`,
-          'config',
-          this.rank,
-          0,
-          this.left,
-          this.peers[this.left],
-        ),
-      );
-    }
   }
 
   /** Stops this rank at once: a pending collective rejects, and the other ranks get an abort naming this rank. */
@@ -488,7 +461,7 @@ export class RingLink implements ScheduleLink {
   }
 
   /** Marks the group failed, tells the right neighbour (unless it is the origin or gone), closes; returns err. */
-  private fail(err: RingError): RingError {
+  fail(err: RingError): RingError {
     if (this.failure) return this.failure;
     this.failure = err;
     const origin = (err as { abortOrigin?: number }).abortOrigin ?? this.rank;
