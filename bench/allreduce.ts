@@ -25,7 +25,7 @@ import { join } from 'node:path';
 
 import { launchLocalReplicas, spawnReplicas } from '../src/train/launch-local.js';
 import type { ReplicaMessage } from '../src/train/replica-protocol.js';
-import { DEFAULT_BUCKET_BYTES } from '../src/parallel/ring.js';
+import { DEFAULT_BUCKET_BYTES } from '../src/parallel/ring-join.js';
 
 const MB = 1 << 20;
 const SIZES_MB = (process.env.BENCH_ALLREDUCE_SIZES_MB ?? '1,4,16,64').split(',').map(Number);

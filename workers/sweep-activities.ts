@@ -3,7 +3,8 @@
 import { activityInfo } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 
-import { ensureExperiment, startSweepParentRun, sweepSummaryRows, writeSweepSummary } from '../src/tracking/trial-logging.js';
+import { sweepSummaryRows, writeSweepSummary } from '../src/tracking/sweep-summary.js';
+import { ensureExperiment, startSweepParentRun } from '../src/tracking/trial-logging.js';
 import type { SweepProgress, SweepSpec } from '../src/contract/types.js';
 import { SEARCH_ATTRIBUTE_TYPES, specVariants } from '../src/contract/index.js';
 import type { ActivityDeps } from './activity-deps.js';

@@ -11,7 +11,8 @@
 import { existsSync } from 'node:fs';
 import { createDsprites, createDspritesSmall } from './dsprites.js';
 import { openImageFolder, imageFiles } from './image-folder.js';
-import { openNpz, type NpzOptions } from './npz.js';
+import type { NpzOptions } from './npz-archive.js';
+import { openNpz } from './npz.js';
 import { createFaces } from './faces.js';
 import { createScenes } from './scenes.js';
 import { createShapes3d } from './shapes3d.js';
@@ -20,7 +21,8 @@ import type { FactorDataset } from './types.js';
 export type { Batch, FactorDataset, FactorSpec, ImageList, Sampler, SamplerPosition } from './types.js';
 export { ImageListDataset, renderAt } from './image-list.js';
 export { createSampler } from './sampler.js';
-export { NpzDataset, NpzFormatError, type NpzOptions } from './npz.js';
+export { NpzDataset } from './npz.js';
+export { NpzFormatError, type NpzOptions } from './npz-archive.js';
 export type { SamplerKind, SamplerOptions } from './sampler.js';
 
 export interface OpenDatasetOptions extends NpzOptions {

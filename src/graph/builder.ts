@@ -7,6 +7,10 @@
 // with CPU and GPU kernels: nothing in the graph is CPU-only.
 //
 // Shapes are static (the batch size is part of the graph): a step graph is built once per model and batch size.
+//
+// One file, one class: each differentiable op both emits its forward node and records its backward rule on the
+// builder's tape, so the op vocabulary and the tape are one concept; split by op family, every part would reach into
+// the tape and the graph handle that the builder keeps private.
 import { DT_FLOAT, DT_INT32, type Attr, type Output, type TfGraphAddon } from './native.js';
 
 /** A float32 tensor in the graph and its static shape. */

@@ -12,10 +12,12 @@ export {
   type RunStatus,
   type SearchRunsOptions,
 } from './wire.js';
-export { RunLogger, defaultSpoolDir, type RunLoggerOptions, type RunLoggerStats } from './run-logger.js';
+export { RunLogger, type RunLoggerOptions, type RunLoggerStats } from './run-logger.js';
+export { defaultSpoolDir } from './run-spool.js';
 export { MlflowError, isMlflowError } from './errors.js';
 export { MLFLOW_LIMITS, splitBatches, type BatchLimits, type KeyValue, type LogBatchBody, type MetricPoint } from './batch.js';
 export * from './trial-logging.js';
+export * from './sweep-summary.js';
 export { trackTraining, type TrackTrainingOptions, type TrainingTracker } from './train-tracking.js';
 export {
   CheckpointStore,

@@ -10,21 +10,13 @@
 //    already there are dropped from the queue. (MLflow's SQL store also ignores an exact duplicate point, same key,
 //    value, timestamp and step; timestamps are fixed at enqueue, so the two guards agree.)
 //  - a spool left by a process that died is replayed by the next logger for the same run (its keys start uncertain).
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { promises as fsp } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  fromWireDouble,
-  toWireDouble,
-  validateMetric,
-  validateParam,
-  validateTag,
-  type KeyValue,
-  type MetricPoint,
-} from './batch.js';
+//
+// The spool file itself is run-spool.ts. The rest stays one file: the queue, the flusher, the read-back of uncertain
+// keys and the waiters of flush() are one state machine over the same queue, and exactly once rests on all of them.
+import { validateMetric, validateParam, validateTag, type KeyValue, type MetricPoint } from './batch.js';
 import type { MlflowClient } from './client.js';
 import { MlflowError } from './errors.js';
+import { defaultSpoolDir, RunSpool, spoolFileOf, type Item } from './run-spool.js';
 
 export interface RunLoggerOptions {
   /** Directory for spool files (`<runId>.jsonl`); default DCIGN_SPOOL_DIR or ~/.cache/dcign/spool. */
@@ -59,19 +51,6 @@ export interface RunLoggerStats {
   requests: number;
 }
 
-type Item =
-  | { id: number; kind: 'metric'; key: string; value: number; step: number; timestamp: number }
-  | { id: number; kind: 'param' | 'tag'; key: string; value: string };
-
-type SpoolLine =
-  | { id: number; kind: 'metric'; key: string; value: number | string; step: number; timestamp: number }
-  | { id: number; kind: 'param' | 'tag'; key: string; value: string }
-  | { ack: number[] };
-
-export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DCIGN_SPOOL_DIR ?? path.join(os.homedir(), '.cache', 'dcign', 'spool');
-}
-
 export class RunLogger {
   readonly runId: string;
   readonly spoolFile: string;
@@ -94,11 +73,8 @@ export class RunLogger {
   private stopped = false;
   private readonly waiters: { upTo: number; resolve: () => void }[] = [];
 
-  /** Spool state: an append-only file holding items (by id) and acknowledgements; active from the first failure. */
-  private spoolActive = false;
-  private spooledUpTo = 0;
-  private spoolChain: Promise<void> = Promise.resolve();
-  private readonly spooledIds = new Set<number>();
+  /** Where the backlog goes during an outage (run-spool.ts). */
+  private readonly spool: RunSpool;
 
   private readonly s: RunLoggerStats = {
     enqueued: 0,
@@ -123,8 +99,8 @@ export class RunLogger {
       maxBackoffMs: opts.maxBackoffMs ?? 10_000,
     };
     this.onError = opts.onError;
-    const dir = opts.spoolDir ?? defaultSpoolDir();
-    this.spoolFile = path.join(dir, `${runId.replace(/[^A-Za-z0-9_-]/g, '_')}.jsonl`);
+    this.spoolFile = spoolFileOf(opts.spoolDir ?? defaultSpoolDir(), runId);
+    this.spool = new RunSpool(this.spoolFile, this.onError);
     this.replaySpool();
     this.timer = setInterval(() => this.kick(), this.opts.flushIntervalMs);
     this.timer.unref();
@@ -196,7 +172,7 @@ export class RunLogger {
   // ---------------------------------------------------------------- flushing
 
   stats(): RunLoggerStats {
-    return { ...this.s, pending: this.queue.length };
+    return { ...this.s, pending: this.queue.length, spooled: this.spool.spooled };
   }
 
   /** Starts the flusher if idle, or cuts a backoff wait short. */
@@ -241,12 +217,12 @@ export class RunLogger {
           continue;
         }
         this.onError?.(err, { transient: true, dropped: 0 });
-        await this.spoolPending();
+        await this.spool.writePending(this.queue);
         const delay = Math.min(this.opts.maxBackoffMs, this.opts.backoffMs * 2 ** this.failures++);
         await this.sleep(delay * (0.75 + Math.random() * 0.5));
       }
     }
-    if (this.spoolActive) await this.retireSpool();
+    if (this.spool.isActive) await this.spool.retire(() => this.queue.length === 0);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -329,7 +305,7 @@ export class RunLogger {
         this.queue = keep;
         this.s.foundOnServer += delivered.length;
         this.s.delivered += delivered.length;
-        this.spoolAck(delivered);
+        this.spool.ack(delivered);
         this.settleWaiters();
       }
       this.uncertain.delete(key);
@@ -339,7 +315,7 @@ export class RunLogger {
   private ack(n: number): void {
     const done = this.queue.splice(0, n);
     this.s.delivered += n;
-    this.spoolAck(done.map((d) => d.id));
+    this.spool.ack(done.map((d) => d.id));
     this.settleWaiters();
   }
 
@@ -396,7 +372,7 @@ export class RunLogger {
     this.removeExitHandlers();
     if (!complete) {
       // The flusher may still be waiting on a request; what it delivers later is read back by the next logger.
-      this.compactSpoolSync();
+      this.spool.compactSync(this.queue);
     } else {
       await this.pumping;
     }
@@ -405,95 +381,13 @@ export class RunLogger {
 
   // ---------------------------------------------------------------- spool
 
-  private lineOf(it: Item): string {
-    const l: SpoolLine = it.kind === 'metric' ? { ...it, value: toWireDouble(it.value) } : it;
-    return JSON.stringify(l) + '\n';
-  }
-
-  private appendSpool(text: string): void {
-    const file = this.spoolFile;
-    this.spoolChain = this.spoolChain
-      .then(() => fsp.appendFile(file, text))
-      .catch((err: unknown) => {
-        this.onError?.(
-          new MlflowError({
-            errorCode: 'SPOOL_WRITE_FAILED',
-            endpoint: file,
-            cause: err,
-            message: `cannot write the tracking spool file ${file}: ${String(err)}; points stay in memory only`,
-          }),
-          { transient: true, dropped: 0 },
-        );
-      });
-  }
-
-  /** Writes every queued item not yet in the spool file (called on failures). */
-  private async spoolPending(): Promise<void> {
-    if (!this.spoolActive) {
-      await fsp.mkdir(path.dirname(this.spoolFile), { recursive: true });
-      this.spoolActive = true;
-    }
-    let text = '';
-    for (const it of this.queue) {
-      if (it.id <= this.spooledUpTo) continue;
-      text += this.lineOf(it);
-      this.spooledIds.add(it.id);
-      this.s.spooled++;
-    }
-    const last = this.queue[this.queue.length - 1];
-    if (last) this.spooledUpTo = Math.max(this.spooledUpTo, last.id);
-    if (text !== '') this.appendSpool(text);
-    await this.spoolChain;
-  }
-
-  private spoolAck(ids: number[]): void {
-    if (!this.spoolActive) return;
-    const acked = ids.filter((id) => this.spooledIds.delete(id));
-    if (acked.length > 0) this.appendSpool(JSON.stringify({ ack: acked }) + '\n');
-  }
-
-  /** Everything spooled is delivered: the file has served its purpose. */
-  private async retireSpool(): Promise<void> {
-    await this.spoolChain;
-    if (this.queue.length > 0 || this.spooledIds.size > 0) return;
-    await fsp.rm(this.spoolFile, { force: true });
-    this.spoolActive = false;
-  }
-
-  /** Rewrites the spool as exactly the undelivered items, synchronously (safe in an 'exit' handler). */
-  private compactSpoolSync(): void {
-    if (this.queue.length === 0) {
-      if (this.spoolActive && this.spooledIds.size === 0) rmSync(this.spoolFile, { force: true });
-      return;
-    }
-    mkdirSync(path.dirname(this.spoolFile), { recursive: true });
-    const tmp = `${this.spoolFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, this.queue.map((it) => this.lineOf(it)).join(''));
-    renameSync(tmp, this.spoolFile);
-    this.spoolActive = true;
-    for (const it of this.queue) this.spooledIds.add(it.id);
-    this.spooledUpTo = Math.max(this.spooledUpTo, this.queue[this.queue.length - 1]?.id ?? 0);
-    // New appends (acks) must go to the new file: the old append chain may hold a handle on the replaced one.
-    this.spoolChain = Promise.resolve();
-  }
-
   /** Loads what a previous logger of this run left undelivered; its metric keys start uncertain. */
   private replaySpool(): void {
-    if (!existsSync(this.spoolFile)) return;
-    const items = new Map<number, Item>();
-    for (const line of readFileSync(this.spoolFile, 'utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      let l: SpoolLine;
-      try {
-        l = JSON.parse(line) as SpoolLine;
-      } catch {
-        continue; // a torn last line from a crash mid-write
-      }
-      if ('ack' in l) for (const id of l.ack) items.delete(id);
-      else if (l.kind === 'metric') items.set(l.id, { ...l, value: fromWireDouble(l.value) });
-      else items.set(l.id, l);
+    const sorted = this.spool.readLeftover();
+    if (sorted.length === 0) {
+      this.spool.removeSync(); // nothing left undelivered (or no file at all)
+      return;
     }
-    const sorted = [...items.values()].sort((a, b) => a.id - b.id);
     for (const it of sorted) {
       const id = this.nextId++;
       if (it.kind === 'metric') {
@@ -509,8 +403,8 @@ export class RunLogger {
     }
     this.s.enqueued += this.queue.length;
     // Start a fresh, compact spool holding exactly what was recovered.
-    this.compactSpoolSync();
-    if (this.queue.length === 0) rmSync(this.spoolFile, { force: true });
+    this.spool.compactSync(this.queue);
+    if (this.queue.length === 0) this.spool.removeSync();
   }
 
   // ---------------------------------------------------------------- process exit
@@ -524,7 +418,7 @@ export class RunLogger {
       void this.close(10_000);
     };
     const onExit = (): void => {
-      if (this.queue.length > 0) this.compactSpoolSync();
+      if (this.queue.length > 0) this.spool.compactSync(this.queue);
     };
     this.addHandler('beforeExit', beforeExit);
     this.addHandler('exit', onExit);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { openDataset } from '../../src/data/index.js';
-import { NpzFormatError } from '../../src/data/npz.js';
+import { NpzFormatError } from '../../src/data/npz-archive.js';
 
 const DIR = path.resolve('test/fixtures/npz');
 const fixture = (name: string): string => path.join(DIR, name);

@@ -16,7 +16,7 @@ import {
   z85Encode,
   type CurveKeys,
 } from '../../src/parallel/curve.js';
-import { RingError } from '../../src/parallel/ring.js';
+import { RingError } from '../../src/parallel/ring-error.js';
 import { encodeHeader, hashGroupId, Kind, payloadChecksum } from '../../src/parallel/wire.js';
 import { closeAll, maxAbsDiff, randomBuffers, referenceMean, ringGroup } from './helpers.js';
 

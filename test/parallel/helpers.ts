@@ -1,6 +1,7 @@
 // Shared helpers for the parallel tests: in-process rings on loopback, reference means, child processes.
 import { Rng } from '../../src/random.js';
-import { joinRing, type RingOptions, type RingReducer } from '../../src/parallel/ring.js';
+import type { RingReducer } from '../../src/parallel/ring.js';
+import { joinRing, type RingOptions } from '../../src/parallel/ring-join.js';
 import { localEndpoints, StaticRendezvous } from '../../src/parallel/rendezvous.js';
 
 let groupCounter = 0;

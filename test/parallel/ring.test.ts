@@ -4,7 +4,8 @@
 import test from 'ava';
 import * as zmq from 'zeromq';
 
-import { chunkRange, RingError } from '../../src/parallel/ring.js';
+import { RingError } from '../../src/parallel/ring-error.js';
+import { chunkRange } from '../../src/parallel/ring-schedule.js';
 import { closeAll, maxAbsDiff, randomBuffers, referenceMean, ringGroup } from './helpers.js';
 
 test('chunkRange covers the bucket exactly, including lengths smaller than or not divisible by R', (t) => {

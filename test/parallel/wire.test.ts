@@ -7,7 +7,9 @@ import { connect } from 'node:net';
 import test from 'ava';
 import * as zmq from 'zeromq';
 
-import { joinRing, RingError, type RingOptions, type RingReducer } from '../../src/parallel/ring.js';
+import type { RingReducer } from '../../src/parallel/ring.js';
+import { RingError } from '../../src/parallel/ring-error.js';
+import { joinRing, type RingOptions } from '../../src/parallel/ring-join.js';
 import { localEndpoints, parseEndpoint, StaticRendezvous } from '../../src/parallel/rendezvous.js';
 import { Rng } from '../../src/random.js';
 import { closeAll, ringGroup } from './helpers.js';

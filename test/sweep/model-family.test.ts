@@ -10,7 +10,8 @@ import { expandTrials, parsePoint, trainConfigFor } from '../../src/sweep/expand
 import { SweepSpecError, loadSweepSpec, validateSweepSpec } from '../../src/sweep/spec.js';
 import { resolveTrainConfig, type TrainConfigInput } from '../../src/train/config.js';
 import { runTraining } from '../../src/train/run.js';
-import { summaryCsv, summaryMarkdown, summaryPlots, sweepSummaryRows, trialRunNameFor } from '../../src/tracking/trial-logging.js';
+import { summaryCsv, summaryMarkdown, summaryPlots, sweepSummaryRows } from '../../src/tracking/sweep-summary.js';
+import { trialRunNameFor } from '../../src/tracking/trial-logging.js';
 import { createBars } from '../helpers/bars.js';
 
 const spec = loadSweepSpec('sweeps/model-family.yaml');

@@ -2,7 +2,8 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
-import { dcignVersion, flattenParams, standardTags, summaryCsv, summaryMarkdown, trialRunName, type SweepSummaryRow } from '../../src/tracking/trial-logging.js';
+import { summaryCsv, summaryMarkdown, type SweepSummaryRow } from '../../src/tracking/sweep-summary.js';
+import { dcignVersion, flattenParams, standardTags, trialRunName } from '../../src/tracking/trial-logging.js';
 import { niceTicks, plotLossCurves, plotMetricVsBeta, renderPlot } from '../../src/viz/plot.js';
 
 test('flattenParams joins nested keys with dots and keeps arrays as JSON', (t) => {

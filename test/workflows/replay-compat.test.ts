@@ -4,7 +4,7 @@
 // (`npm run record-histories`, test/helpers/record-histories.ts: completed, restarted, failed, paused with a trial
 // added, cancelled, and continued-as-new sweeps, and their trials; from 696c685 on also ASHA stopping trials on rung
 // evaluations). Every release directory there is replayed. A change that breaks one needs a patched() branch
-// (workflows/sweep.ts).
+// (as workflows/sweep-trials.ts has for pausing running trials).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
