@@ -19,6 +19,8 @@
 // rank that detects a failure sends an abort frame around the ring so every rank stops with the same diagnosis.
 import * as zmq from 'zeromq';
 
+import { compressedAllReduce, type RingIo } from './compressed-ring.js';
+import { codecFor, parseCompression, type Compression, type HalfCodec } from './compression.js';
 import { peerKey, registerZapDomain, type CurveKeys } from './curve.js';
 import { Kernels } from './kernels.js';
 import type { Rendezvous, RendezvousResult } from './types.js';
@@ -50,6 +52,8 @@ export interface RingOptions {
   readonly heartbeatMs?: number;
   /** CURVE keys; when set, all traffic is encrypted and only the group's keys are admitted. */
   readonly curve?: CurveKeys;
+  /** Gradients on the wire as 16-bit floats, sums in float32 (compression.ts; default none); every rank must agree. */
+  readonly compression?: Compression;
   /**
    * Told about every message dropped as not from a ring peer (garbage, another group, an older generation, a rank
    * that is not the left neighbour); default: a line on stderr, at most one a second.
@@ -80,6 +84,7 @@ export interface ExchangeStats {
   readonly allReduceSeconds: number;
   readonly allReduceWaitSeconds: number;
   readonly allReduceFloats: number;
+  /** Payload bytes of the all-reduce frames this rank handed to its socket, counted as they are sent. */
   readonly bytesSent: number;
 }
 
@@ -128,6 +133,7 @@ export async function joinRing(rendezvous: Rendezvous, opts: RingOptions = {}): 
   if (!Number.isInteger(bucketBytes) || bucketBytes < 4 || bucketBytes % 4 !== 0) {
     throw new Error(`bucketBytes must be a positive multiple of 4, got ${bucketBytes}`);
   }
+  const compression = parseCompression(opts.compression, 'compression');
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.min(1000, timeoutMs / 4));
   const maxPayload = bucketBytes + 65536;
 
@@ -169,6 +175,7 @@ export async function joinRing(rendezvous: Rendezvous, opts: RingOptions = {}): 
       bucketBytes,
       heartbeatMs,
       maxPayload,
+      compression,
       curve: opts.curve,
       zap,
       authFailures,
@@ -207,6 +214,7 @@ interface Internals {
   readonly bucketBytes: number;
   readonly heartbeatMs: number;
   readonly maxPayload: number;
+  readonly compression: Compression;
   readonly curve: CurveKeys | undefined;
   readonly zap: { domain: string; release: () => void } | undefined;
   readonly authFailures: string[];
@@ -230,7 +238,8 @@ export class RingReducer {
   private readonly bucketElems: number;
   private push: zmq.Push | undefined;
   private op = 0;
-  private readonly counters = { allReduceCalls: 0, allReduceSeconds: 0, allReduceWaitSeconds: 0, allReduceFloats: 0 };
+  private readonly counters = { allReduceCalls: 0, allReduceSeconds: 0, allReduceWaitSeconds: 0, allReduceFloats: 0, bytesSent: 0 };
+  private readonly codec: HalfCodec | undefined;
   /** When the current allReduceMean started (for allReduceWaitSeconds). */
   private allReduceStart = 0;
   private lastStep = -1;
@@ -271,12 +280,18 @@ export class RingReducer {
     this.right = mod(this.rank + 1, this.worldSize);
     this.groupHash = hashGroupId(group.groupId);
     this.bucketElems = cfg.bucketBytes / 4;
+    this.codec = codecFor(cfg.compression);
     this.graceMs = Math.min(cfg.timeoutMs, Math.max(3 * cfg.heartbeatMs, 500));
   }
 
   /** Bytes this rank sends per all-reduce of n floats (excluding headers): 2(R-1)/R of the buffer. */
-  static bytesSentPerAllReduce(n: number, worldSize: number): number {
-    return worldSize === 1 ? 0 : (2 * (worldSize - 1) * n * 4) / worldSize;
+  static bytesSentPerAllReduce(n: number, worldSize: number, bytesPerElement = 4): number {
+    return worldSize === 1 ? 0 : (2 * (worldSize - 1) * n * bytesPerElement) / worldSize;
+  }
+
+  /** How gradients travel (compression.ts). */
+  get compression(): Compression {
+    return this.cfg.compression;
   }
 
   /** @internal */
@@ -304,13 +319,19 @@ export class RingReducer {
       );
     }
     const hello = Buffer.from(
-      JSON.stringify({ rank: this.rank, worldSize: this.worldSize, bucketBytes: this.cfg.bucketBytes, endpoint: this.endpoint }),
+      JSON.stringify({
+        rank: this.rank,
+        worldSize: this.worldSize,
+        bucketBytes: this.cfg.bucketBytes,
+        compression: this.cfg.compression,
+        endpoint: this.endpoint,
+      }),
     );
     this.send(this.header(Kind.Hello, 0, 0, 0, 0, hello), hello);
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.cfg.heartbeatMs);
     this.heartbeat.unref();
     const { payload } = await this.expect({ what: 'join (hello)', step: 0 }, Kind.Hello, 0, 0, 0, 0, -1);
-    let info: { rank?: unknown; worldSize?: unknown; bucketBytes?: unknown };
+    let info: { rank?: unknown; worldSize?: unknown; bucketBytes?: unknown; compression?: unknown };
     try {
       info = JSON.parse(payload.toString('utf8')) as typeof info;
     } catch {
@@ -328,6 +349,20 @@ export class RingReducer {
       throw this.fail(
         new RingError(
           `rank ${this.rank}: rank ${this.left} uses bucketBytes ${String(info.bucketBytes)}, this rank ${this.cfg.bucketBytes}; every rank must use the same`,
+          'config',
+          this.rank,
+          0,
+          this.left,
+          this.peers[this.left],
+        ),
+      );
+    }
+    const leftCompression = info.compression ?? 'none'; // a peer from before compression existed sends float32
+    if (leftCompression !== this.cfg.compression) {
+      throw this.fail(
+        new RingError(
+          `rank ${this.rank}: rank ${this.left} sends gradients as ${String(leftCompression)}, this rank as ${this.cfg.compression}; ` +
+            'every rank must use the same parallel.compression',
           'config',
           this.rank,
           0,
@@ -359,7 +394,7 @@ export class RingReducer {
    * transit.
    */
   stats(): ExchangeStats {
-    return { ...this.counters, bytesSent: RingReducer.bytesSentPerAllReduce(this.counters.allReduceFloats, this.worldSize) };
+    return { ...this.counters };
   }
 
   /** Messages dropped so far as not coming from a ring peer. */
@@ -444,6 +479,7 @@ export class RingReducer {
   // ---- collectives --------------------------------------------------------------------------------------------
 
   private async ringAllReduce(buf: Float32Array, step: number): Promise<void> {
+    if (this.codec) return compressedAllReduce(this.ringIo(step), this.codec, buf);
     const R = this.worldSize;
     const r = this.rank;
     const n = buf.length;
@@ -490,6 +526,36 @@ export class RingReducer {
         if (t < R - 2) this.sendData(Kind.AllGather, step, b, t + 1, c, payload, checksum);
       }
     }
+  }
+
+  /** The transport as the compressed schedule (compressed-ring.ts) sees it, for the all-reduce at `step`. */
+  private ringIo(step: number): RingIo {
+    const bucket = (n: number, b: number): [number, number] => [b * this.bucketElems, Math.min(n, (b + 1) * this.bucketElems)];
+    return {
+      rank: this.rank,
+      worldSize: this.worldSize,
+      buckets: (n) => Math.max(1, Math.ceil(n / this.bucketElems)),
+      chunk: (n, b, c) => {
+        const [s, e] = bucket(n, b);
+        const [cs, ce] = chunkRange(e - s, this.worldSize, c);
+        return [s + cs, s + ce];
+      },
+      send: (kind, b, ringStep, c, payload, checksum) => this.sendData(kind, step, b, ringStep, c, payload, checksum),
+      expect: (what, kind, b, ringStep, c, bytes) => this.expect({ what: `allReduceMean ${what}`, step }, kind, step, b, ringStep, c, bytes),
+      firstFrame: () => {
+        this.counters.allReduceWaitSeconds += (performance.now() - this.allReduceStart) / 1000;
+      },
+      overflow: (count, b) =>
+        this.fail(
+          new RingError(
+            `rank ${this.rank}: ${count} gradient values of bucket ${b} at step ${step} are beyond ${this.cfg.compression}'s range ` +
+              `(|g| > ${this.codec?.maxValue ?? 0}); train with parallel.compression: bf16 (float32's range) or none`,
+            'config',
+            this.rank,
+            step,
+          ),
+        ),
+    };
   }
 
   private async ringBroadcast(buf: Float32Array, step: number): Promise<void> {
@@ -567,6 +633,7 @@ export class RingReducer {
   }
 
   private sendData(kind: Kind, step: number, bucket: number, ringStep: number, chunk: number, payload: Buffer, checksum?: number): void {
+    if (kind === Kind.ReduceScatter || kind === Kind.AllGather) this.counters.bytesSent += payload.length;
     this.send(this.header(kind, step, bucket, ringStep, chunk, payload, checksum), payload);
   }
 
