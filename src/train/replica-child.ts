@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
 import { ConfigError } from '../model/config.js';
+import { parseCompression } from '../parallel/compression.js';
 import { loadCurveKeys } from '../parallel/curve.js';
 import { runExercise } from '../parallel/exercise.js';
 import { StaticRendezvous } from '../parallel/rendezvous.js';
@@ -183,6 +184,7 @@ async function main(): Promise<number> {
       ...(port === undefined ? {} : { port }),
       ...(cfg.timeoutMs === undefined ? {} : { timeoutMs: cfg.timeoutMs }),
       ...(cfg.bucketBytes === undefined ? {} : { bucketBytes: cfg.bucketBytes }),
+      compression: parseCompression(cfg.train ? cfg.train.compression : cfg.compression, cfg.train ? 'parallel.compression' : 'compression'),
       ...(curve === undefined ? {} : { curve }),
     });
     if (stopping) throw new Error(stopping);

@@ -35,6 +35,8 @@ export interface ReplicaConfig {
   readonly advertise?: string;
   readonly timeoutMs?: number;
   readonly bucketBytes?: number;
+  /** Wire compression of the exercise workload; a training replica takes its train config's `compression`. */
+  readonly compression?: string;
   /** CURVE key files; DCIGN_CURVE_* variables are read too. */
   readonly curve?: CurveKeySources;
   /** Emit log and checkpoint lines from every rank, not only rank 0. */
