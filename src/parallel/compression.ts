@@ -3,11 +3,10 @@
 // half-precision reductions, with the accumulator widened as in Micikevicius et al. 2018, "Mixed Precision
 // Training", section 3.2).
 //
-// The conversions are written here, not taken from a package: the one on npm (@petamoriken/float16 3.9.3, a
-// Float16Array polyfill; Node 20 has no native Float16Array) measured 40 ns per element to encode and over 1 us per
-// element to decode through its DataView API, which would cost seconds per step on a 16 MB gradient; these loops run
-// at a few ns per element. Encoding rounds to nearest, ties to even (as a hardware conversion does); decoding is a
-// lookup in a 65536-entry table.
+// The conversions are written here (half-kernels.ts, WebAssembly SIMD), not taken from a package: the one on npm
+// (@petamoriken/float16 3.9.3, a Float16Array polyfill; Node 20 has no native Float16Array) measured 40 ns per
+// element to encode and over 1 us per element to decode through its DataView API, which would cost seconds per step
+// on a 16 MB gradient. Encoding rounds to nearest, ties to even, as a hardware conversion does.
 //
 // Error of one ring all-reduce (derivation, used by the tests): each encode of a value x returns x(1 + d) + a with
 // |d| <= u and |a| <= eta (u: unit roundoff, 2^-11 for fp16, 2^-8 for bf16; eta: half the spacing of the format's
@@ -17,6 +16,8 @@
 // element, with A = (1/R) sum_i |g_i| (the mean absolute gradient over the ranks):
 //     |result - exact mean| <= R * ((u + 2^-24) * A + eta)     (hops = R: R - 1 partial sums and the mean)
 // to first order in u; errorBound() returns it with a (1 + u)^R factor for the higher-order terms.
+
+import { HalfKernels } from './half-kernels.js';
 
 export const COMPRESSIONS = ['none', 'fp16', 'bf16'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -74,90 +75,17 @@ export function errorBound(codec: HalfCodec, worldSize: number, meanAbs: number)
 let fp16: HalfCodec | undefined;
 let bf16: HalfCodec | undefined;
 
-/** binary16 bits of the float32 with bits b, rounded to nearest, ties to even. */
-function fp16Bits(b: number): number {
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  const mant = b & 0x7fffff;
-  const e = exp - 112; // rebias 127 -> 15
-  if (e >= 1 && e <= 30) {
-    let h = (e << 10) | (mant >>> 13);
-    const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0)) h++; // a carry into the exponent is right, up to infinity
-    return sign | h;
-  }
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0); // infinity stays, NaN stays a (quiet) NaN
-  if (e > 30) return sign | 0x7c00; // overflow
-  if (e < -10) return sign; // below half the smallest subnormal (2^-25): zero
-  // subnormal: value = m * 2^(exp - 150) = k * 2^-24 with k = m >> (14 - e), rounded
-  const m = mant | 0x800000;
-  const shift = 14 - e;
-  let h = m >>> shift;
-  const rem = m & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  if (rem > half || (rem === half && (h & 1) !== 0)) h++; // may carry into the smallest normal, which is right
-  return sign | h;
-}
-
-/** bfloat16 bits of the float32 with bits b, rounded to nearest, ties to even. */
-function bf16Bits(b: number): number {
-  if ((b & 0x7fffffff) >>> 0 > 0x7f800000) return ((b >>> 16) | 0x40) & 0xffff; // NaN stays a quiet NaN
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-function decodeTable(name: 'fp16' | 'bf16'): Float32Array {
-  const table = new Float32Array(65536);
-  const bits = new Uint32Array(table.buffer);
-  for (let h = 0; h < 65536; h++) {
-    if (name === 'bf16') {
-      bits[h] = (h << 16) >>> 0;
-      continue;
-    }
-    const sign = (h & 0x8000) !== 0 ? -1 : 1;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) table[h] = sign * mant * 2 ** -24;
-    else if (exp === 31) table[h] = mant === 0 ? sign * Infinity : Number.NaN;
-    else table[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
-  }
-  return table;
-}
-
-/** A Uint16Array over the payload; a copy when ZeroMQ handed over an odd-aligned buffer. */
-function halves(payload: Uint8Array): Uint16Array {
-  if (payload.byteOffset % 2 === 0) return new Uint16Array(payload.buffer, payload.byteOffset, payload.length >>> 1);
-  return new Uint16Array(Uint8Array.from(payload).buffer);
-}
+let kernels: HalfKernels | undefined;
 
 function makeCodec(name: 'fp16' | 'bf16'): HalfCodec {
-  const table = decodeTable(name);
-  const toBits = name === 'fp16' ? fp16Bits : bf16Bits;
-  const infBits = name === 'fp16' ? 0x7c00 : 0x7f80;
+  const k = (kernels ??= new HalfKernels());
   return {
     name,
     unitRoundoff: name === 'fp16' ? 2 ** -11 : 2 ** -8,
     absoluteError: name === 'fp16' ? 2 ** -25 : 2 ** -134,
     maxValue: name === 'fp16' ? 65504 : 3.3895313892515355e38,
-    encode(src, start, end) {
-      const n = end - start;
-      const out = new Uint16Array(n);
-      let overflow = 0;
-      const bits = new Uint32Array(src.buffer, src.byteOffset + start * 4, n);
-      for (let i = 0; i < n; i++) {
-        const b = bits[i] as number;
-        const h = toBits(b);
-        out[i] = h;
-        if ((h & 0x7fff) === infBits && (b & 0x7f800000) !== 0x7f800000) overflow++;
-      }
-      return { bytes: Buffer.from(out.buffer, 0, n * 2), overflow };
-    },
-    addInto(dst, off, payload) {
-      const h = halves(payload);
-      for (let i = 0; i < h.length; i++) dst[off + i] = (dst[off + i] as number) + (table[h[i] as number] as number);
-    },
-    decodeInto(dst, off, payload) {
-      const h = halves(payload);
-      for (let i = 0; i < h.length; i++) dst[off + i] = table[h[i] as number] as number;
-    },
+    encode: (src, start, end) => k.encode(name, src, start, end),
+    addInto: (dst, off, payload) => k.apply(name, 'add', dst, off, payload),
+    decodeInto: (dst, off, payload) => k.apply(name, 'decode', dst, off, payload),
   };
 }

@@ -17,6 +17,7 @@ import { joinRing, RingError, type RingReducer } from '../parallel/ring.js';
 import type { Rendezvous, RendezvousResult } from '../parallel/types.js';
 import { resolveTrainConfig, type TrainConfigInput } from './config.js';
 import type { GradientReducer } from './gradient-reducer.js';
+import { noopExchange } from './noop-exchange.js';
 import {
   REPLICA_EXIT,
   encodeMessage,
@@ -60,6 +61,9 @@ export function readReplicaConfig(argv: readonly string[], env: NodeJS.ProcessEn
     throw new ConfigError('rendezvous.kind', `in ${where} must be 'static' or 'supervisor', got ${JSON.stringify(kind)}`);
   }
   if (!cfg.train === !cfg.exercise) throw new ConfigError('train', `in ${where}: give exactly one of train, exercise`);
+  if (cfg.exchange !== undefined && cfg.exchange !== 'ring' && cfg.exchange !== 'noop') {
+    throw new ConfigError('exchange', `in ${where} must be 'ring' (average gradients) or 'noop' (timing only), got ${JSON.stringify(cfg.exchange)}`);
+  }
   // The trainer's own validation, before any socket is bound: a bad value fails here, named, and is never retried.
   if (cfg.train) return { ...cfg, train: resolveTrainConfig(cfg.train as TrainConfigInput) };
   return cfg;
@@ -204,7 +208,7 @@ async function main(): Promise<number> {
       output = { kind: 'exercise', exercise };
     } else {
       const { runTraining } = await (trainer as Promise<typeof import('./run.js')>);
-      const averaged: GradientReducer = ring; // the ring satisfies the trainer's interface
+      const averaged: GradientReducer = cfg.exchange === 'noop' ? noopExchange(ring) : ring; // the ring satisfies the trainer's interface
       const train = await runTraining(cfg.train as TrainConfigInput, {
         // alone, train exactly as without data parallelism
         ...(ring.worldSize > 1 ? { reducer: averaged } : {}),
