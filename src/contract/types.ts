@@ -177,6 +177,8 @@ export interface SweepSpec {
   };
   readonly search: SearchSpace;
   readonly replicas: number;
+  /** How the replicas exchange gradients; absent: float32 on the wire (spec `parallel: {compression: fp16}`). */
+  readonly parallel?: { readonly compression: 'fp16' | 'bf16' };
   readonly evaluation: {
     readonly enabled: boolean;
     readonly metrics: readonly string[];

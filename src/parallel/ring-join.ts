@@ -3,6 +3,7 @@
 // proves every rank uses the same bucket size). What comes back is the reducer.
 import * as zmq from 'zeromq';
 
+import { parseCompression, type Compression } from './compression.js';
 import { registerZapDomain, type CurveKeys } from './curve.js';
 import { RingReducer } from './ring.js';
 import { badFrameError, RingError } from './ring-error.js';
@@ -25,6 +26,8 @@ export interface RingOptions {
   readonly heartbeatMs?: number;
   /** CURVE keys; when set, all traffic is encrypted and only the group's keys are admitted. */
   readonly curve?: CurveKeys;
+  /** Gradients on the wire as 16-bit floats, sums in float32 (compression.ts; default none); every rank must agree. */
+  readonly compression?: Compression;
   /**
    * Told about every message dropped as not from a ring peer (garbage, another group, an older generation, a rank
    * that is not the left neighbour); default: a line on stderr, at most one a second.
@@ -55,6 +58,7 @@ export async function joinRing(rendezvous: Rendezvous, opts: RingOptions = {}): 
   if (!Number.isInteger(bucketBytes) || bucketBytes < 4 || bucketBytes % 4 !== 0) {
     throw new Error(`bucketBytes must be a positive multiple of 4, got ${bucketBytes}`);
   }
+  const compression = parseCompression(opts.compression, 'compression');
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.min(1000, timeoutMs / 4));
   const maxPayload = bucketBytes + 65536;
 
@@ -96,13 +100,14 @@ export async function joinRing(rendezvous: Rendezvous, opts: RingOptions = {}): 
       bucketBytes,
       heartbeatMs,
       maxPayload,
+      compression,
       curve: opts.curve,
       zap,
       authFailures,
       endpoint,
       onForeign: opts.onForeign,
     });
-    await greetNeighbours(link, bucketBytes);
+    await greetNeighbours(link, bucketBytes, compression);
     return new RingReducer(link);
   } catch (err) {
     pull.close();
@@ -113,16 +118,16 @@ export async function joinRing(rendezvous: Rendezvous, opts: RingOptions = {}): 
 
 /**
  * Closes the ring end to end: connects to the right neighbour, sends it a hello, and waits for the left neighbour's,
- * which must name the expected rank, world size and bucket size (nothing to do alone).
+ * which must name the expected rank, world size, bucket size and compression (nothing to do alone).
  */
-async function greetNeighbours(link: RingLink, bucketBytes: number): Promise<void> {
+async function greetNeighbours(link: RingLink, bucketBytes: number, compression: Compression): Promise<void> {
   if (link.worldSize === 1) return;
   link.connect();
-  const hello = Buffer.from(JSON.stringify({ rank: link.rank, worldSize: link.worldSize, bucketBytes, endpoint: link.endpoint }));
+  const hello = Buffer.from(JSON.stringify({ rank: link.rank, worldSize: link.worldSize, bucketBytes, compression, endpoint: link.endpoint }));
   link.sendData(Kind.Hello, 0, 0, 0, 0, hello);
   link.startHeartbeats();
   const { payload } = await link.expect({ what: 'join (hello)', step: 0 }, Kind.Hello, 0, 0, 0, 0, -1);
-  let info: { rank?: unknown; worldSize?: unknown; bucketBytes?: unknown };
+  let info: { rank?: unknown; worldSize?: unknown; bucketBytes?: unknown; compression?: unknown };
   try {
     info = JSON.parse(payload.toString('utf8')) as typeof info;
   } catch {
@@ -136,6 +141,20 @@ async function greetNeighbours(link: RingLink, bucketBytes: number): Promise<voi
     throw link.fail(
       new RingError(
         `rank ${link.rank}: rank ${link.left} uses bucketBytes ${String(info.bucketBytes)}, this rank ${bucketBytes}; every rank must use the same`,
+        'config',
+        link.rank,
+        0,
+        link.left,
+        link.peers[link.left],
+      ),
+    );
+  }
+  const leftCompression = info.compression ?? 'none'; // a peer from before compression existed sends float32
+  if (leftCompression !== compression) {
+    throw link.fail(
+      new RingError(
+        `rank ${link.rank}: rank ${link.left} sends gradients as ${String(leftCompression)}, this rank as ${compression}; ` +
+          'every rank must use the same parallel.compression',
         'config',
         link.rank,
         0,

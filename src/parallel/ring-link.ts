@@ -13,6 +13,7 @@
 //
 // One file: sending, receiving and the socket events share the link's liveness state (the left neighbour suspected,
 // the right one lost, the failure, the pending receive and its waker); split apart, each half would reach into the other's.
+import type { Compression } from './compression.js';
 import * as zmq from 'zeromq';
 
 import { peerKey, type CurveKeys } from './curve.js';
@@ -33,6 +34,7 @@ export interface LinkConfig {
   readonly bucketBytes: number;
   readonly heartbeatMs: number;
   readonly maxPayload: number;
+  readonly compression: Compression;
   readonly curve: CurveKeys | undefined;
   readonly zap: { domain: string; release: () => void } | undefined;
   readonly authFailures: string[];
@@ -54,6 +56,10 @@ export class RingLink implements ScheduleLink {
   readonly kernels = new Kernels();
   /** The step of the collective under way (or the last one): named in heartbeats and failures. */
   lastStep = -1;
+  /** Payload bytes of the all-reduce frames handed to the socket so far, counted as they are sent. */
+  bytesSent = 0;
+  /** How gradients travel (every rank agreed on it in the hellos). */
+  readonly compression: Compression;
 
   private readonly groupHash: number;
   private push: zmq.Push | undefined;
@@ -87,6 +93,7 @@ export class RingLink implements ScheduleLink {
     this.groupId = group.groupId;
     this.peers = group.peers;
     this.endpoint = cfg.endpoint;
+    this.compression = cfg.compression;
     this.left = mod(this.rank - 1, this.worldSize);
     this.right = mod(this.rank + 1, this.worldSize);
     this.groupHash = hashGroupId(group.groupId);
@@ -205,6 +212,7 @@ export class RingLink implements ScheduleLink {
   }
 
   sendData(kind: Kind, step: number, bucket: number, ringStep: number, chunk: number, payload: Buffer, checksum?: number): void {
+    if (kind === Kind.ReduceScatter || kind === Kind.AllGather) this.bytesSent += payload.length;
     this.send(this.header(kind, step, bucket, ringStep, chunk, payload, checksum), payload);
   }
 

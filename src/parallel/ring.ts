@@ -9,9 +9,12 @@
 // is reused from one all-reduce to the next: the caller may change its buffer as soon as allReduceMean returns, but
 // the staging area is only rewritten after the frame that proves the right neighbour finished the previous
 // collective has arrived (see Staging).
+// With parallel.compression the all-reduce runs compressed-ring.ts's schedule instead: 16-bit payloads, float32 sums.
+import { compressedAllReduce, type RingIo } from './compressed-ring.js';
+import { codecFor, type Compression, type HalfCodec } from './compression.js';
 import { RingError } from './ring-error.js';
 import type { RingLink } from './ring-link.js';
-import { ringAllReduce, ringBroadcast, ringGatherChecksums, Staging } from './ring-schedule.js';
+import { chunkRange, ringAllReduce, ringBroadcast, ringGatherChecksums, Staging } from './ring-schedule.js';
 
 /** Counters of a reducer's exchanges so far (a reader takes differences over the window it measures). */
 export interface ExchangeStats {
@@ -19,6 +22,7 @@ export interface ExchangeStats {
   readonly allReduceSeconds: number;
   readonly allReduceWaitSeconds: number;
   readonly allReduceFloats: number;
+  /** Payload bytes of the all-reduce frames this rank handed to its socket, counted as they are sent. */
   readonly bytesSent: number;
 }
 
@@ -34,6 +38,7 @@ export class RingReducer {
 
   private readonly counters = { allReduceCalls: 0, allReduceSeconds: 0, allReduceWaitSeconds: 0, allReduceFloats: 0 };
   private busy: string | undefined;
+  private readonly codec: HalfCodec | undefined;
   /** Outgoing copies of the chunks this rank finishes, one slot per bucket. */
   private readonly staging: Staging;
 
@@ -46,22 +51,28 @@ export class RingReducer {
     this.peers = link.peers;
     this.endpoint = link.endpoint;
     this.staging = new Staging(link.bucketElems, link.worldSize);
+    this.codec = codecFor(link.compression);
   }
 
   /** Bytes this rank sends per all-reduce of n floats (excluding headers): 2(R-1)/R of the buffer. */
-  static bytesSentPerAllReduce(n: number, worldSize: number): number {
-    return worldSize === 1 ? 0 : (2 * (worldSize - 1) * n * 4) / worldSize;
+  static bytesSentPerAllReduce(n: number, worldSize: number, bytesPerElement = 4): number {
+    return worldSize === 1 ? 0 : (2 * (worldSize - 1) * n * bytesPerElement) / worldSize;
+  }
+
+  /** How gradients travel (compression.ts). */
+  get compression(): Compression {
+    return this.link.compression;
   }
 
   async allReduceMean(buf: Float32Array, step: number): Promise<void> {
     this.begin('allReduceMean', step);
     const t0 = performance.now();
     try {
-      if (this.worldSize > 1) {
-        await ringAllReduce(this.link, this.staging, buf, step, () => {
-          this.counters.allReduceWaitSeconds += (performance.now() - t0) / 1000;
-        });
-      }
+      const firstFrame = (): void => {
+        this.counters.allReduceWaitSeconds += (performance.now() - t0) / 1000;
+      };
+      if (this.worldSize > 1 && this.codec) await compressedAllReduce(this.ringIo(step, firstFrame), this.codec, buf);
+      else if (this.worldSize > 1) await ringAllReduce(this.link, this.staging, buf, step, firstFrame);
       this.counters.allReduceCalls++;
       this.counters.allReduceSeconds += (performance.now() - t0) / 1000;
       this.counters.allReduceFloats += buf.length;
@@ -77,7 +88,36 @@ export class RingReducer {
    * transit.
    */
   stats(): ExchangeStats {
-    return { ...this.counters, bytesSent: RingReducer.bytesSentPerAllReduce(this.counters.allReduceFloats, this.worldSize) };
+    return { ...this.counters, bytesSent: this.link.bytesSent };
+  }
+
+  /** The link as the compressed schedule (compressed-ring.ts) sees it, for the all-reduce at `step`. */
+  private ringIo(step: number, firstFrame: () => void): RingIo {
+    const link = this.link;
+    const be = link.bucketElems;
+    return {
+      rank: this.rank,
+      worldSize: this.worldSize,
+      buckets: (n) => Math.max(1, Math.ceil(n / be)),
+      chunk: (n, b, c) => {
+        const [s, e] = [b * be, Math.min(n, (b + 1) * be)];
+        const [cs, ce] = chunkRange(e - s, this.worldSize, c);
+        return [s + cs, s + ce];
+      },
+      send: (kind, b, ringStep, c, payload, checksum) => link.sendData(kind, step, b, ringStep, c, payload, checksum),
+      expect: (what, kind, b, ringStep, c, bytes) => link.expect({ what: `allReduceMean ${what}`, step }, kind, step, b, ringStep, c, bytes),
+      firstFrame,
+      overflow: (count, b) =>
+        link.fail(
+          new RingError(
+            `rank ${this.rank}: ${count} gradient values of bucket ${b} at step ${step} are beyond ${link.compression}'s range ` +
+              `(|g| > ${this.codec?.maxValue ?? 0}); train with parallel.compression: bf16 (float32's range) or none`,
+            'config',
+            this.rank,
+            step,
+          ),
+        ),
+    };
   }
 
   /** Messages dropped so far as not coming from a ring peer. */

@@ -150,6 +150,7 @@ export function trainConfigFor(spec: SweepSpec, trial: TrialPlan, runDir: string
     // train.x lands at the config's top level (TrainConfig has steps, batchSize, ... there).
     setPath(cfg, path[0] === 'train' ? path.slice(1) : path, value);
   }
+  if (spec.parallel) cfg.compression = spec.parallel.compression;
   cfg.seed = trial.seed;
   cfg.runDir = runDir;
   return cfg as TrainConfigJson;

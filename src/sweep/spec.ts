@@ -6,7 +6,8 @@ import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
 import { MODEL_CONFIG_FIELDS } from '../model/config.js';
-import { ADAM_FIELDS, TRAIN_SECTION_FIELDS } from '../train/config.js';
+import { ADAM_FIELDS, PARALLEL_FIELDS, TRAIN_SECTION_FIELDS } from '../train/config.js';
+import { COMPRESSIONS, type Compression } from '../parallel/compression.js';
 import { ARCHITECTURES, defaultMode, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
 import type { Distribution, ModelVariant, Objective, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 import { checkSharedKeys, validateVariantGrids } from './variants.js';
@@ -80,7 +81,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   const bad = (field: string, value: unknown, allowed: string): void => void issues.push({ field, value, allowed });
   if (!isRecord(raw)) throw new SweepSpecError([{ field: '(top level)', value: raw, allowed: 'expected a mapping of fields' }], source);
 
-  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints', 'objective', 'earlyStopping'];
+  const known = ['name', 'dataset', 'model', 'train', 'search', 'replicas', 'parallel', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints', 'objective', 'earlyStopping'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) bad(k, raw[k], `unknown field; allowed fields: ${known.join(', ')}`);
 
   const name = raw.name;
@@ -145,6 +146,15 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
   if (!(isInt(replicas) && replicas >= 1 && replicas <= 64)) bad('replicas', replicas, 'expected an integer in 1..64');
   if (isInt(replicas) && isInt(train.batchSize) && replicas >= 1 && train.batchSize % replicas !== 0) {
     bad('train.batchSize', train.batchSize, `expected a multiple of replicas (${replicas}): the global batch is split evenly`);
+  }
+
+  // how the replicas exchange gradients
+  const parRaw = raw.parallel === undefined ? {} : raw.parallel;
+  if (!isRecord(parRaw)) bad('parallel', parRaw, 'expected a mapping such as {compression: fp16}');
+  const parallel = isRecord(parRaw) ? parRaw : {};
+  unknownKeys(parallel, PARALLEL_FIELDS, 'parallel', bad);
+  if (parallel.compression !== undefined && !(COMPRESSIONS as readonly unknown[]).includes(parallel.compression)) {
+    bad('parallel.compression', parallel.compression, `expected one of ${COMPRESSIONS.join(', ')} (fp16: IEEE half, |g| <= 65504; bf16: float32's range, 8-bit precision)`);
   }
 
   // evaluation
@@ -214,6 +224,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     train: train as SweepSpec['train'],
     search: (optimize ? { ...search, optimize } : search) as SearchSpace,
     replicas: replicas as number,
+    ...(parallel.compression !== undefined && parallel.compression !== 'none' ? { parallel: { compression: parallel.compression as Exclude<Compression, 'none'> } } : {}),
     evaluation: evaluation as SweepSpec['evaluation'],
     maxConcurrentTrials: maxConcurrentTrials as number,
     retry: retry as unknown as SweepSpec['retry'],

@@ -28,6 +28,8 @@ export interface TrainFlags {
   readonly decoder?: string;
   readonly clipNorm?: number;
   readonly stepMode?: string;
+  /** Data-parallel gradient compression on the wire: none, fp16 or bf16. */
+  readonly compression?: string;
   readonly logEvery?: number;
   readonly runDir?: string;
   readonly checkpointEvery?: number;
@@ -78,6 +80,7 @@ export function configFromFlags(flags: TrainFlags, now = new Date()): TrainConfi
   put('seed', flags.seed);
   put('clipNorm', flags.clipNorm);
   put('stepMode', flags.stepMode);
+  put('compression', flags.compression);
   put('logEvery', flags.logEvery);
   put('checkpointEvery', flags.checkpointEvery);
   if (resumeFrom !== undefined) input.resumeFrom = resumeFrom;

@@ -1,6 +1,7 @@
 // Training configuration: JSON-serialisable (it travels to replica child processes and into checkpoints), with
 // defaults that say why, and validation whose messages name the field.
 import { ConfigError, resolveModelConfig, type ModelConfig } from '../model/config.js';
+import { COMPRESSIONS, type Compression } from '../parallel/compression.js';
 
 export { ConfigError };
 
@@ -48,6 +49,12 @@ export interface TrainConfig {
    * else eagerly, saying why in the summary and run tags; 'eager': always op by op.
    */
   readonly stepMode: 'graph' | 'eager';
+  /**
+   * Data-parallel: how gradients travel between replicas (a spec's or run config's `parallel.compression`, `dcign train
+   * --compression`): 'none' (float32, the default), 'fp16' or 'bf16' (16 bits on the wire, sums in float32;
+   * src/parallel/compression.ts). Absent means none.
+   */
+  readonly compression?: Compression;
 }
 
 export type TrainConfigInput = Partial<Omit<TrainConfig, 'model' | 'adam'>> & {
@@ -81,6 +88,8 @@ export const TRAIN_SECTION_FIELDS: readonly string[] = [
   'evalBatches', 'evalBatchSize', 'sampler', 'variedFactor', 'stepMode',
 ];
 export const ADAM_FIELDS: readonly string[] = ['beta1', 'beta2', 'epsilon'];
+/** The fields of a spec's or run config's `parallel` section (how replicas exchange gradients). */
+export const PARALLEL_FIELDS: readonly string[] = ['compression'];
 
 /** Fills defaults and validates; throws ConfigError naming the field. */
 export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
@@ -128,6 +137,12 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
   }
   if (cfg.stepMode !== 'graph' && cfg.stepMode !== 'eager') {
     throw new ConfigError('stepMode', `must be 'graph' or 'eager', got '${String(cfg.stepMode)}'`);
+  }
+  if (cfg.compression !== undefined && !(COMPRESSIONS as readonly string[]).includes(cfg.compression)) {
+    throw new ConfigError(
+      'parallel.compression',
+      `must be one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(cfg.compression)} (fp16: IEEE half, |g| <= 65504; bf16: float32's range, 8-bit precision)`,
+    );
   }
   if (cfg.model.variant === 'info-vae' && cfg.batchSize < 2) throw new ConfigError('batchSize', 'must be >= 2 for info-vae (MMD)');
   if (typeof cfg.runDir !== 'string' || cfg.runDir === '') throw new ConfigError('runDir', 'must be a directory path');

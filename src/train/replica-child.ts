@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
 import { ConfigError } from '../model/config.js';
+import { parseCompression } from '../parallel/compression.js';
 import { loadCurveKeys } from '../parallel/curve.js';
 import { runExercise } from '../parallel/exercise.js';
 import { StaticRendezvous } from '../parallel/rendezvous.js';
@@ -18,6 +19,7 @@ import { joinRing } from '../parallel/ring-join.js';
 import type { Rendezvous, RendezvousResult } from '../parallel/types.js';
 import { resolveTrainConfig, type TrainConfigInput } from './config.js';
 import type { GradientReducer } from './gradient-reducer.js';
+import { noopExchange } from './noop-exchange.js';
 import {
   REPLICA_EXIT,
   encodeMessage,
@@ -61,6 +63,9 @@ export function readReplicaConfig(argv: readonly string[], env: NodeJS.ProcessEn
     throw new ConfigError('rendezvous.kind', `in ${where} must be 'static' or 'supervisor', got ${JSON.stringify(kind)}`);
   }
   if (!cfg.train === !cfg.exercise) throw new ConfigError('train', `in ${where}: give exactly one of train, exercise`);
+  if (cfg.exchange !== undefined && cfg.exchange !== 'ring' && cfg.exchange !== 'noop') {
+    throw new ConfigError('exchange', `in ${where} must be 'ring' (average gradients) or 'noop' (timing only), got ${JSON.stringify(cfg.exchange)}`);
+  }
   // The trainer's own validation, before any socket is bound: a bad value fails here, named, and is never retried.
   if (cfg.train) return { ...cfg, train: resolveTrainConfig(cfg.train as TrainConfigInput) };
   return cfg;
@@ -185,6 +190,7 @@ async function main(): Promise<number> {
       ...(port === undefined ? {} : { port }),
       ...(cfg.timeoutMs === undefined ? {} : { timeoutMs: cfg.timeoutMs }),
       ...(cfg.bucketBytes === undefined ? {} : { bucketBytes: cfg.bucketBytes }),
+      compression: parseCompression(cfg.train ? cfg.train.compression : cfg.compression, cfg.train ? 'parallel.compression' : 'compression'),
       ...(curve === undefined ? {} : { curve }),
     });
     if (stopping) throw new Error(stopping);
@@ -204,7 +210,7 @@ async function main(): Promise<number> {
       output = { kind: 'exercise', exercise };
     } else {
       const { runTraining } = await (trainer as Promise<typeof import('./run.js')>);
-      const averaged: GradientReducer = ring; // the ring satisfies the trainer's interface
+      const averaged: GradientReducer = cfg.exchange === 'noop' ? noopExchange(ring) : ring; // the ring satisfies the trainer's interface
       const train = await runTraining(cfg.train as TrainConfigInput, {
         // alone, train exactly as without data parallelism
         ...(ring.worldSize > 1 ? { reducer: averaged } : {}),

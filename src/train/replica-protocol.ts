@@ -35,6 +35,13 @@ export interface ReplicaConfig {
   readonly advertise?: string;
   readonly timeoutMs?: number;
   readonly bucketBytes?: number;
+  /** Wire compression of the exercise workload; a training replica takes its train config's `compression`. */
+  readonly compression?: string;
+  /**
+   * 'ring' (default) averages gradients; 'noop' keeps the ring and the initial broadcast but skips every gradient
+   * exchange (noop-exchange.ts): compute-only steps for timing (bench:cluster), never for a model that is kept.
+   */
+  readonly exchange?: 'ring' | 'noop';
   /** CURVE key files; DCIGN_CURVE_* variables are read too. */
   readonly curve?: CurveKeySources;
   /** Emit log and checkpoint lines from every rank, not only rank 0. */

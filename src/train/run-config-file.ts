@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ConfigError, rejectUnknownKeys, rejectUnknownModelKeys } from '../model/config.js';
-import { ADAM_FIELDS, TRAIN_SECTION_FIELDS, type TrainConfigInput } from './config.js';
+import { ADAM_FIELDS, PARALLEL_FIELDS, TRAIN_SECTION_FIELDS, type TrainConfigInput } from './config.js';
 
-const SECTIONS = ['dataset', 'model', 'train'];
+const SECTIONS = ['dataset', 'model', 'train', 'parallel'];
 const SWEEP_ONLY = ['name', 'search', 'replicas', 'evaluation', 'maxConcurrentTrials', 'retry', 'taskQueue', 'checkpoints', 'objective', 'earlyStopping'];
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -57,6 +57,11 @@ export function runConfigFrom(raw: unknown): TrainConfigInput {
     rejectUnknownKeys(raw.train, TRAIN_SECTION_FIELDS, 'train');
     if (isRecord(raw.train.adam)) rejectUnknownKeys(raw.train.adam, ADAM_FIELDS, 'train.adam');
     Object.assign(out, raw.train);
+  }
+  if (raw.parallel !== undefined) {
+    if (!isRecord(raw.parallel)) throw new ConfigError('parallel', `must be a mapping such as {compression: fp16}, got ${JSON.stringify(raw.parallel)}`);
+    rejectUnknownKeys(raw.parallel, PARALLEL_FIELDS, 'parallel');
+    if (raw.parallel.compression !== undefined) out.compression = raw.parallel.compression;
   }
   return out as TrainConfigInput;
 }

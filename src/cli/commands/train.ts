@@ -17,6 +17,7 @@ interface TrainArgs {
   decoder?: string;
   'clip-norm'?: number;
   step?: string;
+  compression?: string;
   'log-every'?: number;
   'run-dir'?: string;
   'checkpoint-every'?: number;
@@ -54,6 +55,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         choices: ['graph', 'eager'],
         describe: "'graph' (default: one TensorFlow graph run per step where the model has one, else eager) or 'eager'",
       })
+      .option('compression', {
+        type: 'string',
+        describe: "with --replicas: gradients on the wire as 'none' (float32, default), 'fp16' or 'bf16' (half the bytes, sums in float32)",
+      })
       .option('log-every', { type: 'number', describe: 'steps between loss read-backs (default 100)' })
       .option('run-dir', { type: 'string', describe: 'run folder (default .dcign/runs/<dataset>-<model>-...)' })
       .option('checkpoint-every', { type: 'number', describe: 'steps between checkpoints (default 10000; 0 = end only)' })
@@ -90,6 +95,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       decoder: argv.decoder,
       clipNorm: argv['clip-norm'],
       stepMode: argv.step,
+      compression: argv.compression,
       logEvery: argv['log-every'],
       runDir: argv['run-dir'],
       checkpointEvery: argv['checkpoint-every'],
