@@ -362,6 +362,160 @@ export class GraphBuilder {
     return this.node('Slice', [x], [count, k], [['Index', 'type', DT_INT32]], [this.intConstant([first, 0]), this.intConstant([count, k])]);
   }
 
+  // ---- the other variants' ops (InfoVAE's MMD, beta-TCVAE's TC, FactorVAE's discriminator, SAGAN attention) ----
+  // Hand rules, each the gradient TensorFlow registers for the op (tensorflow/cc/gradients math_grad.cc, nn_grad.cc),
+  // written out because the tape needs a backward for every op it records and the addon drives no gradient registry.
+
+  /** a b^T for a [n, k], b [m, k]: [n, m]. Gradients (MatMul with transpose_b): dy b to a, dy^T a to b. */
+  matMulTB(a: Node, b: Node): Node {
+    const [n, k] = a.shape as [number, number];
+    const m = b.shape[0] as number;
+    const mm = (x: Node, y: Node, ta: boolean, tb: boolean, shape: readonly number[]): Node =>
+      this.node('MatMul', [x, y], shape, [
+        ['transpose_a', 'bool', ta],
+        ['transpose_b', 'bool', tb],
+      ]);
+    const y = mm(a, b, false, true, [n, m]);
+    return this.record([a, b], y, (dy) => [mm(dy, b, false, false, [n, k]), mm(dy, a, true, false, [m, k])]);
+  }
+
+  /**
+   * Batched products of rank-3 a [B, n, k] and b [B, k, m] (b [B, m, k] with adjB): BatchMatMulV2. Gradients
+   * (TensorFlow's BatchMatMulV2 rule): for a b, dy b^T to a and a^T dy to b; for a b^T, dy b to a and dy^T a to b.
+   */
+  batchMatMul(a: Node, b: Node, adjB = false): Node {
+    const [bs, n] = a.shape as [number, number, number];
+    const m = (adjB ? b.shape[1] : b.shape[2]) as number;
+    const bmm = (x: Node, y: Node, ax: boolean, ay: boolean, shape: readonly number[]): Node =>
+      this.node('BatchMatMulV2', [x, y], shape, [
+        ['adj_x', 'bool', ax],
+        ['adj_y', 'bool', ay],
+      ]);
+    const y = bmm(a, b, false, adjB, [bs, n, m]);
+    return this.record([a, b], y, (dy) =>
+      adjB ? [bmm(dy, b, false, false, a.shape), bmm(dy, a, true, false, b.shape)] : [bmm(dy, b, false, true, a.shape), bmm(a, dy, true, false, b.shape)],
+    );
+  }
+
+  /** Softmax over the last axis; gradient (TensorFlow's Softmax rule) (dy - sum(dy y, last, keep)) y. */
+  softmax(x: Node): Node {
+    const y = this.node('Softmax', [x], x.shape);
+    return this.record([x], y, (dy) => {
+      const s = this.sumKeepRaw(this.rawMul(dy, y), x.shape.length - 1);
+      return [this.rawMul(this.node('Sub', [dy, this.broadcast(s, x.shape)], x.shape), y)];
+    });
+  }
+
+  /** log softmax over the last axis; gradient (TensorFlow's LogSoftmax rule) dy - exp(y) sum(dy, last, keep). */
+  logSoftmax(x: Node): Node {
+    const y = this.node('LogSoftmax', [x], x.shape);
+    return this.record([x], y, (dy) => {
+      const s = this.broadcast(this.sumKeepRaw(dy, x.shape.length - 1), x.shape);
+      return [this.node('Sub', [dy, this.rawMul(this.node('Exp', [y], x.shape), s)], x.shape)];
+    });
+  }
+
+  /** max(x, alpha x); gradient LeakyReluGrad, TensorFlow's registered one. */
+  leakyRelu(x: Node, alpha: number): Node {
+    const y = this.node('LeakyRelu', [x], x.shape, [['alpha', 'float', alpha]]);
+    return this.record([x], y, (dy) => [this.node('LeakyReluGrad', [dy, x], x.shape, [['alpha', 'float', alpha]])]);
+  }
+
+  /** c / x element-wise for a constant c; gradient -dy y / x (RealDiv's rule for its divisor). */
+  scalarOver(c: number, x: Node): Node {
+    const y = this.node('RealDiv', [this.constant(c), x], x.shape);
+    return this.record([x], y, (dy) => [this.rawMul(dy, this.node('RealDiv', [this.node('Neg', [y], x.shape), x], x.shape))]);
+  }
+
+  /** Sum over one axis, kept (size 1) or dropped; gradient dy broadcast back over it. */
+  sumAxis(x: Node, axis: number, keep: boolean): Node {
+    const kept = x.shape.map((d, i) => (i === axis ? 1 : d));
+    const shape = keep ? kept : x.shape.filter((_, i) => i !== axis);
+    const y = this.node('Sum', [x], shape, [['keep_dims', 'bool', keep], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
+    return this.record([x], y, (dy) => [this.broadcast(keep ? dy : this.rawReshape(dy, kept), x.shape)]);
+  }
+
+  /** Mean over all elements (a scalar); gradient dy / size everywhere. */
+  mean(x: Node): Node {
+    const y = this.node('Mean', [x], [], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()])]);
+    return this.record([x], y, (dy) => [this.node('RealDiv', [this.broadcast(dy, x.shape), this.constant(size(x.shape))], x.shape)]);
+  }
+
+  /** x (size-1 axes where `shape` is larger, same rank) broadcast to `shape`; gradient summed back over those axes. */
+  broadcastTo(x: Node, shape: readonly number[]): Node {
+    const axes = shape.flatMap((d, i) => (x.shape[i] === d ? [] : [i]));
+    if (x.shape.length !== shape.length || axes.some((i) => x.shape[i] !== 1)) throw new Error(`GraphBuilder.broadcastTo: [${x.shape.join()}] to [${shape.join()}]`);
+    const y = this.broadcast(x, shape);
+    return this.record([x], y, (dy) => [
+      this.node('Sum', [dy], x.shape, [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant(axes)]),
+    ]);
+  }
+
+  /**
+   * log sum exp over one axis, dropped, in tfjs's stable arrangement (max kept, subtracted, added back) so both paths
+   * round alike. Hand rule (a composite, no single TensorFlow op): the gradient is the softmax over the axis times dy,
+   * exp(x - y) dy with y and dy broadcast back over the axis.
+   */
+  logSumExp(x: Node, axis: number): Node {
+    const kept = x.shape.map((d, i) => (i === axis ? 1 : d));
+    const shape = x.shape.filter((_, i) => i !== axis);
+    const keepAttrs: Attr[] = [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]];
+    const max = this.node('Max', [x], kept, keepAttrs, [this.intConstant([axis])]);
+    const e = this.node('Exp', [this.node('Sub', [x, this.broadcast(max, x.shape)], x.shape)], x.shape);
+    const s = this.node('Sum', [e], shape, [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
+    const y = this.node('AddV2', [this.rawReshape(max, shape), this.node('Log', [s], shape)], shape);
+    return this.record([x], y, (dy) => {
+      const soft = this.node('Exp', [this.node('Sub', [x, this.broadcast(this.rawReshape(y, kept), x.shape)], x.shape)], x.shape);
+      return [this.rawMul(soft, this.broadcast(this.rawReshape(dy, kept), x.shape))];
+    });
+  }
+
+  /** Splits axis 0 of x into pieces of `sizes`; each piece's gradient lands in its rows, zeros elsewhere. */
+  splitRows(x: Node, sizes: readonly number[]): Node[] {
+    const rest = x.shape.slice(1);
+    const op = this.op('SplitV', [x.out, this.intConstant(sizes), this.intConstant([0], [])], [
+      ['T', 'type', DT_FLOAT],
+      ['Tlen', 'type', DT_INT32],
+      ['num_split', 'int', sizes.length],
+    ]);
+    const parts = sizes.map((s, i): Node => ({ out: [op, i], shape: [s, ...rest] }));
+    let before = 0;
+    for (const [i, piece] of parts.entries()) {
+      const pads = [before, (x.shape[0] as number) - before - (sizes[i] as number), ...rest.flatMap(() => [0, 0])];
+      this.record([x], piece, (dy) => {
+        const p = this.op('Pad', [dy.out, this.intConstant(pads, [x.shape.length, 2])], [
+          ['T', 'type', DT_FLOAT],
+          ['Tpaddings', 'type', DT_INT32],
+        ]);
+        return [{ out: [p, 0], shape: x.shape }];
+      });
+      before += sizes[i] as number;
+    }
+    return parts;
+  }
+
+  /** Identity whose output carries no gradient back (TensorFlow's StopGradient): the tape never sees it. */
+  stopGradient(x: Node): Node {
+    return this.node('StopGradient', [x], x.shape);
+  }
+
+  /** Flat gather of x's elements at int32 `indices` [n] (FactorVAE's permute_dims of stopped codes); not recorded. */
+  gatherFlat(x: Node, indices: Output, shape: readonly number[]): Node {
+    const flat = this.rawReshape(x, [size(x.shape)]);
+    const op = this.op('GatherV2', [flat.out, indices, this.intConstant([0], [])], [
+      ['Tparams', 'type', DT_FLOAT],
+      ['Tindices', 'type', DT_INT32],
+      ['Taxis', 'type', DT_INT32],
+      ['batch_dims', 'int', 0],
+    ]);
+    return this.rawReshape({ out: [op, 0], shape: [size(x.shape)] }, shape);
+  }
+
+  private sumKeepRaw(x: Node, axis: number): Node {
+    const shape = x.shape.map((d, i) => (i === axis ? 1 : d));
+    return this.node('Sum', [x], shape, [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
+  }
+
   // ---- raw helpers (not recorded) -----------------------------------------------------------------------------
 
   rawMul(a: Node, b: Node): Node {

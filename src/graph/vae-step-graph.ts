@@ -13,6 +13,8 @@
 //   DIP-VAE-I/II     Kumar et al. 2018 Eq. 6 / 7 (dip-vae.ts)
 //   DCIGN            Kulkarni et al. 2015 Sec. 3.1, clamped as src/model/dcign.ts says (the clamp's gradient is a
 //                    hand rule: GraphBuilder.clamp)
+//   InfoVAE          Zhao et al. 2017 Eq. 7, MMD of Gretton et al. 2012 Lemma 6 (mmd.ts)
+//   beta-TCVAE       Chen et al. 2018 Sec. 3.1, minibatch-weighted TC (beta-tcvae.ts)
 // What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
 // step.
 //
@@ -53,6 +55,8 @@ export class VaeStepGraph {
   readonly eps: Node;
   /** Annealed capacity C at the step (annealed-vae only). */
   readonly capacity: Node | undefined;
+  /** InfoVAE: [B, L] prior samples (noiseFor with PRIOR_SALT). */
+  readonly prior: Node | undefined;
   /** DCIGN: [1, L] 0/1 mask of the batch's free latents (all ones for a batch with no varied factor). */
   readonly freeMask: Node | undefined;
   /** DCIGN: the batch's own clamp target ([2, L] mean and log-variance rows, or [1, L] for clampAt 'z'). */
@@ -97,6 +101,7 @@ export class VaeStepGraph {
     this.x = b.placeholder([B, H, H, C]);
     this.eps = b.placeholder([B, L]);
     this.capacity = cfg.variant === 'annealed-vae' ? b.placeholder([]) : undefined;
+    this.prior = cfg.variant === 'info-vae' ? b.placeholder([B, L]) : undefined;
 
     const vars = s.specs.map((sp) => b.variable(`${s.prefix}/${sp.name}`, sp.shape));
     const byName = new Map(s.specs.map((sp, i) => [sp.name, (vars[i] as { read: Node }).read]));
@@ -174,7 +179,20 @@ export class VaeStepGraph {
         : b.mul(b.abs(b.sub(kl, this.capacity)), b.constant(cfg.capacity?.gamma ?? 1));
     let head: Node[];
     let total: Node;
-    if (cfg.variant === 'dip-vae-i' || cfg.variant === 'dip-vae-ii') {
+    if (cfg.variant === 'info-vae' && this.prior !== undefined) {
+      // vae.ts info-vae, mmd.ts op for op: recon + (1 - alpha) KL + (alpha + lambda - 1) MMD(z, prior)
+      const m = cfg.mmd ?? { kernel: 'imq', lambda: 1000, alpha: 1 };
+      const dist = mmdGraph(b, z, this.prior, m.kernel);
+      const reg = b.add(b.mul(kl, b.constant(1 - m.alpha)), b.mul(dist, b.constant(m.alpha + m.lambda - 1)));
+      total = b.add(recon, reg);
+      head = [total, recon, kl, reg, dist];
+    } else if (cfg.variant === 'beta-tcvae') {
+      // vae.ts beta-tcvae, beta-tcvae.ts op for op: recon + KL + (beta - 1) TC
+      const tc = totalCorrelationGraph(b, z, mu, logvar);
+      const reg = b.add(kl, b.mul(tc, b.constant(cfg.beta - 1)));
+      total = b.add(recon, reg);
+      head = [total, recon, kl, reg, tc];
+    } else if (cfg.variant === 'dip-vae-i' || cfg.variant === 'dip-vae-ii') {
       // src/model/dip-vae.ts op for op: Kumar et al. 2018 Eq. 6 (I) / 7 (II), recon + KL + the covariance penalty
       const dp = cfg.dip ?? { lambdaOd: 1, lambdaDFactor: cfg.variant === 'dip-vae-i' ? 10 : 1 };
       const eye = b.constant(Float32Array.from({ length: L * L }, (_, i) => (i % (L + 1) === 0 ? 1 : 0)), [L, L]);
@@ -286,4 +304,41 @@ export class VaeStepGraph {
   get size(): number {
     return this.flatGrad.shape[0] as number;
   }
+}
+
+/**
+ * Unbiased MMD^2 between q [n, L] and p [n, L], mmd.ts op for op (Zhao et al. 2017 Eq. 7; Gretton et al. 2012
+ * Lemma 6): squared distances relu(|a|^2 + |b|^2^T - 2 a b^T), kernel imq C / (C + d2) or rbf exp(-d2 / C), C = 2 L.
+ */
+function mmdGraph(b: GraphBuilder, q: Node, p: Node, kind: 'imq' | 'rbf'): Node {
+  const [n, L] = q.shape as [number, number];
+  const c = 2 * L;
+  const sqDistances = (x: Node, y: Node): Node => {
+    const xx = b.broadcastTo(b.sumAxis(b.square(x), 1, true), [n, n]);
+    const yy = b.broadcastTo(b.reshape(b.sumAxis(b.square(y), 1, true), [1, n]), [n, n]);
+    return b.relu(b.sub(b.add(xx, yy), b.mul(b.matMulTB(x, y), b.constant(2))));
+  };
+  const kernel = (d2: Node): Node => (kind === 'imq' ? b.scalarOver(c, b.add(d2, b.constant(c))) : b.exp(b.div(d2, b.constant(-c))));
+  const offDiag = b.constant(Float32Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 0 : 1)), [n, n]);
+  const kqq = b.div(b.sum(b.mul(kernel(sqDistances(q, q)), offDiag)), b.constant(n * (n - 1)));
+  const kpp = b.div(b.sum(b.mul(kernel(sqDistances(p, p)), offDiag)), b.constant(n * (n - 1)));
+  const kqp = b.div(b.sum(kernel(sqDistances(q, p))), b.constant(n * n));
+  return b.sub(b.add(kqq, kpp), b.mul(kqp, b.constant(2)));
+}
+
+/**
+ * beta-TCVAE's minibatch-weighted total correlation, beta-tcvae.ts op for op (Chen et al. 2018 Sec. 3.1, Eq. S6):
+ * log q(z_jl | x_i) over [j, i, l], then mean_j [logsumexp_i sum_l - sum_l logsumexp_i].
+ */
+function totalCorrelationGraph(b: GraphBuilder, z: Node, mu: Node, logvar: Node): Node {
+  const [B, L] = z.shape as [number, number];
+  const cube = [B, B, L];
+  const rowsOf = (x: Node): Node => b.broadcastTo(b.reshape(x, [B, 1, L]), cube); // x_j at [j, i, l]
+  const colsOf = (x: Node): Node => b.broadcastTo(b.reshape(x, [1, B, L]), cube); // x_i at [j, i, l]
+  const d = b.sub(rowsOf(z), colsOf(mu));
+  const invVar = colsOf(b.exp(b.mul(logvar, b.constant(-1))));
+  const logq = b.mul(b.add(b.add(b.mul(b.square(d), invVar), colsOf(logvar)), b.constant(Math.log(2 * Math.PI))), b.constant(-0.5));
+  const logQz = b.logSumExp(b.sumAxis(logq, 2, false), 1);
+  const logQzProduct = b.sumAxis(b.logSumExp(logq, 1), 1, false);
+  return b.mean(b.sub(logQz, logQzProduct));
 }

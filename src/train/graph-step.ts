@@ -10,7 +10,7 @@ import { sessionConfig } from '../graph/session-config.js';
 import { graphSupport } from '../graph/support.js';
 import { VaeStepGraph } from '../graph/vae-step-graph.js';
 import { readFlat } from '../model/architecture.js';
-import { EPS_SALT, noiseFor, type VaeModel } from '../model/vae.js';
+import { EPS_SALT, noiseFor, PRIOR_SALT, type VaeModel } from '../model/vae.js';
 import type { Adam, AdamConfig } from './adam.js';
 
 /** How the trainer runs its step, for summaries and run tags. */
@@ -86,6 +86,7 @@ export class GraphStep {
       [this.g.eps.out, f32([batch.batchSize, L], noiseFor(seed, EPS_SALT, batch.globalIndices, L))],
     ];
     if (this.g.capacity !== undefined) feeds.push([this.g.capacity.out, scalar(this.model.capacityAt(step))]);
+    if (this.g.prior !== undefined) feeds.push([this.g.prior.out, f32([batch.batchSize, L], noiseFor(seed, PRIOR_SALT, batch.globalIndices, L))]);
     if (this.g.freeMask !== undefined) feeds.push([this.g.freeMask.out, f32([1, L], this.model.freeMask(batch.variedFactor))]);
     return feeds;
   }
