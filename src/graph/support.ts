@@ -2,7 +2,7 @@
 // and tracking tags runs with the answer from their config alone (src/tracking runs in processes without tfjs).
 
 /** The variants the graph step covers (on the standard and residual architectures). */
-export const GRAPH_VARIANTS: readonly string[] = ['beta-vae', 'annealed-vae', 'dcign', 'dip-vae-i', 'dip-vae-ii', 'info-vae', 'beta-tcvae'];
+export const GRAPH_VARIANTS: readonly string[] = ['beta-vae', 'annealed-vae', 'dcign', 'dip-vae-i', 'dip-vae-ii', 'info-vae', 'beta-tcvae', 'factor-vae'];
 
 /** Undefined when the graph step covers this model, else the reason it runs eagerly. */
 export function graphSupport(model: { readonly variant?: string; readonly architecture?: string }): string | undefined {

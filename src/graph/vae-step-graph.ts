@@ -15,6 +15,8 @@
 //                    hand rule: GraphBuilder.clamp)
 //   InfoVAE          Zhao et al. 2017 Eq. 7, MMD of Gretton et al. 2012 Lemma 6 (mmd.ts)
 //   beta-TCVAE       Chen et al. 2018 Sec. 3.1, minibatch-weighted TC (beta-tcvae.ts)
+//   FactorVAE        Kim & Mnih 2018 Eq. 2 and Algorithm 1 (factor-vae.ts): the discriminator's parameters follow
+//                    the VAE's and step with their own Adam group, from the one gradient, as adam.ts does
 // What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
 // step.
 //
@@ -26,7 +28,7 @@ import type { ModelConfig } from '../model/config.js';
 import { bottleneckSide, gaussianSigma, type ParamSpec } from '../model/param-specs.js';
 import { GraphBuilder, type Node } from './builder.js';
 import { graphSupport } from './support.js';
-import { DT_FLOAT, type Output, type TfGraphAddon } from './native.js';
+import { DT_FLOAT, DT_INT32, type Output, type TfGraphAddon } from './native.js';
 
 export interface AdamSettings {
   readonly learningRate: number;
@@ -34,6 +36,19 @@ export interface AdamSettings {
   readonly beta2: number;
   readonly epsilon: number;
   readonly clipNorm?: number;
+}
+
+/** One Adam parameter group in the graph: parameters [first, first + count), its settings and per-step placeholders. */
+export interface AdamGroupGraph {
+  readonly first: number;
+  readonly count: number;
+  readonly cfg: AdamSettings;
+  /** lr / (1 - b1^t), sqrt(1 - b2^t), b1^t, b2^t, epsilon sqrt(1 - b2^t) */
+  readonly stepSize: Node;
+  readonly biasCorrection2: Node;
+  readonly beta1Power: Node;
+  readonly beta2Power: Node;
+  readonly epsilonT: Node;
 }
 
 export interface StepGraphShape {
@@ -44,6 +59,8 @@ export interface StepGraphShape {
   readonly adam: AdamSettings;
   /** Variable names are prefixed with it (unique per process). */
   readonly prefix: string;
+  /** Consecutive parameter runs with their own Adam settings (VaeModel.groups); absent: one group. */
+  readonly groups?: readonly { readonly count: number; readonly adam?: { readonly learningRate: number; readonly beta1: number; readonly beta2: number } }[];
   /** Adam as ResourceApplyAdam kernels ('fused', default) or adam.ts's flat ops ('flat'). */
   readonly adamKernel?: 'fused' | 'flat';
 }
@@ -57,6 +74,8 @@ export class VaeStepGraph {
   readonly capacity: Node | undefined;
   /** InfoVAE: [B, L] prior samples (noiseFor with PRIOR_SALT). */
   readonly prior: Node | undefined;
+  /** FactorVAE: int32 [B * L] permute_dims gather indices (factor-vae.ts permutationIndices). */
+  readonly permutation: Node | undefined;
   /** DCIGN: [1, L] 0/1 mask of the batch's free latents (all ones for a batch with no varied factor). */
   readonly freeMask: Node | undefined;
   /** DCIGN: the batch's own clamp target ([2, L] mean and log-variance rows, or [1, L] for clampAt 'z'). */
@@ -65,12 +84,8 @@ export class VaeStepGraph {
   readonly clampTarget: Node | undefined;
   /** 'fused': ResourceApplyAdam per parameter (default); 'flat': adam.ts's ops on flat moments. */
   readonly adamKernel: 'fused' | 'flat';
-  /** Adam's per-step values (adamFeeds): lr / (1 - b1^t), sqrt(1 - b2^t), b1^t, b2^t, epsilon sqrt(1 - b2^t). */
-  readonly stepSize: Node;
-  readonly biasCorrection2: Node;
-  readonly beta1Power: Node;
-  readonly beta2Power: Node;
-  readonly epsilonT: Node;
+  /** Adam per parameter group, with its per-step values (adamFeeds). */
+  readonly adamGroups: readonly AdamGroupGraph[];
   /** [total, recon, kl, regulariser, kl_0 .. kl_{L-1}] (src/train/step.ts scalarNames order). */
   readonly scalars: Node;
   /** The gradient, flat in parameter order. */
@@ -102,6 +117,7 @@ export class VaeStepGraph {
     this.eps = b.placeholder([B, L]);
     this.capacity = cfg.variant === 'annealed-vae' ? b.placeholder([]) : undefined;
     this.prior = cfg.variant === 'info-vae' ? b.placeholder([B, L]) : undefined;
+    this.permutation = cfg.variant === 'factor-vae' ? b.placeholder([B * L], DT_INT32) : undefined;
 
     const vars = s.specs.map((sp) => b.variable(`${s.prefix}/${sp.name}`, sp.shape));
     const byName = new Map(s.specs.map((sp, i) => [sp.name, (vars[i] as { read: Node }).read]));
@@ -179,6 +195,8 @@ export class VaeStepGraph {
         : b.mul(b.abs(b.sub(kl, this.capacity)), b.constant(cfg.capacity?.gamma ?? 1));
     let head: Node[];
     let total: Node;
+    // what the gradients are of: the loss, and FactorVAE's discriminator loss beside it (it reaches only D: step.ts)
+    let objective: Node | undefined;
     if (cfg.variant === 'info-vae' && this.prior !== undefined) {
       // vae.ts info-vae, mmd.ts op for op: recon + (1 - alpha) KL + (alpha + lambda - 1) MMD(z, prior)
       const m = cfg.mmd ?? { kernel: 'imq', lambda: 1000, alpha: 1 };
@@ -186,6 +204,30 @@ export class VaeStepGraph {
       const reg = b.add(b.mul(kl, b.constant(1 - m.alpha)), b.mul(dist, b.constant(m.alpha + m.lambda - 1)));
       total = b.add(recon, reg);
       head = [total, recon, kl, reg, dist];
+    } else if (cfg.variant === 'factor-vae' && this.permutation !== undefined) {
+      // vae.ts factor-vae, factor-vae.ts op for op: recon + KL + gamma TC, TC from D's logits of z through D's
+      // stopped weights; D's own loss on the stopped codes and their permutation moves only D
+      const fv = cfg.factorVae ?? { gamma: 10 };
+      const dParams = s.specs.flatMap((sp, i) => (sp.name.startsWith('disc.') ? [this.paramReads[i] as Node] : []));
+      const logits = (h0: Node, frozen: boolean): Node => {
+        const w = frozen ? dParams.map((x) => b.stopGradient(x)) : dParams;
+        const layers = w.length / 2 - 1;
+        let h = h0;
+        for (let i = 0; i < layers; i++) h = b.leakyRelu(b.biasAdd(b.matMul(h, w[2 * i] as Node), w[2 * i + 1] as Node), 0.2);
+        return b.biasAdd(b.matMul(h, w[2 * layers] as Node), w[2 * layers + 1] as Node);
+      };
+      const [l0, l1] = b.splitColumns(logits(z, true), [1, 1]) as [Node, Node];
+      const tc = b.mean(b.sub(l0, l1));
+      const zd = b.stopGradient(z);
+      const both = logits(b.concat([zd, b.gatherFlat(zd, this.permutation.out, zd.shape)], 0), false);
+      const [real, permuted] = b.splitRows(both, [B, B]) as [Node, Node];
+      const real0 = b.mean(b.splitColumns(b.logSoftmax(real), [1, 1])[0] as Node);
+      const perm1 = b.mean(b.splitColumns(b.logSoftmax(permuted), [1, 1])[1] as Node);
+      const disc = b.mul(b.add(real0, perm1), b.constant(-0.5));
+      const reg = b.add(kl, b.mul(tc, b.constant(fv.gamma)));
+      total = b.add(recon, reg);
+      objective = b.add(total, disc);
+      head = [total, recon, kl, reg, tc, disc];
     } else if (cfg.variant === 'beta-tcvae') {
       // vae.ts beta-tcvae, beta-tcvae.ts op for op: recon + KL + (beta - 1) TC
       const tc = totalCorrelationGraph(b, z, mu, logvar);
@@ -212,31 +254,43 @@ export class VaeStepGraph {
     this.scalars = b.concat([b.stack(head), klPerDim], 0);
 
     // ---- gradients, flat in parameter order (for the all-reduce) ----
-    const grads = b.gradients(total, this.paramReads);
+    const grads = b.gradients(objective ?? total, this.paramReads);
     const sizes = s.specs.map((sp) => sp.shape.reduce((x, y) => x * y, 1));
     const n = sizes.reduce((x, y) => x + y, 0);
     this.flatGrad = b.concat(grads.map((g, i) => b.rawReshape(g, [sizes[i] as number])), 0);
     this.gradIn = b.placeholder([n]);
     const unflatten = (flatNode: Node): Node[] => b.splitFlat(flatNode, sizes).map((piece, i) => b.rawReshape(piece, (s.specs[i] as ParamSpec).shape));
-    const flatten = (nodes: readonly Node[]): Node => b.concat(nodes.map((x, i) => b.rawReshape(x, [sizes[i] as number])), 0);
+    /** Nodes of parameters first, first + 1, ... concatenated flat. */
+    const flatten = (nodes: readonly Node[], from = 0): Node => b.concat(nodes.map((x, i) => b.rawReshape(x, [sizes[from + i] as number])), 0);
 
     // ---- Adam: two updates of the same variables, from the graph's own gradients (train) or a fed flat one ----
+    // Per parameter group (adam.ts: FactorVAE's discriminator has its own learning rate and betas): every group steps
+    // at every update from the one gradient, each clipped by its own norm, as adam.ts applyFlat does.
     this.adamKernel = s.adamKernel ?? 'fused';
-    this.stepSize = b.placeholder([]);
-    this.biasCorrection2 = b.placeholder([]);
-    this.beta1Power = b.placeholder([]);
-    this.beta2Power = b.placeholder([]);
-    this.epsilonT = b.placeholder([]);
-    const clip = (gs: readonly Node[]): Node[] => {
-      const clipNorm = s.adam.clipNorm;
+    let first = 0;
+    this.adamGroups = (s.groups ?? [{ count: s.specs.length }]).map((gr) => {
+      const group: AdamGroupGraph = {
+        first,
+        count: gr.count,
+        cfg: { ...s.adam, ...gr.adam },
+        stepSize: b.placeholder([]),
+        biasCorrection2: b.placeholder([]),
+        beta1Power: b.placeholder([]),
+        beta2Power: b.placeholder([]),
+        epsilonT: b.placeholder([]),
+      };
+      first += gr.count;
+      return group;
+    });
+    if (first !== s.specs.length) throw new Error(`VaeStepGraph: parameter groups cover ${first} of ${s.specs.length} parameters`);
+    const clip = (gs: readonly Node[], clipNorm: number | undefined): Node[] => {
       if (clipNorm === undefined || clipNorm <= 0) return [...gs];
-      // adam.ts: g * min(1, clip / (||g|| + 1e-12)), the norm over all parameters
+      // adam.ts: g * min(1, clip / (||g|| + 1e-12)), the norm over all parameters of the group
       const sq = gs.map((g) => b.rawSum(b.raw('Square', [g], g.shape)));
       const norm = b.raw('Sqrt', [sq.length === 1 ? (sq[0] as Node) : b.addN(sq)], []);
       const scale = b.raw('Minimum', [b.constant(1), b.raw('RealDiv', [b.constant(clipNorm), b.raw('AddV2', [norm, b.constant(1e-12)], [])], [])], []);
       return gs.map((g) => b.rawMul(g, scale));
     };
-    const { beta1: b1, beta2: b2, epsilon } = s.adam;
     let update: (gs: readonly Node[]) => number;
     let loadMoments: (m: Node, v: Node) => number[];
     if (this.adamKernel === 'fused') {
@@ -245,17 +299,20 @@ export class VaeStepGraph {
       const ms = s.specs.map((sp) => b.variable(`${s.prefix}/adam.m/${sp.name}`, sp.shape));
       const vs = s.specs.map((sp) => b.variable(`${s.prefix}/adam.v/${sp.name}`, sp.shape));
       this.momentReads = [flatten(ms.map((x) => x.read)), flatten(vs.map((x) => x.read))];
-      const lr = b.constant(s.adam.learningRate);
-      const [beta1, beta2] = [b.constant(b1), b.constant(b2)];
       update = (gs) =>
         b.group(
-          clip(gs).map((g, i) =>
-            b.op(
-              'ResourceApplyAdam',
-              [vars[i]!.handle, ms[i]!.handle, vs[i]!.handle, this.beta1Power.out, this.beta2Power.out, lr.out, beta1.out, beta2.out, this.epsilonT.out, g.out],
-              [['T', 'type', DT_FLOAT], ['use_locking', 'bool', false], ['use_nesterov', 'bool', false]],
-            ),
-          ),
+          this.adamGroups.flatMap((gr) => {
+            const lr = b.constant(gr.cfg.learningRate);
+            const [beta1, beta2] = [b.constant(gr.cfg.beta1), b.constant(gr.cfg.beta2)];
+            return clip(gs.slice(gr.first, gr.first + gr.count), gr.cfg.clipNorm).map((g, j) => {
+              const i = gr.first + j;
+              return b.op(
+                'ResourceApplyAdam',
+                [vars[i]!.handle, ms[i]!.handle, vs[i]!.handle, gr.beta1Power.out, gr.beta2Power.out, lr.out, beta1.out, beta2.out, gr.epsilonT.out, g.out],
+                [['T', 'type', DT_FLOAT], ['use_locking', 'bool', false], ['use_nesterov', 'bool', false]],
+              );
+            });
+          }),
         );
       loadMoments = (m, v) => {
         const [mp, vp] = [unflatten(m), unflatten(v)];
@@ -266,13 +323,26 @@ export class VaeStepGraph {
       const m = b.variable(`${s.prefix}/adam.m`, [n]);
       const v = b.variable(`${s.prefix}/adam.v`, [n]);
       this.momentReads = [m.read, v.read];
+      const groupSizes = this.adamGroups.map((gr) => sizes.slice(gr.first, gr.first + gr.count).reduce((x, y) => x + y, 0));
+      const single = this.adamGroups.length === 1;
       update = (gs) => {
-        const g = clip([flatten(gs)])[0] as Node;
-        const m1 = b.raw('AddV2', [b.rawMul(m.read, b.constant(b1)), b.rawMul(g, b.constant(1 - b1))], [n]);
-        const v1 = b.raw('AddV2', [b.rawMul(v.read, b.constant(b2)), b.rawMul(b.raw('Square', [g], [n]), b.constant(1 - b2))], [n]);
-        const denom = b.raw('AddV2', [b.raw('RealDiv', [b.raw('Sqrt', [v1], [n]), this.biasCorrection2], [n]), b.constant(epsilon)], [n]);
-        const pieces = unflatten(b.rawMul(b.raw('RealDiv', [m1, denom], [n]), this.stepSize));
-        return b.group([b.assign(m.handle, m1), b.assign(v.handle, v1), ...vars.map((vr, i) => b.assignSub(vr.handle, pieces[i] as Node))]);
+        const [ms, vs] = single ? [[m.read], [v.read]] : [b.splitFlat(m.read, groupSizes), b.splitFlat(v.read, groupSizes)];
+        const steps = this.adamGroups.map((gr, k) => {
+          const k0 = groupSizes[k] as number;
+          const g = clip([flatten(gs.slice(gr.first, gr.first + gr.count), gr.first)], gr.cfg.clipNorm)[0] as Node;
+          const { beta1: b1, beta2: b2, epsilon } = gr.cfg;
+          const m1 = b.raw('AddV2', [b.rawMul(ms[k] as Node, b.constant(b1)), b.rawMul(g, b.constant(1 - b1))], [k0]);
+          const v1 = b.raw('AddV2', [b.rawMul(vs[k] as Node, b.constant(b2)), b.rawMul(b.raw('Square', [g], [k0]), b.constant(1 - b2))], [k0]);
+          const denom = b.raw('AddV2', [b.raw('RealDiv', [b.raw('Sqrt', [v1], [k0]), gr.biasCorrection2], [k0]), b.constant(epsilon)], [k0]);
+          return { m1, v1, step: b.rawMul(b.raw('RealDiv', [m1, denom], [k0]), gr.stepSize) };
+        });
+        const join = (xs: readonly Node[]): Node => (xs.length === 1 ? (xs[0] as Node) : b.concat(xs, 0));
+        const pieces = unflatten(join(steps.map((x) => x.step)));
+        return b.group([
+          b.assign(m.handle, join(steps.map((x) => x.m1))),
+          b.assign(v.handle, join(steps.map((x) => x.v1))),
+          ...vars.map((vr, i) => b.assignSub(vr.handle, pieces[i] as Node)),
+        ]);
       };
       loadMoments = (mIn, vIn) => [b.assign(m.handle, mIn), b.assign(v.handle, vIn)];
     }
@@ -287,17 +357,19 @@ export class VaeStepGraph {
     this.paramsFlat = flatten(this.paramReads);
   }
 
-  /** Feeds of Adam's per-step values for update number t (both kernels' placeholders; each runs with its own). */
+  /** Feeds of Adam's per-step values for update number t, per group (both kernels' placeholders; each runs with its own). */
   adamFeeds(t: number): [Output, number][] {
-    const { learningRate: lr, beta1: b1, beta2: b2, epsilon } = this.adam;
-    const bc2 = Math.sqrt(1 - b2 ** t);
-    return [
-      [this.stepSize.out, lr / (1 - b1 ** t)],
-      [this.biasCorrection2.out, bc2],
-      [this.beta1Power.out, b1 ** t],
-      [this.beta2Power.out, b2 ** t],
-      [this.epsilonT.out, epsilon * bc2],
-    ];
+    return this.adamGroups.flatMap((gr): [Output, number][] => {
+      const { learningRate: lr, beta1: b1, beta2: b2, epsilon } = gr.cfg;
+      const bc2 = Math.sqrt(1 - b2 ** t);
+      return [
+        [gr.stepSize.out, lr / (1 - b1 ** t)],
+        [gr.biasCorrection2.out, bc2],
+        [gr.beta1Power.out, b1 ** t],
+        [gr.beta2Power.out, b2 ** t],
+        [gr.epsilonT.out, epsilon * bc2],
+      ];
+    });
   }
 
   /** Parameter count (the flat gradient's length). */

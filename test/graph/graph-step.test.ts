@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { tf } from '../../src/model/tf.js';
-import { resolveModelConfig, type ModelConfig } from '../../src/model/config.js';
+import { DEFAULT_FACTOR_VAE, resolveModelConfig, type ModelConfig } from '../../src/model/config.js';
 import { VaeModel } from '../../src/model/vae.js';
 import { Adam, type AdamConfig } from '../../src/train/adam.js';
 import { GraphStep } from '../../src/train/graph-step.js';
@@ -67,10 +67,18 @@ function mmdScales(weight: number): Record<string, number> {
   return { mmd: 4, regulariser: 4 * weight, loss: 4 * weight };
 }
 
+/** FactorVAE's: TC a difference of logits (scale 1, see the factor-vae cases), times gamma. */
+function tcScales(gamma: number): Record<string, number> {
+  return { tc: 1, regulariser: gamma, loss: gamma };
+}
+
 /**
  * scales: loss parts that are differences of larger terms, with the magnitude of those terms; such a part is held to
  * 1e-5 of that magnitude instead of its own.
  */
+/** FactorVAE's discriminator at 2 x 64 (the default 6 x 1000 would make these cases slow, and tests no more rules). */
+const SMALL_D = { ...DEFAULT_FACTOR_VAE, hidden: 64, layers: 2 };
+
 const cases: {
   title: string;
   model: Parameters<typeof resolveModelConfig>[0];
@@ -101,6 +109,21 @@ const cases: {
   // beta 2 (TC weight 1): at beta 6 the encoder's gradients agree at equal parameters (3e-5 of each tensor's largest)
   // but 616 parameters part beyond lr / 10 after 2 steps, Adam's sign of noise on near-zero coordinates
   { title: 'beta-tcvae, standard, Bernoulli', model: { variant: 'beta-tcvae', beta: 2 } },
+  // FactorVAE (a small discriminator, 2 x 64): TC is the mean difference of D's two logits, rounded relative to the
+  // logits (measured |logit| <= 0.52 at the start: scale 1), times gamma in the regulariser and the loss
+  { title: 'factor-vae, standard, Gaussian, two Adam groups', model: { variant: 'factor-vae', decoder: 'gaussian', factorVae: SMALL_D }, scales: tcScales(10) },
+  { title: 'factor-vae, standard, two Adam groups as flat ops', model: { variant: 'factor-vae', factorVae: SMALL_D }, kernel: 'flat', scales: tcScales(10) },
+  // (residual + Gaussian + clip parts a few parameters by 4e-5 at step 4, Adam's sign of noise again: clip on Bernoulli).
+  // Here the KL grows to 0.22 and at step 4 differs by 5.9e-6 with every parameter within 1.8e-6: the KL sums per
+  // latent (mu^2 + exp(logvar) - logvar - 1) / 2, terms of about 1 that cancel, so it is held to 1e-5 of those (1 per
+  // latent, L = 4 in all), as MMD and TC are
+  {
+    title: 'factor-vae, residual, Bernoulli, clipped per group',
+    model: { variant: 'factor-vae', architecture: 'residual', factorVae: SMALL_D },
+    adam: { clipNorm: 1 },
+    scales: { ...tcScales(10), kl: 4, kl_0: 1, kl_1: 1, kl_2: 1, kl_3: 1, regulariser: 14, loss: 14 },
+  },
+
 ];
 
 for (const c of cases) {
@@ -237,8 +260,8 @@ test.serial('dcign with two replicas in the graph: the all-reduced clamp target 
 });
 
 test.serial('graph steps leave the tfjs tensor count flat', (t) => {
-  for (const variant of ['beta-vae', 'dcign', 'info-vae', 'beta-tcvae'] as const) {
-  const config = resolveModelConfig({ imageSize: 32, latentSize: 4, variant });
+  for (const variant of ['beta-vae', 'dcign', 'info-vae', 'beta-tcvae', 'factor-vae'] as const) {
+  const config = resolveModelConfig({ imageSize: 32, latentSize: 4, variant, ...(variant === 'factor-vae' ? { factorVae: SMALL_D } : {}) });
   const adam: AdamConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
   const p = pair(config, adam);
   try {
@@ -303,19 +326,19 @@ test.serial('the trainer runs the graph step by default, and a graph run resumed
 
 test.serial('a model without a graph step trains eagerly and says why, in its result, summary.json and run tags', async (t) => {
   const dataset = createBars();
-  const model = { imageSize: 32, latentSize: 3, variant: 'factor-vae' as const, architecture: 'attention' as const };
+  const model = { imageSize: 32, latentSize: 3, variant: 'beta-tcvae' as const, architecture: 'attention' as const };
   const r = await runTraining(small(join(root, 'tc'), { steps: 2, model }), { dataset });
   t.is(r.stepExecution.mode, 'eager');
-  t.regex(r.stepExecution.reason ?? '', /factor-vae variant has no graph step/);
+  t.regex(r.stepExecution.reason ?? '', /attention architecture has no graph step/);
   const summary = JSON.parse(await readFile(join(root, 'tc', 'summary.json'), 'utf8')) as { result: { stepExecution: unknown } };
   t.deepEqual(summary.result.stepExecution, r.stepExecution);
   t.deepEqual(stepTags({ model }), { 'dcign.step': 'eager', 'dcign.step.reason': r.stepExecution.reason! });
   t.deepEqual(stepTags({ model: { variant: 'beta-vae', architecture: 'attention' } })['dcign.step.reason'], 'the attention architecture has no graph step yet (standard and residual have)');
   t.deepEqual(stepTags({ model: { variant: 'annealed-vae', architecture: 'residual' } }), { 'dcign.step': 'graph' });
-  for (const variant of ['dcign', 'dip-vae-i', 'dip-vae-ii', 'info-vae', 'beta-tcvae'] as const) {
+  for (const variant of ['dcign', 'dip-vae-i', 'dip-vae-ii', 'info-vae', 'beta-tcvae', 'factor-vae'] as const) {
     for (const architecture of ['standard', 'residual'] as const) t.deepEqual(stepTags({ model: { variant, architecture } }), { 'dcign.step': 'graph' });
   }
-  t.regex(stepTags({ model: { variant: 'factor-vae' } })['dcign.step.reason'] ?? '', /factor-vae variant has no graph step yet \(beta-vae, annealed-vae, dcign, dip-vae-i, dip-vae-ii, info-vae, beta-tcvae have\)/);
+  t.regex(stepTags({ model: { variant: 'no-such-vae' } })['dcign.step.reason'] ?? '', /no-such-vae variant has no graph step yet \(beta-vae, annealed-vae, dcign, dip-vae-i, dip-vae-ii, info-vae, beta-tcvae, factor-vae have\)/);
   t.deepEqual(stepTags({ stepMode: 'eager', model: {} }), { 'dcign.step': 'eager', 'dcign.step.reason': 'stepMode is eager' });
 });
 
