@@ -4,7 +4,7 @@
 // It mirrors, op for op, the eager step of src/model (architecture.ts encode/decode, losses.ts, vae.ts loss) and
 // src/train/adam.ts, so the two agree to float rounding (test/graph/vae-step-graph.test.ts):
 //   encoder/decoder  Higgins et al. 2017 App. A.1, Locatello et al. 2019 Table 1 (architecture.ts); residual blocks
-//                    He et al. 2016 Eq. 1 (param-specs.ts)
+//                    He et al. 2016 Eq. 1; SAGAN self-attention Zhang et al. 2019 Eq. 1-3 (param-specs.ts)
 //   ELBO             Kingma & Welling 2014 Eq. 3 and App. B (losses.ts); reparameterisation Sec. 2.4
 //   beta-VAE         Higgins et al. 2017 Eq. 4: recon + beta KL
 //   annealed VAE     Burgess et al. 2018 Eq. 8: recon + gamma |KL - C| (C fed per step)
@@ -17,15 +17,14 @@
 //   beta-TCVAE       Chen et al. 2018 Sec. 3.1, minibatch-weighted TC (beta-tcvae.ts)
 //   FactorVAE        Kim & Mnih 2018 Eq. 2 and Algorithm 1 (factor-vae.ts): the discriminator's parameters follow
 //                    the VAE's and step with their own Adam group, from the one gradient, as adam.ts does
-// What it does not cover (graphSupport says why): the other variants and the attention architecture keep the eager
-// step.
+// Every variant on every architecture (support.ts); a model outside those lists keeps the eager step and says why.
 //
 // Three entry points share the graph (the data-parallel split of src/train/step.ts):
 //   train     forward + backward + Adam in one run (one replica)
 //   flatGrad  forward + backward, the gradient as one flat vector in parameter order (for the all-reduce)
 //   apply     Adam with a fed flat gradient (the all-reduced mean)
 import type { ModelConfig } from '../model/config.js';
-import { bottleneckSide, gaussianSigma, type ParamSpec } from '../model/param-specs.js';
+import { ATTENTION_STAGE, attentionKeyChannels, bottleneckSide, gaussianSigma, type ParamSpec } from '../model/param-specs.js';
 import { GraphBuilder, type Node } from './builder.js';
 import { graphSupport } from './support.js';
 import { DT_FLOAT, DT_INT32, type Output, type TfGraphAddon } from './native.js';
@@ -134,10 +133,25 @@ export class VaeStepGraph {
       return relu ? b.relu(z) : z;
     };
     const residual = cfg.architecture === 'residual';
+    const attention = cfg.architecture === 'attention';
+    // SAGAN self-attention (architecture.ts ConvVae.attention op for op; Zhang et al. 2019 Eq. 1-3)
+    const attend = (x: Node, name: string): Node => {
+      const [bs, hh, ww, c] = x.shape as [number, number, number, number];
+      const n = hh * ww;
+      const ck = attentionKeyChannels(c);
+      const rows = b.reshape(x, [bs * n, c]);
+      const q = b.reshape(tail(b.matMul(rows, p(`${name}.q.w`)), `${name}.q.b`, false), [bs, n, ck]);
+      const k = b.reshape(tail(b.matMul(rows, p(`${name}.k.w`)), `${name}.k.b`, false), [bs, n, ck]);
+      const v = b.reshape(tail(b.matMul(rows, p(`${name}.v.w`)), `${name}.v.b`, false), [bs, n, c]);
+      const a = b.softmax(b.batchMatMul(q, k, true)); // [B, N, N], rows sum to 1
+      const o = b.reshape(b.batchMatMul(a, v), x.shape);
+      return b.add(b.mul(o, b.reshape(p(`${name}.gamma`), [])), x);
+    };
     let h = this.x;
     for (let i = 0; i < 4; i++) {
       h = tail(b.conv2d(h, p(`enc.conv${i}.w`), 2), `enc.conv${i}.b`, true);
       if (residual) h = tail(b.add(h, b.conv2d(h, p(`enc.res${i}.w`), 1)), `enc.res${i}.b`, true);
+      if (attention && i === ATTENTION_STAGE) h = attend(h, 'enc.attn');
     }
     const flat = b.reshape(h, [B, h.shape.slice(1).reduce((x, y) => x * y, 1)]);
     const out = tail(b.matMul(tail(b.matMul(flat, p('enc.fc.w')), 'enc.fc.b', true), p('enc.out.w')), 'enc.out.b', false);
@@ -174,6 +188,7 @@ export class VaeStepGraph {
       const w = p(`dec.deconv${i}.w`);
       side *= 2;
       d = tail(b.conv2dTranspose(d, w, [B, side, side, w.shape[2] as number], 2), `dec.deconv${i}.b`, i < 3);
+      if (attention && i === ATTENTION_STAGE) d = attend(d, 'dec.attn');
     }
 
     // ---- loss (losses.ts elboParts, vae.ts loss) ----
