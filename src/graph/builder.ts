@@ -363,8 +363,23 @@ export class GraphBuilder {
   }
 
   // ---- the other variants' ops (InfoVAE's MMD, beta-TCVAE's TC, FactorVAE's discriminator, SAGAN attention) ----
-  // Hand rules, each the gradient TensorFlow registers for the op (tensorflow/cc/gradients math_grad.cc, nn_grad.cc),
-  // written out because the tape needs a backward for every op it records and the addon drives no gradient registry.
+  // Single-input ops take their gradient from TensorFlow's C++ gradient registry (fromRegistry: TF_AddGradients,
+  // which covers each of them: test/graph/registry.test.ts). The products keep hand rules, TensorFlow's MatMul and
+  // BatchMatMulV2 gradients written out: TF_AddGradients sums over every path from an x to y, so for a product of a
+  // node with itself (MMD's q q^T) or with a descendant of its other operand it would count again paths the tape walks.
+
+  /**
+   * The backward of a recorded op y with the single input x, from TensorFlow's gradient registry: with one input every
+   * path from x to y is y's own edge (or lies inside a composite that only x enters), so the registry's d(y . dy)/dx is
+   * exactly this op's gradient.
+   */
+  private fromRegistry(y: Node, x: Node): TapeEntry['backward'] {
+    return (dy) => {
+      const [g] = this.addon.addGradients(this.graph, `grad_${this.counter++}`, [y.out], [x.out], [dy.out]);
+      if (g === undefined) throw new Error('GraphBuilder.fromRegistry: TF_AddGradients returned no gradient');
+      return [{ out: g, shape: x.shape }];
+    };
+  }
 
   /** a b^T for a [n, k], b [m, k]: [n, m]. Gradients (MatMul with transpose_b): dy b to a, dy^T a to b. */
   matMulTB(a: Node, b: Node): Node {
@@ -397,101 +412,77 @@ export class GraphBuilder {
     );
   }
 
-  /** Softmax over the last axis; gradient (TensorFlow's Softmax rule) (dy - sum(dy y, last, keep)) y. */
+  /** Softmax over the last axis; gradient from the registry. */
   softmax(x: Node): Node {
     const y = this.node('Softmax', [x], x.shape);
-    return this.record([x], y, (dy) => {
-      const s = this.sumKeepRaw(this.rawMul(dy, y), x.shape.length - 1);
-      return [this.rawMul(this.node('Sub', [dy, this.broadcast(s, x.shape)], x.shape), y)];
-    });
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
-  /** log softmax over the last axis; gradient (TensorFlow's LogSoftmax rule) dy - exp(y) sum(dy, last, keep). */
+  /** log softmax over the last axis; gradient from the registry. */
   logSoftmax(x: Node): Node {
     const y = this.node('LogSoftmax', [x], x.shape);
-    return this.record([x], y, (dy) => {
-      const s = this.broadcast(this.sumKeepRaw(dy, x.shape.length - 1), x.shape);
-      return [this.node('Sub', [dy, this.rawMul(this.node('Exp', [y], x.shape), s)], x.shape)];
-    });
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
-  /** max(x, alpha x); gradient LeakyReluGrad, TensorFlow's registered one. */
+  /** max(x, alpha x); gradient from the registry (LeakyReluGrad). */
   leakyRelu(x: Node, alpha: number): Node {
     const y = this.node('LeakyRelu', [x], x.shape, [['alpha', 'float', alpha]]);
-    return this.record([x], y, (dy) => [this.node('LeakyReluGrad', [dy, x], x.shape, [['alpha', 'float', alpha]])]);
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
-  /** c / x element-wise for a constant c; gradient -dy y / x (RealDiv's rule for its divisor). */
+  /** c / x element-wise for a constant c; gradient from the registry (RealDiv's for its divisor). */
   scalarOver(c: number, x: Node): Node {
     const y = this.node('RealDiv', [this.constant(c), x], x.shape);
-    return this.record([x], y, (dy) => [this.rawMul(dy, this.node('RealDiv', [this.node('Neg', [y], x.shape), x], x.shape))]);
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
-  /** Sum over one axis, kept (size 1) or dropped; gradient dy broadcast back over it. */
+  /** Sum over one axis, kept (size 1) or dropped; gradient from the registry. */
   sumAxis(x: Node, axis: number, keep: boolean): Node {
-    const kept = x.shape.map((d, i) => (i === axis ? 1 : d));
-    const shape = keep ? kept : x.shape.filter((_, i) => i !== axis);
+    const shape = keep ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
     const y = this.node('Sum', [x], shape, [['keep_dims', 'bool', keep], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
-    return this.record([x], y, (dy) => [this.broadcast(keep ? dy : this.rawReshape(dy, kept), x.shape)]);
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
-  /** Mean over all elements (a scalar); gradient dy / size everywhere. */
+  /** Mean over all elements (a scalar); gradient from the registry. */
   mean(x: Node): Node {
     const y = this.node('Mean', [x], [], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()])]);
-    return this.record([x], y, (dy) => [this.node('RealDiv', [this.broadcast(dy, x.shape), this.constant(size(x.shape))], x.shape)]);
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
-  /** x (size-1 axes where `shape` is larger, same rank) broadcast to `shape`; gradient summed back over those axes. */
+  /** x (size-1 axes where `shape` is larger, same rank) broadcast to `shape`; gradient from the registry. */
   broadcastTo(x: Node, shape: readonly number[]): Node {
     const axes = shape.flatMap((d, i) => (x.shape[i] === d ? [] : [i]));
     if (x.shape.length !== shape.length || axes.some((i) => x.shape[i] !== 1)) throw new Error(`GraphBuilder.broadcastTo: [${x.shape.join()}] to [${shape.join()}]`);
     const y = this.broadcast(x, shape);
-    return this.record([x], y, (dy) => [
-      this.node('Sum', [dy], x.shape, [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant(axes)]),
-    ]);
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
   /**
    * log sum exp over one axis, dropped, in tfjs's stable arrangement (max kept, subtracted, added back) so both paths
-   * round alike. Hand rule (a composite, no single TensorFlow op): the gradient is the softmax over the axis times dy,
-   * exp(x - y) dy with y and dy broadcast back over the axis.
+   * round alike. A composite that only x enters, so the registry's gradient is the composite's (the softmax over the
+   * axis times dy, through Max's gradient as tfjs's autodiff takes it).
    */
   logSumExp(x: Node, axis: number): Node {
     const kept = x.shape.map((d, i) => (i === axis ? 1 : d));
     const shape = x.shape.filter((_, i) => i !== axis);
-    const keepAttrs: Attr[] = [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]];
-    const max = this.node('Max', [x], kept, keepAttrs, [this.intConstant([axis])]);
+    const max = this.node('Max', [x], kept, [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
     const e = this.node('Exp', [this.node('Sub', [x, this.broadcast(max, x.shape)], x.shape)], x.shape);
     const s = this.node('Sum', [e], shape, [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
     const y = this.node('AddV2', [this.rawReshape(max, shape), this.node('Log', [s], shape)], shape);
-    return this.record([x], y, (dy) => {
-      const soft = this.node('Exp', [this.node('Sub', [x, this.broadcast(this.rawReshape(y, kept), x.shape)], x.shape)], x.shape);
-      return [this.rawMul(soft, this.broadcast(this.rawReshape(dy, kept), x.shape))];
-    });
+    return this.record([x], y, this.fromRegistry(y, x));
   }
 
-  /** Splits axis 0 of x into pieces of `sizes`; each piece's gradient lands in its rows, zeros elsewhere. */
+  /** Splits axis 0 of x into pieces of `sizes`; each piece's gradient (from the registry) lands in its rows. */
   splitRows(x: Node, sizes: readonly number[]): Node[] {
-    const rest = x.shape.slice(1);
     const op = this.op('SplitV', [x.out, this.intConstant(sizes), this.intConstant([0], [])], [
       ['T', 'type', DT_FLOAT],
       ['Tlen', 'type', DT_INT32],
       ['num_split', 'int', sizes.length],
     ]);
-    const parts = sizes.map((s, i): Node => ({ out: [op, i], shape: [s, ...rest] }));
-    let before = 0;
-    for (const [i, piece] of parts.entries()) {
-      const pads = [before, (x.shape[0] as number) - before - (sizes[i] as number), ...rest.flatMap(() => [0, 0])];
-      this.record([x], piece, (dy) => {
-        const p = this.op('Pad', [dy.out, this.intConstant(pads, [x.shape.length, 2])], [
-          ['T', 'type', DT_FLOAT],
-          ['Tpaddings', 'type', DT_INT32],
-        ]);
-        return [{ out: [p, 0], shape: x.shape }];
-      });
-      before += sizes[i] as number;
-    }
-    return parts;
+    return sizes.map((sz, i) => {
+      const piece: Node = { out: [op, i], shape: [sz, ...x.shape.slice(1)] };
+      return this.record([x], piece, this.fromRegistry(piece, x));
+    });
   }
 
   /** Identity whose output carries no gradient back (TensorFlow's StopGradient): the tape never sees it. */
@@ -509,11 +500,6 @@ export class GraphBuilder {
       ['batch_dims', 'int', 0],
     ]);
     return this.rawReshape({ out: [op, 0], shape: [size(x.shape)] }, shape);
-  }
-
-  private sumKeepRaw(x: Node, axis: number): Node {
-    const shape = x.shape.map((d, i) => (i === axis ? 1 : d));
-    return this.node('Sum', [x], shape, [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
   }
 
   // ---- raw helpers (not recorded) -----------------------------------------------------------------------------
