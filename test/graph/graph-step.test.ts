@@ -1,6 +1,7 @@
 // The graph training step (src/graph, src/train/graph-step.ts) against the eager step it replaces: same losses and
-// parameters to float rounding, the data-parallel split equal to the fused step, no tfjs tensors left behind, a
-// bit-identical resume, and the eager fallback (with its reason) for models the graph does not cover.
+// parameters to float rounding for beta-VAE, the annealed VAE, DCIGN and DIP-VAE (the other families in
+// graph-step-*.test.ts, the harness and its tolerances in test/helpers/graph-agreement.ts), the data-parallel split
+// equal to the fused step, no tfjs tensors left behind, a bit-identical resume, and eager only behind stepMode eager.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -8,12 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { tf } from '../../src/model/tf.js';
-import { DEFAULT_FACTOR_VAE, resolveModelConfig, type ModelConfig } from '../../src/model/config.js';
-import { VaeModel } from '../../src/model/vae.js';
-import { Adam, type AdamConfig } from '../../src/train/adam.js';
-import { GraphStep } from '../../src/train/graph-step.js';
+import { resolveModelConfig } from '../../src/model/config.js';
+import type { AdamConfig } from '../../src/train/adam.js';
 import { clampContribution } from '../../src/model/dcign.js';
-import { computeGradients, applyGradients, readScalars, scalarNames } from '../../src/train/step.js';
 import { runTraining } from '../../src/train/run.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { ConfigError, resolveTrainConfig } from '../../src/train/config.js';
@@ -23,22 +21,7 @@ import { ARCHITECTURES, MODEL_VARIANTS } from '../../src/contract/types.js';
 import { createSampler } from '../../src/data/index.js';
 import { createBars } from '../helpers/bars.js';
 import { smallTrainConfig } from '../helpers/small-train.js';
-
-const BATCH = 8;
-const STEPS = 5;
-/**
- * Graph and eager paths compute the same float32 maths with other kernels and summation orders: a sum of n ~ 1e4
- * terms differs by about sqrt(n) * 2^-24 ~ 1e-5 relative, and Adam passes that on to each update (m / sqrt(v) is a
- * ratio of such sums). So, measured over the parameters:
- *  - mean |graph - eager| <= ROUNDING * mean distance the steps moved them (ROUNDING = 1e-4, 10x the 1e-5 above;
- *    measured 1e-5 of it);
- *  - max |graph - eager| <= lr / 10 for all but a few parameters: Adam normalises each coordinate, so one whose
- *    gradient is at float-noise level can step the other way in one path, a difference of up to 2 lr per step. At
- *    most 1 in 10^4 parameters (and at least 1 allowed) may do so, and none by more than 2 lr x steps, the most two
- *    Adam trajectories can part (measured: none beyond lr / 10 in most cases, max 1.6e-5 at lr 1e-3; one dec.fc1
- *    weight 1.03e-4 apart after 3 steps in Gaussian DCIGN, whose loss parts agree to 4e-7).
- */
-const ROUNDING = 1e-4;
+import { absDiff, agreementTests, BATCH, batches, pair, ROUNDING, SMALL_D } from '../helpers/graph-agreement.js';
 
 let root = '';
 test.before(async () => {
@@ -48,48 +31,7 @@ test.after.always(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-function pair(config: ModelConfig, adam: AdamConfig, adamKernel: 'fused' | 'flat' = 'fused', batchSize = BATCH): { model: VaeModel; opt: Adam; graph: GraphStep } {
-  const model = new VaeModel(config, 7, { channels: 1, factors: createBars().factors });
-  const opt = new Adam(model.params, adam, model.groups);
-  const graph = GraphStep.create(model, adam, batchSize, adamKernel);
-  if (typeof graph === 'string') throw new Error(graph);
-  graph.loadFrom(opt);
-  return { model, opt, graph };
-}
-
-function batches(n: number, kind: 'iid' | 'dcign' = 'iid', rank = 0, worldSize = 1): ReturnType<ReturnType<typeof createSampler>['next']>[] {
-  // dcign: factor batches as it trains (one factor varies per batch, a random one per step)
-  const sampler = createSampler(createBars(), { kind, batchSize: BATCH, seed: 3, rank, worldSize });
-  return Array.from({ length: n }, () => sampler.next());
-}
-
-/** InfoVAE's loss parts and the magnitude float32 rounds them to (see the info-vae cases): MMD 4, times its weight. */
-function mmdScales(weight: number): Record<string, number> {
-  return { mmd: 4, regulariser: 4 * weight, loss: 4 * weight };
-}
-
-/** FactorVAE's: TC a difference of logits (scale 1, see the factor-vae cases), times gamma. */
-function tcScales(gamma: number): Record<string, number> {
-  return { tc: 1, regulariser: gamma, loss: gamma };
-}
-
-/**
- * scales: loss parts that are differences of larger terms, with the magnitude of those terms; such a part is held to
- * 1e-5 of that magnitude instead of its own.
- */
-/** FactorVAE's discriminator at 2 x 64 (the default 6 x 1000 would make these cases slow, and tests no more rules). */
-const SMALL_D = { ...DEFAULT_FACTOR_VAE, hidden: 64, layers: 2 };
-
-const cases: {
-  title: string;
-  model: Parameters<typeof resolveModelConfig>[0];
-  adam?: Partial<AdamConfig>;
-  kernel?: 'flat';
-  steps?: number;
-  scales?: Record<string, number>;
-  /** Attention: SAGAN's gamma to start from in both models (see the attention cases). */
-  gamma?: number;
-}[] = [
+agreementTests([
   { title: 'beta-vae, standard, Bernoulli', model: { variant: 'beta-vae', beta: 4 } },
   { title: 'beta-vae, standard, Adam as flat ops', model: { variant: 'beta-vae', beta: 4 }, kernel: 'flat' },
   { title: 'dcign, standard, Bernoulli, clamp to the batch mean (params)', model: { variant: 'dcign', dcign: { clamp: 'mean' } } },
@@ -101,136 +43,7 @@ const cases: {
   { title: 'dip-vae-i, standard, Bernoulli', model: { variant: 'dip-vae-i', dip: { lambdaOd: 10, lambdaDFactor: 10 } } },
   { title: 'dip-vae-ii, residual, Gaussian, clipped', model: { variant: 'dip-vae-ii', architecture: 'residual', decoder: 'gaussian', dip: { lambdaOd: 10, lambdaDFactor: 1 } }, adam: { clipNorm: 1 } },
   { title: 'annealed-vae, residual, Gaussian, clipped', model: { variant: 'annealed-vae', architecture: 'residual', decoder: 'gaussian', capacity: { gamma: 100, cMax: 5, steps: 3 } }, adam: { clipNorm: 1 } },
-  // InfoVAE: MMD = kqq + kpp - 2 kqp with every kernel value in (0, 1], so float32 rounds it relative to those terms
-  // (up to 4), not to their difference: measured 1.2e-7 apart (1 ulp of 1) at every step while |MMD| fell to 1.5e-3.
-  // The weight alpha + lambda - 1 carries that scale into the regulariser and the loss.
-  { title: 'info-vae, standard, Bernoulli, imq kernel', model: { variant: 'info-vae', mmd: { kernel: 'imq', lambda: 1000, alpha: 0 } }, scales: mmdScales(999) },
-  // (with clipping as well, the Gaussian InfoVAE's trajectories part by Adam's sign of noise from step 3: 1,595
-  // parameters beyond lr / 10 while its gradients at equal parameters agree; Bernoulli + clip and Gaussian alone do not)
-  { title: 'info-vae, residual, Gaussian, rbf kernel', model: { variant: 'info-vae', architecture: 'residual', decoder: 'gaussian', mmd: { kernel: 'rbf', lambda: 100, alpha: 0.5 } }, scales: mmdScales(99.5) },
-  { title: 'info-vae, residual, Bernoulli, rbf kernel, clipped', model: { variant: 'info-vae', architecture: 'residual', mmd: { kernel: 'rbf', lambda: 100, alpha: 0.5 } }, adam: { clipNorm: 1 }, scales: mmdScales(99.5) },
-  // beta 2 (TC weight 1): at beta 6 the encoder's gradients agree at equal parameters (3e-5 of each tensor's largest)
-  // but 616 parameters part beyond lr / 10 after 2 steps, Adam's sign of noise on near-zero coordinates
-  { title: 'beta-tcvae, standard, Bernoulli', model: { variant: 'beta-tcvae', beta: 2 } },
-  // FactorVAE (a small discriminator, 2 x 64): TC is the mean difference of D's two logits, rounded relative to the
-  // logits (measured |logit| <= 0.52 at the start: scale 1), times gamma in the regulariser and the loss
-  { title: 'factor-vae, standard, Gaussian, two Adam groups', model: { variant: 'factor-vae', decoder: 'gaussian', factorVae: SMALL_D }, scales: tcScales(10) },
-  { title: 'factor-vae, standard, two Adam groups as flat ops', model: { variant: 'factor-vae', factorVae: SMALL_D }, kernel: 'flat', scales: tcScales(10) },
-  // (residual + Gaussian + clip parts a few parameters by 4e-5 at step 4, Adam's sign of noise again: clip on Bernoulli).
-  // Here the KL grows to 0.22 and at step 4 differs by 5.9e-6 with every parameter within 1.8e-6: the KL sums per
-  // latent (mu^2 + exp(logvar) - logvar - 1) / 2, terms of about 1 that cancel, so it is held to 1e-5 of those (1 per
-  // latent, L = 4 in all), as MMD and TC are
-  {
-    title: 'factor-vae, residual, Bernoulli, clipped per group',
-    model: { variant: 'factor-vae', architecture: 'residual', factorVae: SMALL_D },
-    adam: { clipNorm: 1 },
-    scales: { ...tcScales(10), kl: 4, kl_0: 1, kl_1: 1, kl_2: 1, kl_3: 1, regulariser: 14, loss: 14 },
-  },
-
-  // Attention starts from gamma = 0.5 in both models: at its initial 0 the attention path passes no gradient, then a
-  // float-noise one (gamma ~ lr after one step) that Adam normalises, so from gamma = 0 the trajectories part by sign
-  // of noise (4,163 parameters beyond lr / 10 after 5 steps, while the gradients at equal parameters agree to 1e-5 of
-  // each tensor's largest); from 0.5 the attention rules carry real gradient from the first step
-  { title: 'beta-vae, attention, Bernoulli', model: { variant: 'beta-vae', architecture: 'attention', beta: 4 }, gamma: 0.5 },
-  { title: 'dcign, attention, Gaussian, clamp to the batch mean (params)', model: { variant: 'dcign', architecture: 'attention', decoder: 'gaussian', dcign: { clamp: 'mean' } }, gamma: 0.5, steps: 3 },
-  { title: 'info-vae, attention, Bernoulli, imq kernel', model: { variant: 'info-vae', architecture: 'attention', mmd: { kernel: 'imq', lambda: 1000, alpha: 0 } }, scales: mmdScales(999), gamma: 0.5 },
-  { title: 'beta-tcvae, attention, Bernoulli', model: { variant: 'beta-tcvae', architecture: 'attention', beta: 2 }, gamma: 0.5 },
-  { title: 'factor-vae, attention, Bernoulli, clipped per group', model: { variant: 'factor-vae', architecture: 'attention', factorVae: SMALL_D }, adam: { clipNorm: 1 }, scales: tcScales(10), gamma: 0.5 },
-  { title: 'dip-vae-i, attention, Bernoulli', model: { variant: 'dip-vae-i', architecture: 'attention', dip: { lambdaOd: 10, lambdaDFactor: 10 } }, gamma: 0.5 },
-];
-
-/** Sets every SAGAN gamma of the model to `value`. */
-function setGamma(model: VaeModel, value: number): void {
-  const flat = model.readFlat();
-  let off = 0;
-  for (const sp of model.specs) {
-    if (sp.name.endsWith('.gamma')) flat[off] = value;
-    off += sp.shape.reduce((a, b) => a * b, 1);
-  }
-  model.assignFlat(flat);
-}
-
-for (const c of cases) {
-  test.serial(`graph and eager steps agree over ${c.steps ?? STEPS} steps: ${c.title}`, (t) => {
-    const config = resolveModelConfig({ imageSize: 32, latentSize: 4, ...c.model });
-    const adam: AdamConfig = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, ...c.adam };
-    const eager = new VaeModel(config, 7, { channels: 1, factors: createBars().factors });
-    const eagerOpt = new Adam(eager.params, adam, eager.groups);
-    const g = pair(config, adam, c.kernel);
-    if (c.gamma !== undefined) {
-      setGamma(eager, c.gamma);
-      setGamma(g.model, c.gamma);
-      g.graph.loadFrom(g.opt);
-    }
-    const names = scalarNames(eager);
-    try {
-      const bs = batches(c.steps ?? STEPS, config.variant === 'dcign' ? 'dcign' : 'iid');
-      if (config.variant === 'dcign') t.true(new Set(bs.map((b) => b.variedFactor)).size > 1, 'the batches vary more than one factor');
-      for (const [s, b] of bs.entries()) {
-        const { grads, scalars } = computeGradients(eager, b, s, 0, true);
-        applyGradients(eagerOpt, grads);
-        const e = readScalars(eager, scalars!);
-        const v = g.graph.train(g.opt, b, s, 0, true)!;
-        t.is(v.length, names.length);
-        // stated tolerance: every loss part within 1e-5 relative (1e-6 absolute near zero), relative to the terms it
-        // is the difference of where the case names them (scales)
-        names.forEach((n, i) => {
-          const diff = Math.abs((v[i] as number) - (e[n] as number));
-          const scale = Math.abs(e[n] as number) + (c.scales?.[n] ?? 0);
-          t.true(diff <= 1e-5 * scale + 1e-6, `step ${s} ${n}: graph ${v[i]} eager ${e[n]}`);
-        });
-      }
-      g.graph.storeTo(g.opt);
-      t.is(g.opt.t, eagerOpt.t);
-      const a = eager.readFlat();
-      const b = g.model.readFlat();
-      let maxDiff = 0;
-      let sumDiff = 0;
-      let beyond = 0;
-      for (let i = 0; i < a.length; i++) {
-        const d = Math.abs((a[i] as number) - (b[i] as number));
-        maxDiff = Math.max(maxDiff, d);
-        sumDiff += d;
-        if (d > adam.learningRate / 10) beyond += 1;
-      }
-      // tolerances derived at ROUNDING above
-      const moved = absDiff(a, initial(config)).mean;
-      t.true(beyond <= Math.max(1, a.length * 1e-4), `${beyond} of ${a.length} parameters differ by more than lr / 10 (max ${maxDiff})`);
-      t.true(maxDiff <= 2 * adam.learningRate * (c.steps ?? STEPS), `max |graph - eager| ${maxDiff}`);
-      t.true(sumDiff / a.length <= ROUNDING * moved, `mean |graph - eager| ${sumDiff / a.length} vs ${ROUNDING} x mean movement ${moved}`);
-      t.not(checksum(b), checksum(initial(config)), 'the graph step trained nothing');
-    } finally {
-      g.graph.dispose();
-      g.opt.dispose();
-      g.model.dispose();
-      eagerOpt.dispose();
-      eager.dispose();
-    }
-  });
-}
-
-/** Largest and mean |a[i] - b[i]|. */
-function absDiff(a: Float32Array, b: Float32Array): { max: number; mean: number } {
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs((a[i] as number) - (b[i] as number));
-    max = Math.max(max, d);
-    sum += d;
-  }
-  return { max, mean: sum / a.length };
-}
-
-function checksum(x: Float32Array): number {
-  return x.reduce((s, v) => s + v, 0);
-}
-
-function initial(config: ModelConfig): Float32Array {
-  const m = new VaeModel(config, 7, { channels: 1, factors: createBars().factors });
-  const v = m.readFlat();
-  m.dispose();
-  return v;
-}
+]);
 
 test.serial('the data-parallel split (flat gradient out, Adam with it fed back) equals the fused step bit for bit', (t) => {
   const config = resolveModelConfig({ imageSize: 32, latentSize: 4, variant: 'beta-vae', beta: 4 });
