@@ -22,10 +22,11 @@
 // tf.function (keras-eager: the execution model tfjs has).
 // NCHW is not measured: TensorFlow's CPU conv kernels support NHWC only (tfjs-node's fused conv rejects NCHW).
 //
-// The model family: for each variant/architecture of --family (default: factor-vae, beta-tcvae, dip-vae-i and
-// dip-vae-ii on the standard architecture, beta-vae on residual and attention), `ours:<variant>/<arch>` runs the
-// trainer's default step for that model (the graph where the model has one, else eager: `step` in its line) next to `torch:<variant>/<arch>` and `keras:<variant>/<arch>`, the twins with the same
-// --variant / --architecture flags; the JSON line's `family` holds ours, torch and their ratio for each.
+// The model family: for each variant/architecture of --family (default: every variant on every architecture; DCIGN
+// on factor batches as it trains), `ours:<variant>/<arch>` runs the trainer's default step for that model (the graph;
+// `step` in its line says which ran), `ours-eager:<variant>/<arch>` the same model with --step eager (what the graph
+// bought), next to `torch:<variant>/<arch>` and `keras:<variant>/<arch>`, the twins with the same --variant /
+// --architecture flags where they have the model; the JSON line's `family` holds each figure and the ratios.
 //
 // Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
 //        --only a,b (configuration names) --no-reference (ours only) --family v/a,v/a | none.
@@ -35,6 +36,7 @@ import { existsSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ARCHITECTURES, MODEL_VARIANTS } from '../src/contract/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repo = resolve(here, '..', '..');
@@ -148,6 +150,8 @@ interface Sample {
   readonly imgPerS: number;
   /** CPU time (all threads) per step, where the program reports it (ours, keras and our torch twin all do). */
   readonly cpuMsPerStep?: number;
+  /** Ours: which step ran (graph, graph-split or eager). */
+  readonly step?: string;
 }
 
 function runOnce(c: Config): Sample | undefined {
@@ -157,8 +161,8 @@ function runOnce(c: Config): Sample | undefined {
     console.error(`${c.name}: failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
     return undefined;
   }
-  const v = JSON.parse(line) as { img_per_s: number; cpu_ms_per_step?: number };
-  return v.cpu_ms_per_step === undefined ? { imgPerS: v.img_per_s } : { imgPerS: v.img_per_s, cpuMsPerStep: v.cpu_ms_per_step };
+  const v = JSON.parse(line) as { img_per_s: number; cpu_ms_per_step?: number; step?: string };
+  return { imgPerS: v.img_per_s, ...(v.cpu_ms_per_step === undefined ? {} : { cpuMsPerStep: v.cpu_ms_per_step }), ...(v.step === undefined ? {} : { step: v.step }) };
 }
 
 function median(xs: readonly number[]): number | undefined {
@@ -209,17 +213,23 @@ async function main(): Promise<void> {
     if (missing.length > 0) console.error(`reference not available: ${missing.join('; ')}; run scripts/setup-torch-bench.sh`);
   }
   // The model family, each next to its twins (same flags).
-  const familyArg = argStr('family') ?? 'factor-vae/standard,beta-tcvae/standard,dip-vae-i/standard,dip-vae-ii/standard,beta-vae/residual,beta-vae/attention';
+  const familyArg = argStr('family') ?? MODEL_VARIANTS.flatMap((v) => ARCHITECTURES.map((a) => `${v}/${a}`)).join(',');
   const family = familyArg === 'none' ? [] : familyArg.split(',').filter((f) => f.includes('/'));
   for (const f of family) {
     const [variant, architecture] = f.split('/') as [string, string];
+    if (!(MODEL_VARIANTS as readonly string[]).includes(variant) || !(ARCHITECTURES as readonly string[]).includes(architecture)) {
+      throw new Error(`--family ${f}: variants are ${MODEL_VARIANTS.join(', ')}; architectures ${ARCHITECTURES.join(', ')}`);
+    }
     const flags = ['--variant', variant, '--architecture', architecture];
     configs.push({ name: `ours:${f}`, cmd: process.execPath, args: [self, '--worker', ...common, ...flags], env: threadEnv });
+    configs.push({ name: `ours-eager:${f}`, cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common, ...flags], env: threadEnv });
     if (process.argv.includes('--no-reference')) continue;
-    if (existsSync(torchPy) && existsSync(torchScript)) {
+    // the twins have the variants of their --variant choices (no DCIGN, annealed or InfoVAE twin yet)
+    const twinned = ['beta-vae', 'beta-tcvae', 'dip-vae-i', 'dip-vae-ii', 'factor-vae'].includes(variant);
+    if (twinned && existsSync(torchPy) && existsSync(torchScript)) {
       configs.push({ name: `torch:${f}`, cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads), ...flags], env: {} });
     }
-    if (existsSync(kerasPy)) {
+    if (twinned && existsSync(kerasPy)) {
       configs.push({ name: `keras:${f}`, cmd: kerasPy, args: [kerasScript, ...common, '--threads', String(threads), ...flags], env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
     }
   }
@@ -227,6 +237,7 @@ async function main(): Promise<void> {
   console.error(`bench:train  batch ${batch}, latent ${latent}, 64x64x1, ${threads} threads, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds`);
   const results = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
   const cpuMs = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
+  const stepOf = new Map<string, string>();
   // ours / torch within each round: the two ran back to back, so a paired ratio is less exposed to the machine's
   // drifting load than the ratio of medians
   const paired: number[] = [];
@@ -239,6 +250,7 @@ async function main(): Promise<void> {
         round[c.name] = v.imgPerS;
       }
       if (v?.cpuMsPerStep !== undefined) cpuMs.get(c.name)!.push(v.cpuMsPerStep);
+      if (v?.step !== undefined) stepOf.set(c.name, v.step);
       const cpuText = v?.cpuMsPerStep === undefined ? '' : `  (${v.cpuMsPerStep.toFixed(0)} CPU-ms/step)`;
       console.error(`round ${r + 1}/${rounds}  ${c.name.padEnd(28)} ${v === undefined ? 'failed' : `${v.imgPerS.toFixed(1)} img/s${cpuText}`}`);
     }
@@ -255,13 +267,17 @@ async function main(): Promise<void> {
   const familyResults = Object.fromEntries(
     family.map((f) => {
       const o = med[`ours:${f}`];
+      const e = med[`ours-eager:${f}`];
       const t = med[`torch:${f}`];
       const k = med[`keras:${f}`];
-      return [f, { ours: o ?? null, torch: t ?? null, keras: k ?? null, ratio: o !== undefined && t !== undefined ? +(o / t).toFixed(3) : null }];
+      const r = (x: number | undefined, y: number | undefined): number | null => (x !== undefined && y !== undefined ? +(x / y).toFixed(3) : null);
+      return [f, { ours: o ?? null, step: stepOf.get(`ours:${f}`) ?? null, eager: e ?? null, torch: t ?? null, keras: k ?? null, ratio: r(o, t), ratio_vs_keras: r(o, k), ratio_vs_eager: r(o, e) }];
     }),
   );
   for (const [f, v] of Object.entries(familyResults)) {
-    console.error(`${f.padEnd(24)} ours ${v.ours?.toFixed(1) ?? '-'}  torch ${v.torch?.toFixed(1) ?? '-'}  keras ${v.keras?.toFixed(1) ?? '-'}  ours/torch ${v.ratio ?? '-'}`);
+    console.error(
+      `${f.padEnd(24)} ours (${v.step ?? '-'}) ${v.ours?.toFixed(1) ?? '-'}  eager ${v.eager?.toFixed(1) ?? '-'}  torch ${v.torch?.toFixed(1) ?? '-'}  keras ${v.keras?.toFixed(1) ?? '-'}  ours/eager ${v.ratio_vs_eager ?? '-'}  ours/torch ${v.ratio ?? '-'}  ours/keras ${v.ratio_vs_keras ?? '-'}`,
+    );
   }
   console.log(
     JSON.stringify({

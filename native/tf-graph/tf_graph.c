@@ -393,6 +393,59 @@ static napi_value version(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// addGradients(graph, prefix, ys, xs, dys) -> [op, output][] : TF_AddGradientsWithPrefix over TensorFlow's C++
+// gradient registry (tensorflow/cc/gradients): sum over ys of d(y . dy)/dx for each x, emitted into the graph. The
+// ops it returns outputs of are appended to the graph's op table so that later ops can take them as inputs. Throws
+// TensorFlow's message (e.g. "No gradient defined for op: X") where the registry lacks an op on the path.
+static napi_value add_gradients(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Graph *g = graph_of(env, argv[0]);
+  if (g == NULL) return NULL;
+  char *prefix = get_string(env, argv[1]);
+  uint32_t ny = length_of(env, argv[2]), nx = length_of(env, argv[3]), nd = length_of(env, argv[4]);
+  if (nd != 0 && nd != ny) {
+    free(prefix);
+    napi_throw_error(env, NULL, "tf-graph: addGradients takes one dy per y (or none)");
+    return NULL;
+  }
+  TF_Output *ys = calloc(ny + 1, sizeof(TF_Output)), *xs = calloc(nx + 1, sizeof(TF_Output));
+  TF_Output *dys = calloc(nd + 1, sizeof(TF_Output)), *dxs = calloc(nx + 1, sizeof(TF_Output));
+  int ok = 1;
+  for (uint32_t i = 0; ok && i < ny; i++) ok = output_of(env, g, element(env, argv[2], i), &ys[i]);
+  for (uint32_t i = 0; ok && i < nx; i++) ok = output_of(env, g, element(env, argv[3], i), &xs[i]);
+  for (uint32_t i = 0; ok && i < nd; i++) ok = output_of(env, g, element(env, argv[4], i), &dys[i]);
+  napi_value result = NULL;
+  if (ok) {
+    TF_Status *st = TF_NewStatus();
+    TF_AddGradientsWithPrefix(g->graph, prefix, ys, (int)ny, xs, (int)nx, nd == 0 ? NULL : dys, st, dxs);
+    if (TF_GetCode(st) != TF_OK) {
+      throw_tf(env, "adding gradients from the registry", st);
+      ok = 0;
+    } else {
+      TF_DeleteStatus(st);
+      napi_create_array_with_length(env, nx, &result);
+      for (uint32_t i = 0; i < nx; i++) {
+        if (g->n_ops == g->cap_ops) {
+          g->cap_ops *= 2;
+          g->ops = realloc(g->ops, sizeof(TF_Operation *) * g->cap_ops);
+        }
+        g->ops[g->n_ops] = dxs[i].oper;
+        napi_value pair, a, b;
+        napi_create_array_with_length(env, 2, &pair);
+        napi_create_int64(env, (int64_t)g->n_ops++, &a);
+        napi_create_int32(env, dxs[i].index, &b);
+        napi_set_element(env, pair, 0, a);
+        napi_set_element(env, pair, 1, b);
+        napi_set_element(env, result, i, pair);
+      }
+    }
+  }
+  free(prefix), free(ys), free(xs), free(dys), free(dxs);
+  return ok ? result : NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"newGraph", NULL, new_graph, NULL, NULL, NULL, napi_default, NULL},
@@ -401,6 +454,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"newSession", NULL, new_session, NULL, NULL, NULL, napi_default, NULL},
       {"closeSession", NULL, close_session, NULL, NULL, NULL, napi_default, NULL},
       {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
+      {"addGradients", NULL, add_gradients, NULL, NULL, NULL, napi_default, NULL},
       {"version", NULL, version, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -366,6 +366,146 @@ export class GraphBuilder {
     return this.node('Slice', [x], [count, k], [['Index', 'type', DT_INT32]], [this.intConstant([first, 0]), this.intConstant([count, k])]);
   }
 
+  // ---- the other variants' ops (InfoVAE's MMD, beta-TCVAE's TC, FactorVAE's discriminator, SAGAN attention) ----
+  // Single-input ops take their gradient from TensorFlow's C++ gradient registry (fromRegistry: TF_AddGradients,
+  // which covers each of them: test/graph/registry.test.ts). The products keep hand rules, TensorFlow's MatMul and
+  // BatchMatMulV2 gradients written out: TF_AddGradients sums over every path from an x to y, so for a product of a
+  // node with itself (MMD's q q^T) or with a descendant of its other operand it would count again paths the tape walks.
+
+  /**
+   * The backward of a recorded op y with the single input x, from TensorFlow's gradient registry: with one input every
+   * path from x to y is y's own edge (or lies inside a composite that only x enters), so the registry's d(y . dy)/dx is
+   * exactly this op's gradient.
+   */
+  private fromRegistry(y: Node, x: Node): TapeEntry['backward'] {
+    return (dy) => {
+      const [g] = this.addon.addGradients(this.graph, `grad_${this.counter++}`, [y.out], [x.out], [dy.out]);
+      if (g === undefined) throw new Error('GraphBuilder.fromRegistry: TF_AddGradients returned no gradient');
+      return [{ out: g, shape: x.shape }];
+    };
+  }
+
+  /** a b^T for a [n, k], b [m, k]: [n, m]. Gradients (MatMul with transpose_b): dy b to a, dy^T a to b. */
+  matMulTB(a: Node, b: Node): Node {
+    const [n, k] = a.shape as [number, number];
+    const m = b.shape[0] as number;
+    const mm = (x: Node, y: Node, ta: boolean, tb: boolean, shape: readonly number[]): Node =>
+      this.node('MatMul', [x, y], shape, [
+        ['transpose_a', 'bool', ta],
+        ['transpose_b', 'bool', tb],
+      ]);
+    const y = mm(a, b, false, true, [n, m]);
+    return this.record([a, b], y, (dy) => [mm(dy, b, false, false, [n, k]), mm(dy, a, true, false, [m, k])]);
+  }
+
+  /**
+   * Batched products of rank-3 a [B, n, k] and b [B, k, m] (b [B, m, k] with adjB): BatchMatMulV2. Gradients
+   * (TensorFlow's BatchMatMulV2 rule): for a b, dy b^T to a and a^T dy to b; for a b^T, dy b to a and dy^T a to b.
+   */
+  batchMatMul(a: Node, b: Node, adjB = false): Node {
+    const [bs, n] = a.shape as [number, number, number];
+    const m = (adjB ? b.shape[1] : b.shape[2]) as number;
+    const bmm = (x: Node, y: Node, ax: boolean, ay: boolean, shape: readonly number[]): Node =>
+      this.node('BatchMatMulV2', [x, y], shape, [
+        ['adj_x', 'bool', ax],
+        ['adj_y', 'bool', ay],
+      ]);
+    const y = bmm(a, b, false, adjB, [bs, n, m]);
+    return this.record([a, b], y, (dy) =>
+      adjB ? [bmm(dy, b, false, false, a.shape), bmm(dy, a, true, false, b.shape)] : [bmm(dy, b, false, true, a.shape), bmm(a, dy, true, false, b.shape)],
+    );
+  }
+
+  /** Softmax over the last axis; gradient from the registry. */
+  softmax(x: Node): Node {
+    const y = this.node('Softmax', [x], x.shape);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /** log softmax over the last axis; gradient from the registry. */
+  logSoftmax(x: Node): Node {
+    const y = this.node('LogSoftmax', [x], x.shape);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /** max(x, alpha x); gradient from the registry (LeakyReluGrad). */
+  leakyRelu(x: Node, alpha: number): Node {
+    const y = this.node('LeakyRelu', [x], x.shape, [['alpha', 'float', alpha]]);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /** c / x element-wise for a constant c; gradient from the registry (RealDiv's for its divisor). */
+  scalarOver(c: number, x: Node): Node {
+    const y = this.node('RealDiv', [this.constant(c), x], x.shape);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /** Sum over one axis, kept (size 1) or dropped; gradient from the registry. */
+  sumAxis(x: Node, axis: number, keep: boolean): Node {
+    const shape = keep ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
+    const y = this.node('Sum', [x], shape, [['keep_dims', 'bool', keep], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /** Mean over all elements (a scalar); gradient from the registry. */
+  mean(x: Node): Node {
+    const y = this.node('Mean', [x], [], [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([...x.shape.keys()])]);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /** x (size-1 axes where `shape` is larger, same rank) broadcast to `shape`; gradient from the registry. */
+  broadcastTo(x: Node, shape: readonly number[]): Node {
+    const axes = shape.flatMap((d, i) => (x.shape[i] === d ? [] : [i]));
+    if (x.shape.length !== shape.length || axes.some((i) => x.shape[i] !== 1)) throw new Error(`GraphBuilder.broadcastTo: [${x.shape.join()}] to [${shape.join()}]`);
+    const y = this.broadcast(x, shape);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /**
+   * log sum exp over one axis, dropped, in tfjs's stable arrangement (max kept, subtracted, added back) so both paths
+   * round alike. A composite that only x enters, so the registry's gradient is the composite's (the softmax over the
+   * axis times dy, through Max's gradient as tfjs's autodiff takes it).
+   */
+  logSumExp(x: Node, axis: number): Node {
+    const kept = x.shape.map((d, i) => (i === axis ? 1 : d));
+    const shape = x.shape.filter((_, i) => i !== axis);
+    const max = this.node('Max', [x], kept, [['keep_dims', 'bool', true], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
+    const e = this.node('Exp', [this.node('Sub', [x, this.broadcast(max, x.shape)], x.shape)], x.shape);
+    const s = this.node('Sum', [e], shape, [['keep_dims', 'bool', false], ['Tidx', 'type', DT_INT32]], [this.intConstant([axis])]);
+    const y = this.node('AddV2', [this.rawReshape(max, shape), this.node('Log', [s], shape)], shape);
+    return this.record([x], y, this.fromRegistry(y, x));
+  }
+
+  /** Splits axis 0 of x into pieces of `sizes`; each piece's gradient (from the registry) lands in its rows. */
+  splitRows(x: Node, sizes: readonly number[]): Node[] {
+    const op = this.op('SplitV', [x.out, this.intConstant(sizes), this.intConstant([0], [])], [
+      ['T', 'type', DT_FLOAT],
+      ['Tlen', 'type', DT_INT32],
+      ['num_split', 'int', sizes.length],
+    ]);
+    return sizes.map((sz, i) => {
+      const piece: Node = { out: [op, i], shape: [sz, ...x.shape.slice(1)] };
+      return this.record([x], piece, this.fromRegistry(piece, x));
+    });
+  }
+
+  /** Identity whose output carries no gradient back (TensorFlow's StopGradient): the tape never sees it. */
+  stopGradient(x: Node): Node {
+    return this.node('StopGradient', [x], x.shape);
+  }
+
+  /** Flat gather of x's elements at int32 `indices` [n] (FactorVAE's permute_dims of stopped codes); not recorded. */
+  gatherFlat(x: Node, indices: Output, shape: readonly number[]): Node {
+    const flat = this.rawReshape(x, [size(x.shape)]);
+    const op = this.op('GatherV2', [flat.out, indices, this.intConstant([0], [])], [
+      ['Tparams', 'type', DT_FLOAT],
+      ['Tindices', 'type', DT_INT32],
+      ['Taxis', 'type', DT_INT32],
+      ['batch_dims', 'int', 0],
+    ]);
+    return this.rawReshape({ out: [op, 0], shape: [size(x.shape)] }, shape);
+  }
+
   // ---- raw helpers (not recorded) -----------------------------------------------------------------------------
 
   rawMul(a: Node, b: Node): Node {

@@ -31,6 +31,11 @@ export interface TfGraphAddon {
     fetches: readonly Output[],
     targets: readonly number[],
   ): { shape: number[]; data: Float32Array }[];
+  /**
+   * TF_AddGradientsWithPrefix over TensorFlow's C++ gradient registry: sum over ys of d(y . dy)/dx for each x, as
+   * outputs of new ops in the graph; throws where the registry has no gradient for an op on a path.
+   */
+  addGradients(graph: number, prefix: string, ys: readonly Output[], xs: readonly Output[], dys: readonly Output[]): Output[];
   version(): string;
 }
 
@@ -57,6 +62,10 @@ export function loadGraphAddon(): TfGraphAddon | string {
   const require = createRequire(import.meta.url);
   try {
     cached = require(path) as TfGraphAddon;
+    // an addon built from an older tf_graph.c (before addGradients) would fail at the first graph built with it
+    if (typeof cached.addGradients !== 'function') {
+      cached = `the TensorFlow graph addon ${path} is older than native/tf-graph/tf_graph.c (no addGradients): run bash scripts/setup-tensorflow.sh${variant === 'gpu' ? ' --gpu' : ''}`;
+    }
   } catch (err) {
     cached = `the TensorFlow graph addon ${path} does not load: ${(err as Error).message.split('\n')[0]}`;
   }

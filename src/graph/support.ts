@@ -1,8 +1,9 @@
 // Which models the graph step (vae-step-graph.ts) covers, without TensorFlow: the trainer asks before building one,
 // and tracking tags runs with the answer from their config alone (src/tracking runs in processes without tfjs).
 
-/** The variants the graph step covers (on the standard and residual architectures). */
-export const GRAPH_VARIANTS: readonly string[] = ['beta-vae', 'annealed-vae', 'dcign', 'dip-vae-i', 'dip-vae-ii'];
+/** The variants the graph step covers, each on every architecture of GRAPH_ARCHITECTURES. */
+export const GRAPH_VARIANTS: readonly string[] = ['beta-vae', 'annealed-vae', 'dcign', 'dip-vae-i', 'dip-vae-ii', 'info-vae', 'beta-tcvae', 'factor-vae'];
+export const GRAPH_ARCHITECTURES: readonly string[] = ['standard', 'residual', 'attention'];
 
 /** Undefined when the graph step covers this model, else the reason it runs eagerly. */
 export function graphSupport(model: { readonly variant?: string; readonly architecture?: string }): string | undefined {
@@ -11,8 +12,8 @@ export function graphSupport(model: { readonly variant?: string; readonly archit
   if (!GRAPH_VARIANTS.includes(variant)) {
     return `the ${variant} variant has no graph step yet (${GRAPH_VARIANTS.join(', ')} have)`;
   }
-  if (architecture !== 'standard' && architecture !== 'residual') {
-    return `the ${architecture} architecture has no graph step yet (standard and residual have)`;
+  if (!GRAPH_ARCHITECTURES.includes(architecture)) {
+    return `the ${architecture} architecture has no graph step yet (${GRAPH_ARCHITECTURES.join(', ')} have)`;
   }
   return undefined;
 }

@@ -5,12 +5,13 @@
 //   one replica    train(): forward, backward and Adam in one TF_SessionRun
 //   data parallel  gradients() -> reducer.allReduceMean(flat) -> apply(flat), two runs per step
 import type { Batch } from '../data/types.js';
-import { loadGraphAddon, DT_FLOAT, type TfGraphAddon, type TensorValue } from '../graph/native.js';
+import { loadGraphAddon, DT_FLOAT, DT_INT32, type TfGraphAddon, type TensorValue } from '../graph/native.js';
 import { sessionConfig } from '../graph/session-config.js';
 import { graphSupport } from '../graph/support.js';
 import { VaeStepGraph } from '../graph/vae-step-graph.js';
 import { readFlat } from '../model/architecture.js';
-import { EPS_SALT, noiseFor, type VaeModel } from '../model/vae.js';
+import { permutationIndices } from '../model/factor-vae.js';
+import { EPS_SALT, noiseFor, PRIOR_SALT, type VaeModel } from '../model/vae.js';
 import type { Adam, AdamConfig } from './adam.js';
 
 /** How the trainer runs its step, for summaries and run tags. */
@@ -40,7 +41,7 @@ export class GraphStep {
 
   /** The graph step for this model, or the reason it must run eagerly. */
   static create(model: VaeModel, adam: AdamConfig, batchSize: number, adamKernel: 'fused' | 'flat' = 'fused'): GraphStep | string {
-    const reason = graphSupport(model.config) ?? (model.groups.length === 1 ? undefined : 'several optimiser groups have no graph step yet');
+    const reason = graphSupport(model.config);
     if (reason !== undefined) return reason;
     const addon = loadGraphAddon();
     if (typeof addon === 'string') return addon;
@@ -49,6 +50,7 @@ export class GraphStep {
       channels: model.net.arch.channels,
       batchSize,
       specs: model.specs,
+      groups: model.groups,
       adam,
       prefix: `dcign${process.pid}_${prefixCounter++}`,
       adamKernel,
@@ -86,6 +88,11 @@ export class GraphStep {
       [this.g.eps.out, f32([batch.batchSize, L], noiseFor(seed, EPS_SALT, batch.globalIndices, L))],
     ];
     if (this.g.capacity !== undefined) feeds.push([this.g.capacity.out, scalar(this.model.capacityAt(step))]);
+    if (this.g.prior !== undefined) feeds.push([this.g.prior.out, f32([batch.batchSize, L], noiseFor(seed, PRIOR_SALT, batch.globalIndices, L))]);
+    if (this.g.permutation !== undefined) {
+      const indices = permutationIndices(seed, batch.globalIndices[0] ?? 0, batch.batchSize, L);
+      feeds.push([this.g.permutation.out, { dtype: DT_INT32, shape: [indices.length], data: indices }]);
+    }
     if (this.g.freeMask !== undefined) feeds.push([this.g.freeMask.out, f32([1, L], this.model.freeMask(batch.variedFactor))]);
     return feeds;
   }
