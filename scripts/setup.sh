@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
-# the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks) and openssl
-# (for the mTLS tests). Every step is idempotent and cached outside the clone, so a warm run takes seconds.
+# the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks), openssl
+# (for the mTLS tests), and the cluster head profile's PostgreSQL server and versitygw S3 store. Every step is idempotent and cached outside the clone, so a warm run takes seconds.
 #
-# The steps that need nothing of each other run side by side: the Temporal build (Go), the MLflow and Optuna virtualenvs
-# (pip) and Chromium (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
+# The steps that need nothing of each other run side by side: the Temporal and versitygw builds (Go), the MLflow and
+# Optuna virtualenvs (pip), Chromium and PostgreSQL (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
 # into. On a cold machine that hides the Go build behind the downloads. Each background step writes its own log,
 # printed whole when it ends, so the output stays readable; any step that fails fails the set-up, naming its log.
 set -euo pipefail
@@ -17,13 +17,15 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Independent steps, started in the background: name and command.
-steps=(temporal mlflow optuna chromium openssl)
+steps=(temporal mlflow optuna chromium openssl postgres s3)
 declare -A cmd=(
   [temporal]="bash scripts/setup-temporal.sh"
   [mlflow]="bash scripts/setup-mlflow.sh"
   [optuna]="bash scripts/setup-optuna.sh"
   [chromium]="bash scripts/setup-chromium.sh"
   [openssl]="bash scripts/setup-openssl.sh"
+  [postgres]="bash scripts/setup-postgres.sh"
+  [s3]="bash scripts/setup-s3.sh"
 )
 declare -A pid
 for s in "${steps[@]}"; do
