@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
 # the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks), openssl
-# (for the mTLS tests), and the cluster head profile's PostgreSQL server and versitygw S3 store. Every step is idempotent and cached outside the clone, so a warm run takes seconds.
+# (for the mTLS tests), and the cluster head profile's PostgreSQL server, versitygw S3 store and Temporal server. Every step is idempotent and cached outside the clone, so a warm run takes seconds.
 #
 # The steps that need nothing of each other run side by side: the Temporal and versitygw builds (Go), the MLflow and
 # Optuna virtualenvs (pip), Chromium and PostgreSQL (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built
@@ -17,9 +17,10 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Independent steps, started in the background: name and command.
-steps=(temporal mlflow optuna chromium openssl postgres s3)
+steps=(temporal temporal-server mlflow optuna chromium openssl postgres s3)
 declare -A cmd=(
   [temporal]="bash scripts/setup-temporal.sh"
+  [temporal-server]="bash scripts/setup-temporal-server.sh"
   [mlflow]="bash scripts/setup-mlflow.sh"
   [optuna]="bash scripts/setup-optuna.sh"
   [chromium]="bash scripts/setup-chromium.sh"

@@ -40,3 +40,8 @@ export function postgresBinDir(): string {
     : [];
   return join(root, versions[0] ?? '<version>', 'bin');
 }
+
+/** Temporal's production server and schema tool (scripts/setup-temporal-server.sh), for the cluster profile. */
+export function temporalServerHome(): string {
+  return process.env.DCIGN_TEMPORAL_SERVER_HOME ?? join(cacheDir(), 'temporal-server-v1.29.1');
+}

@@ -1,12 +1,14 @@
 // The servers of the embedded stack: how each is started, where it logs, and how we know it is healthy. The local
 // profile is Temporal's dev server and MLflow on SQLite with artifacts on disk; the cluster profile puts MLflow on
-// PostgreSQL with artifacts in an S3 bucket (cluster-head.ts) and keeps Temporal's dev server on its SQLite file.
+// PostgreSQL with artifacts in an S3 bucket (cluster-head.ts) and runs Temporal's production server on the same
+// PostgreSQL (temporal-server.ts).
 import { Connection } from '@temporalio/client';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contract/index.js';
 import { ARTIFACT_DESTINATION, clusterStores, clusterStoreSpecs, storeClientEnv } from './cluster-head.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
+import { temporalServerSpec } from './temporal-server.js';
 import { PLAINTEXT, temporalConnectionOptions } from '../temporal-connection.js';
 import type { ServiceSpec, StackOptions } from './service-types.js';
 
@@ -58,7 +60,7 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
   const cluster = o.profile === 'cluster';
   return [
     ...(cluster ? clusterStoreSpecs(o) : []),
-    {
+    cluster ? temporalServerSpec(o, () => temporalHealthy(temporalAddress), temporalAddress) : {
       name: 'temporal',
       binary: temporalBinary(),
       args: [

@@ -1,7 +1,8 @@
 // `dcign dev up --profile cluster`, the head of a lab's cluster without containers: PostgreSQL, versitygw (S3) with
-// its bucket, MLflow on both, and Temporal, on free ports in a temp state dir. A short real sweep (the smoke spec made
+// its bucket, MLflow on both, and Temporal's production server on the same PostgreSQL with SQL visibility, on free
+// ports in a temp state dir. A short real sweep (the smoke spec made
 // small: one trial of 2 replicas, one worker) runs on it; then the stores themselves are asked, not MLflow's API:
-// PostgreSQL (psql) holds the runs and each logged loss step exactly once, the bucket (S3 ListObjectsV2) holds the
+// PostgreSQL (psql) holds the runs and each logged loss step exactly once and Temporal's visibility rows, the bucket (S3 ListObjectsV2) holds the
 // trial's checkpoints with every file its manifest names. `dev down` leaves no server or port behind, even on failure.
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,10 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
+import { Client, Connection } from '@temporalio/client';
 import test from 'ava';
 import { parse, stringify } from 'yaml';
 
 import { runCli } from '../helpers/cli.js';
+import { sweepWorkflowId } from '../../src/contract/index.js';
 import { pickFreePorts } from '../../src/parallel/rendezvous.js';
 import { ARTIFACT_BUCKET, MLFLOW_DATABASE, POSTGRES_ROLE } from '../../src/stack/cluster-head.js';
 import { mlflowBinary, postgresBinDir, projectRoot } from '../../src/stack/paths.js';
@@ -96,6 +99,7 @@ test.serial('the cluster head runs a sweep: runs and metrics in PostgreSQL, chec
     t.is(up.code, 0, `${up.stdout}\n${up.stderr}`);
     t.log(`dev up --profile cluster: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     for (const name of ['postgres', 's3', 'temporal', 'mlflow']) t.regex(up.stdout, new RegExp(`^${name}\\s+healthy`, 'm'));
+    t.regex(up.stderr, /temporal-server --root \S+ --config config --env dcign --allow-no-auth start/, 'the production Temporal server, not the dev server');
     t.regex(up.stderr, /mlflow server --backend-store-uri postgresql\+psycopg2:\/\/dcign@127\.0\.0\.1:\d+\/mlflow --artifacts-destination s3:\/\/dcign\/artifacts/);
     const status = JSON.parse((await runCli(['dev', 'status', '--json', '--state-dir', dir], env)).stdout) as { name: string; healthy: boolean }[];
     t.deepEqual(status.map((s) => [s.name, s.healthy]), [['postgres', true], ['s3', true], ['temporal', true], ['mlflow', true]]);
@@ -108,9 +112,9 @@ test.serial('the cluster head runs a sweep: runs and metrics in PostgreSQL, chec
 
     // PostgreSQL, asked directly.
     const password = readFileSync(path.join(dir, 'postgres', 'password'), 'utf8').trim();
-    const sql = async (query: string): Promise<string[][]> => {
+    const sql = async (query: string, db: string = MLFLOW_DATABASE): Promise<string[][]> => {
       const psql = path.join(postgresBinDir(), 'psql');
-      const args = ['-h', '127.0.0.1', '-p', String(postgresPort), '-U', POSTGRES_ROLE, '-d', MLFLOW_DATABASE, '-v', 'ON_ERROR_STOP=1', '-tAF', '\t', '-c', query];
+      const args = ['-h', '127.0.0.1', '-p', String(postgresPort), '-U', POSTGRES_ROLE, '-d', db, '-v', 'ON_ERROR_STOP=1', '-tAF', '\t', '-c', query];
       const { stdout } = await run(psql, args, { env: { ...env, PGPASSWORD: password } });
       return stdout.trim().split('\n').filter((l) => l.length > 0).map((l) => l.split('\t'));
     };
@@ -126,6 +130,20 @@ test.serial('the cluster head runs a sweep: runs and metrics in PostgreSQL, chec
     t.deepEqual(loss.map(([s]) => Number(s)), [5, 10], 'each log step exactly once');
     const evals = await sql(`SELECT DISTINCT key FROM metrics WHERE run_uuid = '${trialId}' AND key IN ('eval/mig', 'eval/sap') ORDER BY key`);
     t.deepEqual(evals.map(([k]) => k), ['eval/mig', 'eval/sap']);
+
+    // Temporal: the sweep and its trial, found through a search attribute (SQL visibility), and their rows in PostgreSQL.
+    const connection = await Connection.connect({ address: `127.0.0.1:${ports[0]}` });
+    try {
+      const client = new Client({ connection, namespace: 'default' });
+      const ids: string[] = [];
+      for await (const w of client.workflow.list({ query: `DcignSweep = '${name}'` })) ids.push(w.workflowId);
+      t.true(ids.includes(sweepWorkflowId(name)) && ids.length >= 2, `the sweep and its trial by DcignSweep: ${ids.join(', ')}`);
+      t.is((await client.workflow.getHandle(sweepWorkflowId(name)).describe()).status.name, 'COMPLETED');
+    } finally {
+      await connection.close();
+    }
+    const visibility = await sql(`SELECT 1 FROM executions_visibility WHERE workflow_id = '${sweepWorkflowId(name)}'`, 'temporal_visibility');
+    t.is(visibility.length, 1, "the sweep's visibility row is in PostgreSQL");
 
     // The bucket, listed through the S3 API with the head's credentials.
     t.regex(artifactUri, /^mlflow-artifacts:\//, 'artifacts go through MLflow, which writes them to the bucket');

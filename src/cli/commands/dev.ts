@@ -90,7 +90,8 @@ const up: CommandModule<object, StackArgs> = {
       const { ARTIFACT_DESTINATION } = await import('../../stack/cluster-head.js');
       console.log(
         `\nMLflow keeps runs in PostgreSQL and artifacts in ${ARTIFACT_DESTINATION}; both stores listen on 127.0.0.1 only ` +
-          `(workers reach artifacts through MLflow). Credentials: ${o.stateDir}/postgres/password, ${o.stateDir}/s3/credentials.json (mode 0600).`,
+          `(workers reach artifacts through MLflow). Credentials: ${o.stateDir}/postgres/password, ${o.stateDir}/s3/credentials.json (mode 0600).\n` +
+          `Temporal is the production server on the same PostgreSQL (SQL visibility); this profile runs no Temporal Web UI, so UI links do not open.`,
       );
     }
     const exports = exportsFor(o);
