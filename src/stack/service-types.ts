@@ -1,6 +1,6 @@
 // The shapes shared by the stack's service definitions (services.ts for Temporal and MLflow, cluster-head.ts for the
 // cluster profile's PostgreSQL and S3 store) and by the code that starts, records and stops them (stack.ts, state.ts).
-export type ServiceName = 'postgres' | 's3' | 'temporal' | 'mlflow';
+export type ServiceName = 'postgres' | 's3' | 'temporal' | 'temporal-ui' | 'mlflow';
 
 /**
  * local: the Temporal dev server and MLflow on SQLite with artifacts on disk (a laptop, CI).

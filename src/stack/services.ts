@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contract/index.js';
 import { ARTIFACT_DESTINATION, clusterStores, clusterStoreSpecs, storeClientEnv } from './cluster-head.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
-import { temporalServerSpec } from './temporal-server.js';
+import { temporalServerSpec, temporalUiSpec } from './temporal-server.js';
 import { PLAINTEXT, temporalConnectionOptions } from '../temporal-connection.js';
 import type { ServiceSpec, StackOptions } from './service-types.js';
 
@@ -88,6 +88,7 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
       url: `http://${probeHost}:${o.temporalUiPort}`,
       healthy: () => temporalHealthy(temporalAddress),
     },
+    ...(cluster ? [temporalUiSpec(o, probeHost)] : []),
     {
       name: 'mlflow',
       binary: mlflowBinary(),

@@ -192,9 +192,9 @@ export async function stackDown(stateDir: string): Promise<ServiceName[]> {
   const state = readState(stateDir);
   if (!state) return [];
   const stopped: ServiceName[] = [];
-  // The reverse of the start order: MLflow before the stores it writes to.
+  // The reverse of the start order (MLflow before the stores it writes to); reported in the start order.
   for (const [name, record] of (Object.entries(state.services) as [ServiceName, ServiceRecord][]).reverse()) {
-    if (await stop(record)) stopped.push(name);
+    if (await stop(record)) stopped.unshift(name);
   }
   clearStackState(stateDir);
   return stopped;

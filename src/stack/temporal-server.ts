@@ -4,6 +4,7 @@
 // worker) run in one process; only the frontend's gRPC port is dcign's to choose, the internal ones are picked free
 // at each start. Schema: created at the first start and updated to the installed server's version at every start
 // (temporal-sql-tool's update-schema is a no-op when current), which is also how a server upgrade migrates it.
+// The Web UI is Temporal's UI server beside it, pointed at the frontend.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,7 +145,7 @@ export function temporalServerSpec(o: StackOptions, healthy: () => Promise<boole
     args: ['--root', root, '--config', 'config', '--env', 'dcign', '--allow-no-auth', 'start'],
     ports: [{ port: o.temporalPort, what: 'Temporal gRPC', flag: '--temporal-port', host: o.host }],
     logFile: join(o.stateDir, 'logs', 'temporal.log'),
-    url: `grpc://${probeAddress} (production server; no Web UI)`,
+    url: `grpc://${probeAddress}`,
     installHint: 'run `bash scripts/setup-temporal-server.sh` (builds go.temporal.io/server with Go)',
     needs: ['postgres'],
     prepare: async () => {
@@ -168,5 +169,44 @@ export function temporalServerSpec(o: StackOptions, healthy: () => Promise<boole
     },
     initialise: () => registerNamespace(probeAddress),
     healthy,
+  };
+}
+
+/** Temporal's Web UI server (github.com/temporalio/ui-server), on the frontend of the server above. */
+export function temporalUiSpec(o: StackOptions, probeHost: string): ServiceSpec {
+  const root = join(o.stateDir, 'temporal-ui');
+  const url = `http://${probeHost}:${o.temporalUiPort}`;
+  return {
+    name: 'temporal-ui',
+    binary: join(temporalServerHome(), 'bin', 'temporal-ui-server'),
+    args: ['--root', root, '--config', 'config', '--env', 'dcign', 'start'],
+    ports: [{ port: o.temporalUiPort, what: 'Temporal Web UI', flag: '--temporal-ui-port', host: o.host }],
+    logFile: join(o.stateDir, 'logs', 'temporal-ui.log'),
+    url,
+    installHint: 'run `bash scripts/setup-temporal-server.sh` (builds the Temporal UI server with Go)',
+    needs: ['temporal'],
+    prepare: () => {
+      mkdirSync(join(root, 'config'), { recursive: true });
+      writeFileSync(
+        join(root, 'config', 'dcign.yaml'),
+        stringify({
+          temporalGrpcAddress: `127.0.0.1:${o.temporalPort}`,
+          host: o.host,
+          port: o.temporalUiPort,
+          enableUi: true,
+          defaultNamespace: NAMESPACE,
+          // Plain HTTP on the head: a Secure cookie would never come back.
+          cors: { cookieInsecure: true, allowOrigins: [] },
+        }),
+      );
+      return Promise.resolve();
+    },
+    healthy: async () => {
+      try {
+        return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) })).ok;
+      } catch {
+        return false;
+      }
+    },
   };
 }

@@ -98,11 +98,11 @@ test.serial('the cluster head runs a sweep: runs and metrics in PostgreSQL, chec
     const up = await runCli(['dev', 'up', ...flags], env);
     t.is(up.code, 0, `${up.stdout}\n${up.stderr}`);
     t.log(`dev up --profile cluster: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    for (const name of ['postgres', 's3', 'temporal', 'mlflow']) t.regex(up.stdout, new RegExp(`^${name}\\s+healthy`, 'm'));
+    for (const name of ['postgres', 's3', 'temporal', 'temporal-ui', 'mlflow']) t.regex(up.stdout, new RegExp(`^${name}\\s+healthy`, 'm'));
     t.regex(up.stderr, /temporal-server --root \S+ --config config --env dcign --allow-no-auth start/, 'the production Temporal server, not the dev server');
     t.regex(up.stderr, /mlflow server --backend-store-uri postgresql\+psycopg2:\/\/dcign@127\.0\.0\.1:\d+\/mlflow --artifacts-destination s3:\/\/dcign\/artifacts/);
     const status = JSON.parse((await runCli(['dev', 'status', '--json', '--state-dir', dir], env)).stdout) as { name: string; healthy: boolean }[];
-    t.deepEqual(status.map((s) => [s.name, s.healthy]), [['postgres', true], ['s3', true], ['temporal', true], ['mlflow', true]]);
+    t.deepEqual(status.map((s) => [s.name, s.healthy]), [['postgres', true], ['s3', true], ['temporal', true], ['temporal-ui', true], ['mlflow', true]]);
 
     // The demo on the running head (it reuses the servers `dev up` started): one worker, the sweep to completion.
     const demo = await runCli(['demo', ...flags, '--spec', specFile, '--workers', '1', '--slots', '2'], env);
@@ -142,6 +142,11 @@ test.serial('the cluster head runs a sweep: runs and metrics in PostgreSQL, chec
     } finally {
       await connection.close();
     }
+    // The Web UI server answers for the sweep, through its API on the same frontend.
+    const ui = await fetch(`http://127.0.0.1:${ports[1]}/api/v1/namespaces/default/workflows/${encodeURIComponent(sweepWorkflowId(name))}`);
+    const uiBody = await ui.text();
+    t.is(ui.status, 200, `Temporal UI API: ${uiBody.slice(0, 300)}`);
+    t.regex(uiBody, /COMPLETED/);
     const visibility = await sql(`SELECT 1 FROM executions_visibility WHERE workflow_id = '${sweepWorkflowId(name)}'`, 'temporal_visibility');
     t.is(visibility.length, 1, "the sweep's visibility row is in PostgreSQL");
 

@@ -91,7 +91,7 @@ const up: CommandModule<object, StackArgs> = {
       console.log(
         `\nMLflow keeps runs in PostgreSQL and artifacts in ${ARTIFACT_DESTINATION}; both stores listen on 127.0.0.1 only ` +
           `(workers reach artifacts through MLflow). Credentials: ${o.stateDir}/postgres/password, ${o.stateDir}/s3/credentials.json (mode 0600).\n` +
-          `Temporal is the production server on the same PostgreSQL (SQL visibility); this profile runs no Temporal Web UI, so UI links do not open.`,
+          `Temporal is the production server on the same PostgreSQL (SQL visibility), its Web UI the Temporal UI server.`,
       );
     }
     const exports = exportsFor(o);
@@ -148,7 +148,7 @@ const logs: CommandModule<object, StateArgs & { service?: string; lines: number 
   describe: "Print the end of the servers' and the local workers' logs",
   builder: (y) =>
     stateFlag(y)
-      .positional('service', { type: 'string', choices: ['temporal', 'mlflow', 'postgres', 's3', 'worker'], describe: 'one of them (default: all)' })
+      .positional('service', { type: 'string', choices: ['temporal', 'temporal-ui', 'mlflow', 'postgres', 's3', 'worker'], describe: 'one of them (default: all)' })
       .option('lines', { alias: 'n', type: 'number', default: 40 }),
   handler: async (a) => {
     const { stackStatus, tail } = await import('../../stack/stack.js');
