@@ -7,8 +7,8 @@
 // account Debian's package creates and started through setpriv; its data directory must be reachable by that account.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { mlflowBinary, postgresBinDir, versitygwBinary } from './paths.js';
 import type { ServiceSpec, StackOptions } from './service-types.js';
@@ -110,6 +110,16 @@ function pgAccount(): { user: string; uid: number; gid: number } | undefined {
   }
 }
 
+/** The highest directory above dir that others may not enter (no o+x), if any. */
+function closedAncestor(dir: string): string | undefined {
+  const parts = resolve(dir).split(sep).filter((x) => x.length > 0);
+  for (let i = 1; i < parts.length; i++) {
+    const d = sep + parts.slice(0, i).join(sep);
+    if ((statSync(d).mode & 0o001) === 0) return d;
+  }
+  return undefined;
+}
+
 function asPgAccount(): string[] {
   const a = pgAccount();
   return a ? ['setpriv', `--reuid=${a.uid}`, `--regid=${a.gid}`, '--init-groups', '--'] : [];
@@ -127,8 +137,8 @@ async function preparePostgres(o: StackOptions, stores: ClusterStores): Promise<
       execFileSync(asPgAccount()[0] as string, [...asPgAccount().slice(1), 'test', '-w', p.pgRoot]);
     } catch {
       throw new Error(
-        `PostgreSQL runs as '${account.user}', who cannot reach ${p.pgRoot}: a directory above it is closed to other users. ` +
-          `Fix: chmod o+x each directory above it (e.g. chmod 0755 ${o.stateDir}), or choose a --state-dir it can reach.`,
+        `PostgreSQL runs as '${account.user}', who cannot reach ${p.pgRoot}: ${closedAncestor(p.pgRoot) ?? 'a directory above it'} is closed to other users. ` +
+          `Fix: chmod o+x ${closedAncestor(p.pgRoot) ?? 'each directory above it'}, or choose a --state-dir it can reach.`,
       );
     }
   }

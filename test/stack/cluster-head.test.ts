@@ -57,7 +57,7 @@ function processesOf(dir: string): string[] {
     });
 }
 
-test.serial('bad input fails before anything starts: a taken port names its flag, a missing S3 server names its set-up script', async (t) => {
+test.serial('bad input fails before anything starts: a taken port names its flag, a missing S3 server its set-up script, a closed directory itself', async (t) => {
   const dir = stateDir();
   const blocker = createServer();
   try {
@@ -72,6 +72,22 @@ test.serial('bad input fails before anything starts: a taken port names its flag
     t.is(missing.code, 1, missing.stdout);
     t.regex(missing.stderr, /s3 is not installed at .*no-such\/versitygw\. Fix: run `bash scripts\/setup-s3\.sh`/);
     t.deepEqual(processesOf(dir), [], 'nothing was started');
+
+    if (process.getuid?.() === 0) {
+      // Under root PostgreSQL runs as its own account, which cannot enter a directory closed to others: named, with the fix.
+      const closed = mkdtempSync(path.join(tmpdir(), 'dcign-closed-'));
+      try {
+        const closedFlags = flags.map((f) => (f === dir ? path.join(closed, 'head') : f));
+        const shut = await runCli(['dev', 'up', ...closedFlags], env);
+        t.is(shut.code, 1, shut.stdout);
+        t.true(shut.stderr.includes(`${closed} is closed to other users. Fix: chmod o+x ${closed}`), shut.stderr);
+        t.deepEqual(processesOf(closed), [], 'nothing was started');
+      } finally {
+        rmSync(closed, { recursive: true, force: true });
+      }
+    } else {
+      t.log('not root: PostgreSQL runs as this account, so the closed-directory case does not arise');
+    }
   } finally {
     blocker.close();
     rmSync(dir, { recursive: true, force: true });
