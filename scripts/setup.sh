@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
-# the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks) and openssl
-# (for the mTLS tests). Every step is idempotent and cached outside the clone, so a warm run takes seconds.
+# the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks), openssl
+# (for the mTLS tests), and the cluster head profile's PostgreSQL server, versitygw S3 store and Temporal server.
+# Every step is idempotent and cached outside the clone, so a warm run takes seconds.
 #
-# The steps that need nothing of each other run side by side: the Temporal CLI (a pinned release binary), the MLflow
-# and Optuna virtualenvs (pip) and Chromium (apt) start at once, while npm installs the dependencies that the
-# TensorFlow binding is then built into. On a cold machine that hides the downloads behind the native build. Each background step writes its own log,
+# The steps that need nothing of each other run side by side: the Temporal CLI (a pinned release binary), the
+# Temporal server and UI builds (Go), the versitygw build (Go), the MLflow and Optuna virtualenvs (pip), Chromium and
+# PostgreSQL (apt) start at once, while npm installs the dependencies that the TensorFlow binding is then built into.
+# On a cold machine the Go builds are the long pole (about 15 minutes on two cores, once). Each background step writes its own log,
 # printed whole when it ends, so the output stays readable; any step that fails fails the set-up, naming its log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,17 +19,20 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Independent steps, started in the background: name and command.
-steps=(temporal mlflow optuna chromium openssl)
+steps=(temporal temporal-server mlflow optuna chromium openssl postgres s3)
 declare -A cmd=(
   [temporal]="bash scripts/setup-temporal.sh"
+  [temporal-server]="bash scripts/setup-temporal-server.sh"
   [mlflow]="bash scripts/setup-mlflow.sh"
   [optuna]="bash scripts/setup-optuna.sh"
   [chromium]="bash scripts/setup-chromium.sh"
   [openssl]="bash scripts/setup-openssl.sh"
+  [postgres]="bash scripts/setup-postgres.sh"
+  [s3]="bash scripts/setup-s3.sh"
 )
 declare -A pid
 for s in "${steps[@]}"; do
-  ( t0=$(date +%s); ${cmd[$s]}; echo "[setup] $s done in $(( $(date +%s) - t0 )) s" ) >"$logs/$s.log" 2>&1 &
+  ( t0=$(date +%s); bash -c "${cmd[$s]}"; echo "[setup] $s done in $(( $(date +%s) - t0 )) s" ) >"$logs/$s.log" 2>&1 &
   pid[$s]=$!
 done
 

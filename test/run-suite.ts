@@ -33,6 +33,7 @@ const ALONE: Readonly<Record<string, string>> = {
   'stack/dev-stack': "the local stack's default ports (7233, 8233, 5000)",
   'stack/demo': 'the whole demo: a stack, two workers and the smoke sweep, then dev down frees its ports',
   'stack/bindings': 'ports taken and released on purpose',
+  'stack/cluster-head': 'the cluster head (PostgreSQL, S3, MLflow, Temporal), a worker and a sweep; a port taken on purpose',
   'tracking/run-logger': 'MLflow stopped mid-run and restarted',
   'parallel/processes': 'ring all-reduce between real processes with timeouts',
   'parallel/curve-processes': 'CURVE rings between real processes with timeouts',

@@ -1,47 +1,21 @@
-// The two servers of the embedded local stack: how each is started, where it logs, and how we know it is healthy.
+// The servers of the embedded stack: how each is started, where it logs, and how we know it is healthy. The local
+// profile is Temporal's dev server and MLflow on SQLite with artifacts on disk; the cluster profile puts MLflow on
+// PostgreSQL with artifacts in an S3 bucket (cluster-head.ts) and runs Temporal's production server on the same
+// PostgreSQL (temporal-server.ts).
 import { Connection } from '@temporalio/client';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contract/index.js';
+import { ARTIFACT_DESTINATION, clusterStores, clusterStoreSpecs, storeClientEnv } from './cluster-head.js';
 import { mlflowBinary, temporalBinary } from './paths.js';
+import { temporalServerSpec, temporalUiSpec } from './temporal-server.js';
 import { PLAINTEXT, temporalConnectionOptions } from '../temporal-connection.js';
+import type { ServiceSpec, StackOptions } from './service-types.js';
 
-export type ServiceName = 'temporal' | 'mlflow';
-
-export interface StackOptions {
-  /**
-   * Where the servers are reached: a loopback address (this machine only), one address of this machine (workers on
-   * other hosts use it), or 0.0.0.0 (every interface). See bindings() for what each server actually binds.
-   */
-  readonly host: string;
-  /** Extra Host header values MLflow accepts (DNS names workers use for this machine), beside its own addresses. */
-  readonly allowedHosts?: readonly string[];
-  readonly temporalPort: number;
-  readonly temporalUiPort: number;
-  readonly mlflowPort: number;
-  readonly stateDir: string;
-}
+export type { PortSpec, ServiceName, ServiceSpec, StackOptions, StackProfile } from './service-types.js';
 
 /** Search attributes that make trials filterable in the Temporal UI: registered on the dev server at start. */
 export const SEARCH_ATTRIBUTES: Readonly<Record<string, string>> = SEARCH_ATTRIBUTE_TYPES;
-
-export interface PortSpec {
-  readonly port: number;
-  readonly what: string;
-  readonly flag: string;
-  /** Address the server binds this port on. */
-  readonly host: string;
-}
-
-export interface ServiceSpec {
-  readonly name: ServiceName;
-  readonly binary: string;
-  readonly args: readonly string[];
-  readonly ports: readonly PortSpec[];
-  readonly logFile: string;
-  readonly url: string;
-  healthy(): Promise<boolean>;
-}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
 
@@ -83,8 +57,10 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
   const b = bindings(o);
   const temporalAddress = `${probeHost}:${o.temporalPort}`;
   const mlflowUrl = `http://${probeHost}:${o.mlflowPort}`;
+  const cluster = o.profile === 'cluster';
   return [
-    {
+    ...(cluster ? clusterStoreSpecs(o) : []),
+    cluster ? temporalServerSpec(o, () => temporalHealthy(temporalAddress), temporalAddress) : {
       name: 'temporal',
       binary: temporalBinary(),
       args: [
@@ -112,15 +88,13 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
       url: `http://${probeHost}:${o.temporalUiPort}`,
       healthy: () => temporalHealthy(temporalAddress),
     },
+    ...(cluster ? [temporalUiSpec(o, probeHost)] : []),
     {
       name: 'mlflow',
       binary: mlflowBinary(),
       args: [
         'server',
-        '--backend-store-uri',
-        `sqlite:///${join(o.stateDir, 'mlflow', 'mlflow.db')}`,
-        '--artifacts-destination',
-        join(o.stateDir, 'mlflow', 'artifacts'),
+        ...mlflowStoreArgs(o),
         '--serve-artifacts',
         '--host',
         b.mlflowHost,
@@ -134,12 +108,21 @@ export function serviceSpecs(o: StackOptions): ServiceSpec[] {
         '--workers',
         '2',
       ],
+      ...(cluster ? { env: storeClientEnv(clusterStores(o)), needs: ['postgres', 's3'] as const } : {}),
       ports: [{ port: o.mlflowPort, what: 'MLflow tracking server', flag: '--mlflow-port', host: b.mlflowHost }],
       logFile: join(o.stateDir, 'logs', 'mlflow.log'),
       url: mlflowUrl,
       healthy: () => mlflowHealthy(mlflowUrl),
     },
   ];
+}
+
+/** Where MLflow keeps runs and artifacts: SQLite and a directory (local), or PostgreSQL and an S3 bucket (cluster). */
+function mlflowStoreArgs(o: StackOptions): string[] {
+  if (o.profile === 'cluster') {
+    return ['--backend-store-uri', clusterStores(o).mlflowBackendUri, '--artifacts-destination', ARTIFACT_DESTINATION];
+  }
+  return ['--backend-store-uri', `sqlite:///${join(o.stateDir, 'mlflow', 'mlflow.db')}`, '--artifacts-destination', join(o.stateDir, 'mlflow', 'artifacts')];
 }
 
 export async function temporalHealthy(address: string): Promise<boolean> {

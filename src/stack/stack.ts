@@ -1,5 +1,7 @@
-// `dcign dev up | down | status | logs`: the embedded Temporal + MLflow stack, started as detached processes whose
-// pids are recorded, so `down` stops exactly what `up` started and nothing else.
+// `dcign dev up | down | status | logs`: the embedded stack, started as detached processes whose pids are recorded, so
+// `down` stops exactly what `up` started and nothing else. Services start in waves: those that need nothing first,
+// then each one once the services it needs are healthy (MLflow after its PostgreSQL and S3 store); `down` stops
+// them in the reverse order.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +54,9 @@ export async function stackUp(
   if (previous && alreadyUp) {
     // Reusing servers on other ports would record ports nobody listens on, and every link would be wrong.
     const was = previous.options;
-    const changed = (['host', 'temporalPort', 'temporalUiPort', 'mlflowPort'] as const).filter((k) => was[k] !== options[k]);
+    const changed = (['profile', 'host', 'temporalPort', 'temporalUiPort', 'mlflowPort', 'postgresPort', 's3Port'] as const).filter(
+      (k) => was[k] !== options[k],
+    );
     if (changed.length > 0) {
       throw new Error(
         `the local stack is already running with ${changed.map((k) => `${k} ${String(was[k])}`).join(', ')} ` +
@@ -71,7 +75,7 @@ export async function stackUp(
       continue;
     }
     if (!existsSync(spec.binary)) {
-      throw new Error(`${spec.name} is not installed at ${spec.binary}. Fix: run \`npm run setup\` (scripts/setup.sh).`);
+      throw new Error(`${spec.name} is not installed at ${spec.binary}. Fix: ${spec.installHint ?? 'run `npm run setup` (scripts/setup.sh)'}.`);
     }
     for (const p of spec.ports) {
       if (!(await portIsFree(p.port, p.host))) {
@@ -84,30 +88,38 @@ export async function stackUp(
   }
 
   try {
-    for (const spec of specs) {
-      if (services[spec.name]) continue;
-      progress(`starting ${spec.name}: ${spec.binary} ${spec.args.join(' ')}`);
-      services[spec.name] = launch(spec);
-      started.push(spec.name);
-      writeState(options.stateDir, { options, services });
-    }
     const deadline = Date.now() + timeoutMs;
-    for (const spec of specs) {
-      const record = services[spec.name] as ServiceRecord;
-      while (!(await spec.healthy())) {
-        if (!ours(record)) {
-          throw new Error(`${spec.name} exited during start-up. Its log ${spec.logFile} ends with:\n${tail(spec.logFile, 15)}`);
-        }
-        if (Date.now() > deadline) {
-          throw new Error(`${spec.name} did not answer its health check within ${timeoutMs / 1000} s; see ${spec.logFile}`);
-        }
-        await sleep(500);
+    const ready = new Set<ServiceName>();
+    while (ready.size < specs.length) {
+      const wave = specs.filter((spec) => !ready.has(spec.name) && (spec.needs ?? []).every((n) => ready.has(n)));
+      if (wave.length === 0) throw new Error(`services wait on each other: ${specs.filter((s) => !ready.has(s.name)).map((s) => s.name).join(', ')}`);
+      for (const spec of wave) {
+        if (services[spec.name]) continue;
+        await spec.prepare?.();
+        progress(`starting ${spec.name}: ${[...(spec.launcher ?? []), spec.binary, ...spec.args].join(' ')}`);
+        services[spec.name] = launch(spec);
+        started.push(spec.name);
+        writeState(options.stateDir, { options, services });
       }
-      progress(`${spec.name} healthy at ${spec.url}`);
+      for (const spec of wave) {
+        const record = services[spec.name] as ServiceRecord;
+        while (!(await spec.healthy())) {
+          if (!ours(record)) {
+            throw new Error(`${spec.name} exited during start-up. Its log ${spec.logFile} ends with:\n${tail(spec.logFile, 15)}`);
+          }
+          if (Date.now() > deadline) {
+            throw new Error(`${spec.name} did not answer its health check within ${timeoutMs / 1000} s; see ${spec.logFile}`);
+          }
+          await sleep(500);
+        }
+        await spec.initialise?.();
+        ready.add(spec.name);
+        progress(`${spec.name} healthy at ${spec.url}`);
+      }
     }
   } catch (err) {
-    // Leave nothing half-started: stop what this call launched.
-    for (const name of started) await stop(services[name]);
+    // Leave nothing half-started: stop what this call launched, the last started first.
+    for (const name of [...started].reverse()) await stop(services[name]);
     if (reused.length === 0) clearStackState(options.stateDir);
     else writeState(options.stateDir, { options, services: Object.fromEntries(reused.map((n) => [n, services[n]])) });
     throw err;
@@ -118,7 +130,12 @@ export async function stackUp(
 function launch(spec: ServiceSpec): ServiceRecord {
   const fd = openSync(spec.logFile, 'a');
   try {
-    const child = spawn(spec.binary, [...spec.args], { detached: true, stdio: ['ignore', fd, fd] });
+    const [cmd, ...pre] = [...(spec.launcher ?? []), spec.binary] as string[] as [string, ...string[]];
+    const child = spawn(cmd, [...pre, ...spec.args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      ...(spec.env ? { env: { ...process.env, ...spec.env } } : {}),
+    });
     if (child.pid === undefined) throw new Error(`could not start ${spec.binary}`);
     child.unref();
     return {
@@ -127,6 +144,8 @@ function launch(spec: ServiceSpec): ServiceRecord {
       startedAt: new Date().toISOString(),
       url: spec.url,
       logFile: spec.logFile,
+      ...(spec.stopSignal ? { stopSignal: spec.stopSignal } : {}),
+      ...(spec.signalGroup === false ? { signalGroup: false } : {}),
     };
   } finally {
     closeSync(fd);
@@ -137,7 +156,8 @@ async function stop(record: ServiceRecord | undefined): Promise<boolean> {
   if (!ours(record)) return false;
   const signal = (sig: NodeJS.Signals) => {
     try {
-      process.kill(-record.pid, sig); // the whole process group: MLflow's workers too
+      if (record.signalGroup === false) process.kill(record.pid, sig);
+      else process.kill(-record.pid, sig); // the whole process group: MLflow's workers too
     } catch {
       try {
         process.kill(record.pid, sig);
@@ -146,9 +166,15 @@ async function stop(record: ServiceRecord | undefined): Promise<boolean> {
       }
     }
   };
-  signal('SIGTERM');
+  signal(record.stopSignal ?? 'SIGTERM');
   for (let i = 0; i < 100 && alive(record.pid); i++) await sleep(100);
-  if (alive(record.pid)) signal('SIGKILL');
+  if (alive(record.pid)) {
+    try {
+      process.kill(-record.pid, 'SIGKILL'); // stuck: the whole group, children included
+    } catch {
+      signal('SIGKILL');
+    }
+  }
   for (let i = 0; i < 50 && alive(record.pid); i++) await sleep(100);
   return true;
 }
@@ -166,8 +192,9 @@ export async function stackDown(stateDir: string): Promise<ServiceName[]> {
   const state = readState(stateDir);
   if (!state) return [];
   const stopped: ServiceName[] = [];
-  for (const [name, record] of Object.entries(state.services) as [ServiceName, ServiceRecord][]) {
-    if (await stop(record)) stopped.push(name);
+  // The reverse of the start order (MLflow before the stores it writes to); reported in the start order.
+  for (const [name, record] of (Object.entries(state.services) as [ServiceName, ServiceRecord][]).reverse()) {
+    if (await stop(record)) stopped.unshift(name);
   }
   clearStackState(stateDir);
   return stopped;

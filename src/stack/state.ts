@@ -10,6 +10,9 @@ export interface ServiceRecord {
   readonly startedAt: string;
   readonly url: string;
   readonly logFile: string;
+  /** How `down` stops it (absent: SIGTERM to its process group). */
+  readonly stopSignal?: NodeJS.Signals;
+  readonly signalGroup?: boolean;
 }
 
 export interface StackState {

@@ -1,4 +1,5 @@
-// `dcign dev up | down | status | logs`: the embedded Temporal + MLflow stack for a laptop or a CI machine.
+// `dcign dev up | down | status | logs`: the embedded Temporal + MLflow stack for a laptop or a CI machine, or with
+// `--profile cluster` a lab's head node (MLflow on PostgreSQL with artifacts in an S3 bucket), without containers.
 import type { Argv, CommandModule } from 'yargs';
 
 export interface StateArgs {
@@ -11,6 +12,9 @@ export interface StackArgs extends StateArgs {
   'temporal-ui-port': number;
   'mlflow-port': number;
   'allowed-hosts'?: string;
+  profile: 'local' | 'cluster';
+  'postgres-port': number;
+  's3-port': number;
 }
 
 function stateFlag<T>(y: Argv<T>): Argv<T & StateArgs> {
@@ -32,8 +36,15 @@ export function stackFlags<T>(y: Argv<T>): Argv<T & StackArgs> {
     .option('temporal-port', { type: 'number', default: 7233, describe: 'Temporal gRPC port' })
     .option('temporal-ui-port', { type: 'number', default: 8233, describe: 'Temporal Web UI port' })
     .option('mlflow-port', { type: 'number', default: 5000, describe: 'MLflow tracking server port' })
+    .option('profile', {
+      choices: ['local', 'cluster'] as const,
+      default: 'local' as const,
+      describe: 'local: MLflow on SQLite, artifacts on disk. cluster: a head node, MLflow on PostgreSQL with artifacts in an S3 bucket (versitygw)',
+    })
+    .option('postgres-port', { type: 'number', default: 5432, describe: "PostgreSQL port (--profile cluster; loopback only, MLflow's store)" })
+    .option('s3-port', { type: 'number', default: 7070, describe: 'S3 store port (--profile cluster; loopback only, behind MLflow)' })
     .check((a) => {
-      for (const k of ['temporal-port', 'temporal-ui-port', 'mlflow-port'] as const) {
+      for (const k of ['temporal-port', 'temporal-ui-port', 'mlflow-port', 'postgres-port', 's3-port'] as const) {
         const v = a[k];
         if (!Number.isInteger(v) || v < 1 || v > 65535) throw new Error(`--${k} must be a port number 1-65535, got ${v}`);
       }
@@ -53,6 +64,7 @@ export async function stackOptions(a: StackArgs): Promise<import('../../stack/se
     temporalUiPort: a['temporal-ui-port'],
     mlflowPort: a['mlflow-port'],
     stateDir: await stateDirOf(a),
+    ...(a.profile === 'cluster' ? { profile: 'cluster' as const, postgresPort: a['postgres-port'], s3Port: a['s3-port'] } : {}),
     ...(a['allowed-hosts'] ? { allowedHosts: a['allowed-hosts'].split(',').map((h) => h.trim()).filter((h) => h.length > 0) } : {}),
   };
 }
@@ -65,7 +77,7 @@ async function recordedOptions(a: StateArgs): Promise<import('../../stack/servic
 
 const up: CommandModule<object, StackArgs> = {
   command: 'up',
-  describe: 'Start the Temporal dev server and the MLflow server; returns when both are healthy',
+  describe: 'Start the Temporal dev server and the MLflow server (with --profile cluster: on PostgreSQL and an S3 store); returns when all are healthy',
   builder: (y) => stackFlags(y),
   handler: async (a) => {
     const { stackUp } = await import('../../stack/stack.js');
@@ -74,6 +86,14 @@ const up: CommandModule<object, StackArgs> = {
     const o = await stackOptions(a);
     const res = await stackUp(o, (m) => console.error(`[dev] ${m}`));
     printStatuses(res.statuses);
+    if (o.profile === 'cluster') {
+      const { ARTIFACT_DESTINATION } = await import('../../stack/cluster-head.js');
+      console.log(
+        `\nMLflow keeps runs in PostgreSQL and artifacts in ${ARTIFACT_DESTINATION}; both stores listen on 127.0.0.1 only ` +
+          `(workers reach artifacts through MLflow). Credentials: ${o.stateDir}/postgres/password, ${o.stateDir}/s3/credentials.json (mode 0600).\n` +
+          `Temporal is the production server on the same PostgreSQL (SQL visibility), its Web UI the Temporal UI server.`,
+      );
+    }
     const exports = exportsFor(o);
     if (exports.length > 0) {
       console.log(
@@ -128,7 +148,7 @@ const logs: CommandModule<object, StateArgs & { service?: string; lines: number 
   describe: "Print the end of the servers' and the local workers' logs",
   builder: (y) =>
     stateFlag(y)
-      .positional('service', { type: 'string', choices: ['temporal', 'mlflow', 'worker'], describe: 'one of them (default: all)' })
+      .positional('service', { type: 'string', choices: ['temporal', 'temporal-ui', 'mlflow', 'postgres', 's3', 'worker'], describe: 'one of them (default: all)' })
       .option('lines', { alias: 'n', type: 'number', default: 40 }),
   handler: async (a) => {
     const { stackStatus, tail } = await import('../../stack/stack.js');
@@ -154,7 +174,7 @@ function printStatuses(statuses: readonly { name: string; running: boolean; heal
 
 export const devCommand: CommandModule = {
   command: 'dev <command>',
-  describe: 'Embedded local stack: Temporal dev server + MLflow server',
+  describe: 'Embedded stack: Temporal dev server + MLflow server (--profile cluster: on PostgreSQL and an S3 store)',
   builder: (y) => y.command(up).command(down).command(status).command(logs).demandCommand(1),
   handler: () => undefined,
 };
