@@ -10,24 +10,13 @@
 // included; WebAssembly never flushes them), with infinities and NaNs given float32's all-ones exponent. bf16 is the
 // upper half of float32 with the same rounding. Every encode also counts the finite inputs that became infinite.
 
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Memory: new (d: { initial: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+import { body, HEADER, I32, name, section, sleb, uleb, vec, wasmApi, type WasmMemory } from './wasm-module.js';
 
 type Kernel = (dst: number, src: number, groups: number) => void;
 type Exports = Record<'f16enc' | 'bf16enc' | 'f16add' | 'bf16add' | 'f16dec' | 'bf16dec', Kernel>;
 
 // ---- the module, from its opcodes -------------------------------------------------------------------------------
 
-const I32 = 0x7f;
-const V128 = 0x7b;
 const simd = (sub: number): number[] => [0xfd, ...uleb(sub)];
 const op = {
   block: [0x02, 0x40],
@@ -62,35 +51,6 @@ const op = {
   fadd: simd(0xe4),
   fmul: simd(0xe6),
 };
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (bytes: number[]): number[] => [...uleb(bytes.length), ...bytes];
-const name = (s: string): number[] => vec([...Buffer.from(s, 'latin1')]);
-const section = (id: number, items: number[][]): number[] => [id, ...vec([...uleb(items.length), ...items.flat()])];
-const body = (v128Locals: number, code: number[][]): number[] => vec([1, v128Locals, V128, ...code.flat(), ...op.end]);
 
 // parameters: 0 dst, 1 src, 2 groups (of 8 elements for encodes, 4 for decodes)
 const DST = 0;
@@ -181,7 +141,7 @@ const NAMES = ['f16enc', 'bf16enc', 'f16add', 'bf16add', 'f16dec', 'bf16dec'] as
 function assemble(): Uint8Array {
   const bodies = [encoder(f16Lanes), encoder(bf16Lanes), adder(f16Floats), adder(bf16Floats), decoder(f16Floats), decoder(bf16Floats)];
   const bytes = [
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...HEADER,
     ...section(1, [[0x60, ...vec([I32, I32, I32]), 0]]),
     ...section(2, [[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]]),
     ...section(3, bodies.map(() => [0])),

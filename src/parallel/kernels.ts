@@ -12,16 +12,7 @@
 // several times faster than the loops it replaces). The module is assembled here from its opcodes; it is
 // small enough to read, and needs no build step or binary file.
 
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Memory: new (d: { initial: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+import { body, F32, HEADER, I32, name, section, sleb, uleb, vec, wasmApi, type WasmMemory } from './wasm-module.js';
 
 type Exports = {
   checksum(ptr: number, bytes: number): void;
@@ -31,9 +22,6 @@ type Exports = {
 
 // ---- the module, from its opcodes -------------------------------------------------------------------------------
 
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
 const op = {
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
@@ -55,37 +43,6 @@ const op = {
   f32x4Add: [0xfd, 0xe4, 0x01],
   f32x4Div: [0xfd, 0xe7, 0x01],
 };
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (bytes: number[]): number[] => [...uleb(bytes.length), ...bytes];
-const name = (s: string): number[] => vec([...Buffer.from(s, 'latin1')]);
-const section = (id: number, items: number[][]): number[] => [id, ...vec([...uleb(items.length), ...items.flat()])];
-
-/** A function body: one v128 local group of `v128Locals`, then the code. */
-const body = (v128Locals: number, code: number[][]): number[] => vec([1, v128Locals, V128, ...code.flat(), ...op.end]);
 
 /** Loop over `bytes` (local n, a multiple of 16) advancing the pointers in `ptrs`; the loop body is `step`. */
 function loop16(n: number, ptrs: number[], step: number[][]): number[][] {
@@ -149,7 +106,7 @@ function assemble(): Uint8Array {
     ...storeSums(4, 5),
   ]);
   const bytes = [
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...HEADER,
     ...section(1, [
       [0x60, ...vec([I32, I32]), 0],
       [0x60, ...vec([I32, I32, I32]), 0],
