@@ -10,6 +10,8 @@ import type { Finding } from './findings.js';
 import { metricLabel } from './figures.js';
 import type { StudyData } from './gather.js';
 import type { MeanCi } from './stats.js';
+import { esc, fmt, intervalText } from './html-format.js';
+import { factorSection } from './factor-section.js';
 import type { LatentLabel } from './traversal-grid.js';
 import { mlflowExperimentLink } from '../tracking/ui-links.js';
 
@@ -45,21 +47,6 @@ export interface PageSections {
   readonly findings: readonly Finding[];
   /** The plan's per-trial checks (plan-checks.ts). */
   readonly checks: readonly PlanCheck[];
-}
-
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
-export function fmt(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return '–';
-  if (v !== 0 && (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3)) return v.toExponential(2);
-  return String(Number(v.toPrecision(3)));
-}
-
-/** `[lo, hi] t95 n=3`, `range [lo, hi] n=2`: what the interval is and how many seeds it rests on. */
-export function intervalText(c: MeanCi): string {
-  if (!Number.isFinite(c.lo)) return `(${c.n} seed${c.n === 1 ? '' : 's'}: no interval)`;
-  const bounds = `[${fmt(c.lo)}, ${fmt(c.hi)}]`;
-  return c.kind === 'range' ? `range ${bounds} n=${c.n}` : `${bounds} ${c.kind === 'bootstrap' ? 'bootstrap95' : 't95'} n=${c.n}`;
 }
 
 function ci(c: MeanCi | undefined): string {
@@ -170,6 +157,7 @@ ${s.checks
   .join('\n')}
 </tbody></table>
 
+${factorSection(a)}
 ${dcignSection(data)}
 <h2 id="table">Mean and interval over seeds per configuration (t95 from 3 seeds, range from 2)</h2>
 <table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>

@@ -1,7 +1,7 @@
 // The report's statistics on values checkable by hand.
 import test from 'ava';
 
-import { intervalText } from '../../src/report/html.js';
+import { intervalText } from '../../src/report/html-format.js';
 import { bootstrapMeanCi, mean, paretoFront, quantileSorted, ranks, seedInterval, spearman, tQuantile975 } from '../../src/report/stats.js';
 
 test('mean and type-7 quantiles', (t) => {
