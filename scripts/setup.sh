@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-stop set-up, run by `npm test` and `npm run demo` before anything else: npm dependencies, native TensorFlow,
 # the Temporal CLI, the MLflow server, Optuna (the search sampler), headless Chromium (for UI checks), openssl
-# (for the mTLS tests), and the cluster head profile's PostgreSQL server, versitygw S3 store and Temporal server.
+# (for the mTLS tests), the cluster head profile's PostgreSQL server, versitygw S3 store and Temporal server, and
+# kubeconform with the Kubernetes OpenAPI document (the manifests' schema check). Docker is not among them:
+# scripts/setup-docker.sh, run by `npm run test:deploy`.
 # Every step is idempotent and cached outside the clone, so a warm run takes seconds.
 #
 # The steps that need nothing of each other run side by side: the Temporal CLI (a pinned release binary), the
@@ -19,7 +21,7 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Independent steps, started in the background: name and command.
-steps=(temporal temporal-server mlflow optuna chromium openssl postgres s3)
+steps=(temporal temporal-server mlflow optuna chromium openssl postgres s3 kubeconform)
 declare -A cmd=(
   [temporal]="bash scripts/setup-temporal.sh"
   [temporal-server]="bash scripts/setup-temporal-server.sh"
@@ -29,6 +31,7 @@ declare -A cmd=(
   [openssl]="bash scripts/setup-openssl.sh"
   [postgres]="bash scripts/setup-postgres.sh"
   [s3]="bash scripts/setup-s3.sh"
+  [kubeconform]="bash scripts/setup-kubeconform.sh"
 )
 declare -A pid
 for s in "${steps[@]}"; do
