@@ -5,7 +5,9 @@ kernels our tfjs-node binding calls, so a gap between it and us is our own overh
 
 NHWC (TensorFlow's CPU layout), padding 'same' (= PyTorch padding 1 for 4x4 stride 2), sum-over-pixels sigmoid
 cross-entropy + beta * KL, mean over the batch, Adam lr 1e-4, one tf.function train step (graph mode, no XLA).
-Model family: --variant and --architecture as bench/torch_vae_bench.py (the same losses and layers).
+Model family: --variant and --architecture as bench/torch_vae_bench.py (the same losses, layers and flags): DCIGN's clamp
+as a tf.custom_gradient (the varied factor's free-latent mask fed to the step as a tensor, so the step traces once),
+InfoVAE's IMQ-kernel MMD against a prior sample drawn in the step, annealed-vae's capacity fed as a tensor.
 Prints one JSON line: {"framework": "keras", "img_per_s": ..., "ms_per_step": ...}.
 """
 import argparse, json, os, time
@@ -24,10 +26,16 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="0 = TensorFlow default")
     p.add_argument("--eager", action="store_true", help="run the step op by op (as tfjs does) instead of as a tf.function graph")
-    p.add_argument("--variant", default="beta-vae", choices=["beta-vae", "beta-tcvae", "dip-vae-i", "dip-vae-ii", "factor-vae"])
+    p.add_argument("--variant", default="beta-vae", choices=["beta-vae", "beta-tcvae", "dip-vae-i", "dip-vae-ii", "factor-vae", "info-vae", "annealed-vae", "dcign"])
     p.add_argument("--architecture", default="standard", choices=["standard", "residual", "attention"])
     p.add_argument("--gamma", type=float, default=10.0, help="factor-vae TC weight")
     p.add_argument("--lambda-od", type=float, default=10.0, help="dip-vae lambda_od (lambda_d = 10x for -i, 1x for -ii)")
+    p.add_argument("--mmd-lambda", type=float, default=1000.0, help="info-vae lambda (src/model/config.ts DEFAULT_MMD)")
+    p.add_argument("--mmd-alpha", type=float, default=1.0, help="info-vae alpha (KL weight 1 - alpha)")
+    p.add_argument("--capacity-gamma", type=float, default=1000.0, help="annealed-vae gamma (DEFAULT_CAPACITY)")
+    p.add_argument("--c-max", type=float, default=25.0, help="annealed-vae C_max")
+    p.add_argument("--c-steps", type=float, default=100000.0, help="annealed-vae steps to C_max")
+    p.add_argument("--factors", type=int, default=3, help="dcign: factors, one latent each, the varied one cycling per step")
     a = p.parse_args()
     import math
     import tensorflow as tf
@@ -96,20 +104,50 @@ def main():
         lambda_d = (10.0 if kind == "i" else 1.0) * a.lambda_od
         return a.lambda_od * tf.reduce_sum(tf.square(cov - tf.linalg.diag(diag))) + lambda_d * tf.reduce_sum(tf.square(diag - 1))
 
+    def mmd_imq(q, p):
+        """Unbiased MMD^2 with k(x, y) = C / (C + ||x - y||^2), C = 2 L: src/model/mmd.ts."""
+        n = a.batch
+        c = 2.0 * L
+        off = 1.0 - tf.eye(n)
+
+        def k(u, v):
+            d2 = tf.nn.relu(tf.reduce_sum(u * u, 1, keepdims=True) + tf.transpose(tf.reduce_sum(v * v, 1, keepdims=True)) - 2.0 * tf.matmul(u, v, transpose_b=True))
+            return c / (c + d2)
+
+        return tf.reduce_sum(k(q, q) * off) / (n * (n - 1)) + tf.reduce_sum(k(p, p) * off) / (n * (n - 1)) - 2.0 * tf.reduce_sum(k(q, p)) / (n * n)
+
+    @tf.custom_gradient
+    def clamp(v, free):
+        """DCIGN's clamp (src/model/dcign.ts, mode 'mean'): clamped latents take the batch mean; their gradient is
+        replaced by (v - mean) / B, the free ones pass dy."""
+        target = tf.reduce_mean(v, 0, keepdims=True)
+
+        def grad(dy):
+            return dy * free + (v - target) * (1.0 - free) / a.batch, tf.zeros_like(free)
+
+        return v * free + target * (1.0 - free), grad
+
     opt = keras.optimizers.Adam(1e-4)
     variables = enc.trainable_variables + dec.trainable_variables
     x = tf.cast(tf.random.uniform((a.batch, 64, 64, C)) > 0.5, tf.float32)
 
-    def step(x):
+    def step(x, free, capacity):
         with tf.GradientTape(persistent=disc is not None) as tape:
             h = enc(x, training=True)
             mu, logvar = h[:, :L], h[:, L:]
+            if a.variant == "dcign":
+                mu, logvar = clamp(mu, free), clamp(logvar, free)
             z = mu + tf.exp(0.5 * logvar) * tf.random.normal(tf.shape(mu))
             logits = dec(z, training=True)
             rec = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)) / a.batch
             kl = 0.5 * tf.reduce_sum(tf.square(mu) + tf.exp(logvar) - 1 - logvar) / a.batch
-            if a.variant == "beta-vae":
+            if a.variant in ("beta-vae", "dcign"):
                 loss = rec + a.beta * kl
+            elif a.variant == "info-vae":
+                prior = tf.random.normal(tf.shape(z))
+                loss = rec + (1 - a.mmd_alpha) * kl + (a.mmd_alpha + a.mmd_lambda - 1) * mmd_imq(z, prior)
+            elif a.variant == "annealed-vae":
+                loss = rec + a.capacity_gamma * tf.abs(kl - capacity)
             elif a.variant == "beta-tcvae":
                 loss = rec + kl + (a.beta - 1) * total_correlation(z, mu, logvar)
             elif a.variant in ("dip-vae-i", "dip-vae-ii"):
@@ -130,12 +168,18 @@ def main():
 
     if not a.eager:
         step = tf.function(step)
-    for _ in range(a.warmup):
-        step(x).numpy()
+    # DCIGN: batch s varies factor s % factors, which owns latent s % factors (the masks made ahead, off the clock)
+    masks = [tf.constant([[1.0 if l == f else 0.0 for l in range(L)]]) for f in range(a.factors)]
+
+    def run(s):
+        return step(x, masks[s % a.factors], tf.constant(a.c_max * min(1.0, s / a.c_steps), tf.float32))
+
+    for s in range(a.warmup):
+        run(s).numpy()
     t0 = time.perf_counter()
     c0 = time.process_time()
-    for _ in range(a.steps):
-        loss = step(x)
+    for s in range(a.warmup, a.warmup + a.steps):
+        loss = run(s)
     loss.numpy()
     dt = (time.perf_counter() - t0) / a.steps
     cpu = (time.process_time() - c0) / a.steps

@@ -12,7 +12,14 @@ Model family (--variant, --architecture; the twins of src/model, same flags as b
   variants       beta-vae (recon + beta KL), beta-tcvae (recon + KL + (beta - 1) TC, minibatch-weighted sampling),
                  dip-vae-i / dip-vae-ii (recon + KL + lambda_od sum offdiag(C)^2 + lambda_d sum (diag(C) - 1)^2),
                  factor-vae (recon + KL + gamma TC from a 6 x 1000 leaky-ReLU discriminator on permuted codes, trained
-                 alongside with its own Adam(1e-4, betas 0.5, 0.9))
+                 alongside with its own Adam(1e-4, betas 0.5, 0.9)),
+                 info-vae (Zhao et al. 2017, Eq. 7: recon + (1 - alpha) KL + (alpha + lambda - 1) MMD(z, prior), the
+                 unbiased MMD^2 with the inverse multiquadratic kernel C / (C + ||x - y||^2), C = 2 L, as src/model/mmd.ts),
+                 annealed-vae (Burgess et al. 2018, Eq. 8: recon + gamma |KL - C|, C = c_max min(1, step / c_steps)),
+                 dcign (Kulkarni et al. 2015, Sec. 3.1, as src/model/dcign.ts with its defaults: each batch varies one
+                 of --factors factors, cycling per step, factor i owning latent i; every other latent of the encoder's
+                 mean and log-variance is clamped to its batch mean before the reparameterisation, and its gradient is
+                 replaced by (v - mean) / B; recon + beta KL of the clamped q)
   architectures  standard; residual (ReLU(h + conv3x3(h)) after each encoder conv and before each transposed conv);
                  attention (SAGAN block: 1x1 query/key C/8, value C, softmax over positions, gamma from 0, after the
                  second conv and the second transposed conv)
@@ -21,6 +28,9 @@ Prints one JSON line: {"framework": "torch", "img_per_s": ..., "ms_per_step": ..
 import argparse
 import json
 import time
+
+
+VARIANTS = ["beta-vae", "beta-tcvae", "dip-vae-i", "dip-vae-ii", "factor-vae", "info-vae", "annealed-vae", "dcign"]
 
 
 def parse_args():
@@ -32,10 +42,16 @@ def parse_args():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="0 = PyTorch default")
-    p.add_argument("--variant", default="beta-vae", choices=["beta-vae", "beta-tcvae", "dip-vae-i", "dip-vae-ii", "factor-vae"])
+    p.add_argument("--variant", default="beta-vae", choices=VARIANTS)
     p.add_argument("--architecture", default="standard", choices=["standard", "residual", "attention"])
     p.add_argument("--gamma", type=float, default=10.0, help="factor-vae TC weight")
     p.add_argument("--lambda-od", type=float, default=10.0, help="dip-vae lambda_od (lambda_d = 10x for -i, 1x for -ii)")
+    p.add_argument("--mmd-lambda", type=float, default=1000.0, help="info-vae lambda (src/model/config.ts DEFAULT_MMD)")
+    p.add_argument("--mmd-alpha", type=float, default=1.0, help="info-vae alpha (KL weight 1 - alpha)")
+    p.add_argument("--capacity-gamma", type=float, default=1000.0, help="annealed-vae gamma (DEFAULT_CAPACITY)")
+    p.add_argument("--c-max", type=float, default=25.0, help="annealed-vae C_max")
+    p.add_argument("--c-steps", type=float, default=100000.0, help="annealed-vae steps to C_max")
+    p.add_argument("--factors", type=int, default=3, help="dcign: factors, one latent each, the varied one cycling per step")
     return p.parse_args()
 
 
@@ -131,6 +147,39 @@ def dip_penalty(torch, mu, logvar, kind, lambda_od):
     return lambda_od * (off ** 2).sum() + lambda_d * ((diag - 1) ** 2).sum()
 
 
+def mmd_imq(torch, q, p):
+    """Unbiased MMD^2 (Gretton et al. 2012, Lemma 6) with k(x, y) = C / (C + ||x - y||^2), C = 2 L: src/model/mmd.ts."""
+    n, latent = q.shape
+    c = 2.0 * latent
+    off = 1.0 - torch.eye(n)
+
+    def k(a, b):
+        d2 = torch.relu((a * a).sum(1, keepdim=True) + (b * b).sum(1, keepdim=True).t() - 2.0 * (a @ b.t()))
+        return c / (c + d2)
+
+    return (k(q, q) * off).sum() / (n * (n - 1)) + (k(p, p) * off).sum() / (n * (n - 1)) - 2.0 * k(q, p).sum() / (n * n)
+
+
+def make_clamp(torch):
+    """DCIGN's clamp (src/model/dcign.ts dcignClamp, mode 'mean'): forward v * free + mean_batch(v) * (1 - free);
+    backward dy for free latents, scale * (v - mean) for clamped ones (the decoder's and KL's gradient replaced)."""
+
+    class Clamp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v, free, scale):
+            target = v.mean(0, keepdim=True)
+            ctx.save_for_backward(v, free, target)
+            ctx.scale = scale
+            return v * free + target * (1.0 - free)
+
+        @staticmethod
+        def backward(ctx, dy):
+            v, free, target = ctx.saved_tensors
+            return dy * free + ctx.scale * (v - target) * (1.0 - free), None, None
+
+    return Clamp.apply
+
+
 def main():
     a = parse_args()
     import torch  # after argument parsing, so --help answers without the (slow) import
@@ -144,15 +193,29 @@ def main():
     disc = make_discriminator(torch, a.latent) if a.variant == "factor-vae" else None
     disc_opt = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.9)) if disc is not None else None
     x = (torch.rand(a.batch, a.channels, 64, 64) > 0.5).float()
+    clamp = make_clamp(torch) if a.variant == "dcign" else None
+    step_no = [0]
 
     def train_step():
+        s = step_no[0]
+        step_no[0] += 1
         mu, logvar = model.encode(x)
+        if clamp is not None:  # this batch varies factor s % factors, which owns latent s % factors
+            free = torch.zeros(1, a.latent)
+            free[0, s % a.factors] = 1.0
+            mu, logvar = clamp(mu, free, 1.0 / a.batch), clamp(logvar, free, 1.0 / a.batch)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         logits = model.decode(z)
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / a.batch
         kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum() / a.batch
-        if a.variant == "beta-vae":
+        if a.variant in ("beta-vae", "dcign"):
             loss = recon + a.beta * kl
+        elif a.variant == "info-vae":
+            prior = torch.randn_like(z)
+            loss = recon + (1 - a.mmd_alpha) * kl + (a.mmd_alpha + a.mmd_lambda - 1) * mmd_imq(torch, z, prior)
+        elif a.variant == "annealed-vae":
+            c = a.c_max * min(1.0, s / a.c_steps)
+            loss = recon + a.capacity_gamma * (kl - c).abs()
         elif a.variant == "beta-tcvae":
             loss = recon + kl + (a.beta - 1) * total_correlation(torch, z, mu, logvar)
         elif a.variant in ("dip-vae-i", "dip-vae-ii"):

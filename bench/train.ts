@@ -26,17 +26,22 @@
 // on factor batches as it trains), `ours:<variant>/<arch>` runs the trainer's default step for that model (the graph;
 // `step` in its line says which ran), `ours-eager:<variant>/<arch>` the same model with --step eager (what the graph
 // bought), next to `torch:<variant>/<arch>` and `keras:<variant>/<arch>`, the twins with the same --variant /
-// --architecture flags where they have the model; the JSON line's `family` holds each figure and the ratios.
+// --architecture flags (both twins have every variant); the JSON line's `family` holds each figure and the ratios.
 //
 // Flags: --rounds N (2) --steps N (10) --warmup N (2) --batch N (64) --latent N (10) --threads N (all cores)
 //        --only a,b (configuration names) --no-reference (ours only) --family v/a,v/a | none.
 // Last line: {"bench":"train","ours":X,"reference":Y,"unit":"img/s","ratio":X/Y,...}; higher ratio is better.
+// Every ratio in it is of a measured pair (bench/train-summary.ts): without the twins installed
+// (scripts/setup-bench-twins.sh, which `npm run bench:train` runs first) the run stops before measuring, naming them
+// and that command; a twin left out by --only or failing in every round ends the run non-zero without the line.
+// --no-reference prints the line with ours alone, no ratio, and "no_reference": true.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARCHITECTURES, MODEL_VARIANTS } from '../src/contract/types.js';
+import { leftOut, missingMessage, requiredConfigs, summarise } from './train-summary.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repo = resolve(here, '..', '..');
@@ -199,18 +204,24 @@ async function main(): Promise<void> {
     { name: 'ours-flat', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', '--flat', '1', ...common], env: threadEnv },
     { name: 'ours-no-onednn', cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common], env: { ...threadEnv, TF_ENABLE_ONEDNN_OPTS: '0' } },
   ];
-  const missing: string[] = [];
-  if (!process.argv.includes('--no-reference')) {
-    if (existsSync(torchPy) && existsSync(torchScript)) {
-      configs.push({ name: 'torch', cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads)], env: {} });
-    } else missing.push(`torch (${existsSync(torchScript) ? torchPy : torchScript} missing)`);
-    if (existsSync(kerasPy)) {
-      const kerasArgs = [kerasScript, ...common, '--threads', String(threads)];
-      configs.push({ name: 'keras', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
-      configs.push({ name: 'keras-no-onednn', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '0' } });
-      configs.push({ name: 'keras-eager', cmd: kerasPy, args: [...kerasArgs, '--eager'], env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
-    } else missing.push(`keras (${kerasPy} missing)`);
-    if (missing.length > 0) console.error(`reference not available: ${missing.join('; ')}; run scripts/setup-torch-bench.sh`);
+  const reference = !process.argv.includes('--no-reference');
+  if (reference) {
+    // every ratio in the last line is of a measured pair (bench/train-summary.ts): without a twin, stop before
+    // measuring anything, with the command that installs them (npm run bench:train runs it first)
+    const absent = [
+      ...(existsSync(torchPy) ? [] : [`torch (${torchPy})`]),
+      ...(existsSync(torchScript) ? [] : [`torch script (${torchScript})`]),
+      ...(existsSync(kerasPy) ? [] : [`keras (${kerasPy})`]),
+    ];
+    if (absent.length > 0) {
+      console.error(`bench:train: reference twins not installed: ${absent.join(', ')}.\nInstall them with: bash scripts/setup-bench-twins.sh   (or measure ours alone: --no-reference)`);
+      process.exit(2);
+    }
+    configs.push({ name: 'torch', cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads)], env: {} });
+    const kerasArgs = [kerasScript, ...common, '--threads', String(threads)];
+    configs.push({ name: 'keras', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
+    configs.push({ name: 'keras-no-onednn', cmd: kerasPy, args: kerasArgs, env: { TF_ENABLE_ONEDNN_OPTS: '0' } });
+    configs.push({ name: 'keras-eager', cmd: kerasPy, args: [...kerasArgs, '--eager'], env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
   }
   // The model family, each next to its twins (same flags).
   const familyArg = argStr('family') ?? MODEL_VARIANTS.flatMap((v) => ARCHITECTURES.map((a) => `${v}/${a}`)).join(',');
@@ -223,17 +234,19 @@ async function main(): Promise<void> {
     const flags = ['--variant', variant, '--architecture', architecture];
     configs.push({ name: `ours:${f}`, cmd: process.execPath, args: [self, '--worker', ...common, ...flags], env: threadEnv });
     configs.push({ name: `ours-eager:${f}`, cmd: process.execPath, args: [self, '--worker', '--step', 'eager', ...common, ...flags], env: threadEnv });
-    if (process.argv.includes('--no-reference')) continue;
-    // the twins have the variants of their --variant choices (no DCIGN, annealed or InfoVAE twin yet)
-    const twinned = ['beta-vae', 'beta-tcvae', 'dip-vae-i', 'dip-vae-ii', 'factor-vae'].includes(variant);
-    if (twinned && existsSync(torchPy) && existsSync(torchScript)) {
-      configs.push({ name: `torch:${f}`, cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads), ...flags], env: {} });
-    }
-    if (twinned && existsSync(kerasPy)) {
-      configs.push({ name: `keras:${f}`, cmd: kerasPy, args: [kerasScript, ...common, '--threads', String(threads), ...flags], env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
-    }
+    if (!reference) continue;
+    // both twins have every variant (their --variant choices), DCIGN on the same cycling one-factor batches
+    configs.push({ name: `torch:${f}`, cmd: torchPy, args: [torchScript, ...common, '--threads', String(threads), ...flags], env: {} });
+    configs.push({ name: `keras:${f}`, cmd: kerasPy, args: [kerasScript, ...common, '--threads', String(threads), ...flags], env: { TF_ENABLE_ONEDNN_OPTS: '1' } });
   }
   const chosen = only ? configs.filter((c) => only.includes(c.name)) : configs;
+  // the family rows of this run: those whose ours:<row> runs (--only may pick a few)
+  const rows = family.filter((f) => chosen.some((c) => c.name === `ours:${f}`));
+  const notRun = leftOut(requiredConfigs(rows, reference), chosen.map((c) => c.name));
+  if (notRun.length > 0) {
+    console.error(`bench:train: --only leaves out ${notRun.join(', ')}, which the JSON line's ratios need; add them to --only`);
+    process.exit(2);
+  }
   console.error(`bench:train  batch ${batch}, latent ${latent}, 64x64x1, ${threads} threads, ${steps} steps after ${warmup} warm-up, ${rounds} interleaved rounds`);
   const results = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
   const cpuMs = new Map<string, number[]>(chosen.map((c) => [c.name, []]));
@@ -260,41 +273,30 @@ async function main(): Promise<void> {
   const medCpu = Object.fromEntries([...cpuMs].filter(([, v]) => v.length > 0).map(([k, v]) => [k, median(v)]));
   console.error('\nmedian img/s: ' + Object.entries(med).map(([k, v]) => `${k} ${v?.toFixed(1) ?? '-'}`).join(', '));
   console.error('median CPU-ms/step: ' + Object.entries(medCpu).map(([k, v]) => `${k} ${v?.toFixed(0) ?? '-'}`).join(', '));
-  const ours = med.ours;
-  const ref = med.torch;
-  const ratio = ours !== undefined && ref !== undefined ? ours / ref : null;
   if (paired.length > 0) console.error(`ours / torch per round: ${paired.join(', ')} (median ${median(paired)})`);
-  const familyResults = Object.fromEntries(
-    family.map((f) => {
-      const o = med[`ours:${f}`];
-      const e = med[`ours-eager:${f}`];
-      const t = med[`torch:${f}`];
-      const k = med[`keras:${f}`];
-      const r = (x: number | undefined, y: number | undefined): number | null => (x !== undefined && y !== undefined ? +(x / y).toFixed(3) : null);
-      return [f, { ours: o ?? null, step: stepOf.get(`ours:${f}`) ?? null, eager: e ?? null, torch: t ?? null, keras: k ?? null, ratio: r(o, t), ratio_vs_keras: r(o, k), ratio_vs_eager: r(o, e) }];
-    }),
-  );
-  for (const [f, v] of Object.entries(familyResults)) {
+  const summary = summarise({ medians: med, family: rows, reference, stepOf });
+  if (!summary.ok) {
+    console.error(missingMessage(summary.missing));
+    process.exit(1);
+  }
+  for (const [f, v] of Object.entries(summary.family)) {
+    const fmt = (x: number | undefined): string => x?.toFixed(1) ?? '-';
     console.error(
-      `${f.padEnd(24)} ours (${v.step ?? '-'}) ${v.ours?.toFixed(1) ?? '-'}  eager ${v.eager?.toFixed(1) ?? '-'}  torch ${v.torch?.toFixed(1) ?? '-'}  keras ${v.keras?.toFixed(1) ?? '-'}  ours/eager ${v.ratio_vs_eager ?? '-'}  ours/torch ${v.ratio ?? '-'}  ours/keras ${v.ratio_vs_keras ?? '-'}`,
+      `${f.padEnd(24)} ours (${v.step ?? '-'}) ${fmt(v.ours)}  eager ${fmt(v.eager)}  torch ${fmt(v.torch)}  keras ${fmt(v.keras)}  ours/eager ${v.ratio_vs_eager ?? '-'}  ours/torch ${v.ratio ?? '-'}  ours/keras ${v.ratio_vs_keras ?? '-'}`,
     );
   }
+  const eager = med['ours-eager'];
+  const { ok: _ok, ...figures } = summary;
   console.log(
     JSON.stringify({
       bench: 'train',
-      ours: ours ?? null,
-      reference: ref ?? null,
+      ...(reference ? {} : { no_reference: true }),
+      ...figures,
       unit: 'img/s',
-      ratio: ratio === null ? null : +ratio.toFixed(3),
       higher_is_better: true,
-      keras: med.keras ?? null,
-      ratio_vs_keras: ours !== undefined && med.keras !== undefined ? +(ours / med.keras).toFixed(3) : null,
-      eager: med['ours-eager'] ?? null,
-      eager_ratio_vs_keras: med['ours-eager'] !== undefined && med.keras !== undefined ? +(med['ours-eager'] / med.keras).toFixed(3) : null,
-      ratio_per_round: paired,
-      ratio_per_round_median: median(paired) ?? null,
+      ...(eager === undefined ? {} : { eager, ...(reference && summary.keras !== undefined ? { eager_ratio_vs_keras: +(eager / summary.keras).toFixed(3) } : {}) }),
+      ...(reference ? { ratio_per_round: paired, ratio_per_round_median: median(paired) } : {}),
       configs: med,
-      family: familyResults,
       cpu_ms_per_step: medCpu,
       runs: Object.fromEntries(results),
       threads,
