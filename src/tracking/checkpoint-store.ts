@@ -200,6 +200,30 @@ export class CheckpointStore {
     }
   }
 
+  /**
+   * Makes `destPath` in this run a verified copy of another run's stored checkpoint (PBT's exploit), its manifest
+   * written last so a copy cut short never looks complete. A whole copy already there (the same manifest) is kept:
+   * returns false and writes nothing, so a retried copy does not copy again.
+   */
+  async copyFrom(source: CheckpointStore, sourcePath: string, destPath: string, onFile: () => void = () => undefined): Promise<boolean> {
+    const manifest = await source.readManifest(sourcePath);
+    const there = await this.readManifest(destPath).catch(() => undefined);
+    if (there && there.step === manifest.step && JSON.stringify(there.files) === JSON.stringify(manifest.files)) return false;
+    await this.client.deleteArtifact(this.runId, destPath);
+    for (const f of manifest.files) {
+      const bytes = await source.client.readArtifact(source.runId, `${sourcePath}/${f.name}`);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      if (bytes.length !== f.bytes || sha256 !== f.sha256) {
+        throw new DurableCheckpointError(source.uri(sourcePath), `${f.name} read back with ${bytes.length} bytes (sha256 ${sha256.slice(0, 12)}...), its manifest says ${f.bytes} (sha256 ${f.sha256.slice(0, 12)}...)`);
+      }
+      await this.client.logArtifactBytes(this.runId, `${destPath}/${f.name}`, bytes);
+      onFile();
+    }
+    faultPoint('pbt-copy', manifest.step); // tests: a worker that dies with every file copied but the manifest
+    await this.client.logArtifactBytes(this.runId, `${destPath}/${MANIFEST_FILE}`, `${JSON.stringify(manifest, null, 2)}\n`);
+    return true;
+  }
+
   /** Deletes a stored checkpoint: its manifest first, so it is never seen complete with files missing. */
   async remove(artifactPath: string): Promise<void> {
     await this.client.deleteArtifact(this.runId, `${artifactPath}/${MANIFEST_FILE}`);
