@@ -21,15 +21,17 @@ export const PBT_GENERATION_METRIC = 'pbt/generation';
 export function createPbtActivities(deps: ActivityDeps) {
   /**
    * Copies the donor's checkpoint into the member's run under pbtCopyPath; `fresh` is false when a whole copy was
-   * already there (a retry). Untracked sweeps resume from the donor's local checkpoint as it is.
+   * already there (a retry). Untracked sweeps resume from the donor's local checkpoint as it is (one host only).
    */
-  async function copyPbtCheckpoint(req: { from: CheckpointRef; toRunId?: string; member: number; generation: number }): Promise<{ checkpoint: CheckpointRef; fresh: boolean }> {
+  async function copyPbtCheckpoint(req: { from: CheckpointRef; toRunId?: string; member: number; generation: number; seed: number }): Promise<{ checkpoint: CheckpointRef; fresh: boolean }> {
     const source = parseCheckpointUri(req.from.uri);
     if (!deps.mlflow || !req.toRunId || source.kind !== 'mlflow') return { checkpoint: req.from, fresh: false };
     const from = new CheckpointStore(deps.mlflow, source.runId);
     const to = new CheckpointStore(deps.mlflow, req.toRunId);
     const dest = pbtCopyPath(req.member, req.generation);
-    const fresh = await to.copyFrom(from, source.artifactPath, dest, () => heartbeat());
+    // The donor's weights and optimiser state; the member's own data stream (its sampler seed, at the same step).
+    const rewrite = (name: string, bytes: Buffer): Buffer => (name === 'state.json' ? withSamplerSeed(bytes, req.seed) : bytes);
+    const fresh = await to.copyFrom(from, source.artifactPath, dest, { rewrite, onFile: () => heartbeat() });
     const manifest = await to.readManifest(dest);
     if (manifest.step !== req.from.step) {
       throw ApplicationFailure.nonRetryable(`the donor's checkpoint ${req.from.uri} holds step ${manifest.step}, the PBT boundary is ${req.from.step}`, 'BadCheckpoint');
@@ -72,4 +74,15 @@ export function createPbtActivities(deps: ActivityDeps) {
   }
 
   return { copyPbtCheckpoint, recordPbtGeneration };
+}
+
+/**
+ * A checkpoint's state.json with the sampler's seed replaced: the trainer resumes a sampler only with its own seed
+ * (src/data/sampler.ts), and an exploiting member keeps drawing its own batches; the position (step, batch size) is
+ * the donor's, the same at a shared boundary.
+ */
+function withSamplerSeed(bytes: Buffer, seed: number): Buffer {
+  const state = JSON.parse(bytes.toString('utf8')) as { sampler?: { seed?: number } };
+  if (!state.sampler) throw ApplicationFailure.nonRetryable('the donor checkpoint\'s state.json has no sampler position', 'BadCheckpoint');
+  return Buffer.from(`${JSON.stringify({ ...state, sampler: { ...state.sampler, seed } }, null, 2)}\n`);
 }

@@ -53,7 +53,8 @@ export async function exploitAndExplore(r: SweepRun, copy: Activities, state: Pb
       continue;
     }
     const toRunId = r.byKey.get(m.key)?.mlflowRunId;
-    const copied = await copy.copyPbtCheckpoint({ from, ...(toRunId ? { toRunId } : {}), member: m.member, generation: g + 1 });
+    const seed = r.byKey.get(m.key)?.seed ?? 0;
+    const copied = await copy.copyPbtCheckpoint({ from, ...(toRunId ? { toRunId } : {}), member: m.member, generation: g + 1, seed });
     cursor.checkpoint = copied.checkpoint;
     m.lineage.push({ generation: g + 1, step, parent: donor.member, hyperparameters, copied: copied.checkpoint.uri, fresh: copied.fresh });
   }

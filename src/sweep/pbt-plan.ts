@@ -5,7 +5,7 @@
 import { Rng, mixSeed } from '../random.js';
 import type { Objective, PbtSearch, SweepSpec, TrainConfigJson, TrialPlan } from '../contract/types.js';
 import { trainConfigFor } from './expand.js';
-import { startingValue } from './pbt-spec.js';
+import { HELDOUT_KEYS, startingValue } from './pbt-spec.js';
 
 export function pbtOf(spec: SweepSpec): PbtSearch {
   const pbt = spec.search.pbt;
@@ -50,7 +50,9 @@ export function startingHyperparameters(spec: SweepSpec): Record<string, number>
 export function generationTrainConfig(spec: SweepSpec, member: TrialPlan, hyperparameters: Readonly<Record<string, number>>, generation: number): TrainConfigJson {
   const pbt = pbtOf(spec);
   const cfg = trainConfigFor(spec, { ...member, params: hyperparameters }, `${spec.name}/${member.key}`);
-  return { ...cfg, steps: (generation + 1) * pbt.interval };
+  const end = (generation + 1) * pbt.interval;
+  // a held-out fitness: rank 0 computes the held-out ELBO at the boundary, so its last step carries it
+  return { ...cfg, steps: end, ...(HELDOUT_KEYS.includes(pbt.fitness.metric) ? { evalSteps: [end] } : {}) };
 }
 
 export interface Exploit {
@@ -60,7 +62,8 @@ export interface Exploit {
 
 /**
  * Truncation selection: ranks the members by fitness (a missing or non-finite one ranks last; ties by member
- * number), and each of the bottom floor(quantile x population) copies a member of the top as many, drawn at random.
+ * number), and each of the bottom floor(quantile x population) copies a member of the top as many, drawn at random
+ * among those with a measured fitness.
  */
 export function chooseExploits(fitness: readonly (number | undefined)[], objective: Pick<Objective, 'mode'>, quantile: number, rng: Rng): Exploit[] {
   const n = Math.floor(quantile * fitness.length);
@@ -70,7 +73,9 @@ export function chooseExploits(fitness: readonly (number | undefined)[], objecti
     return objective.mode === 'max' ? v : -v;
   };
   const ranked = fitness.map((_, m) => m).sort((a, b) => score(b) - score(a) || a - b); // best first
-  const top = ranked.slice(0, n);
+  // a donor needs a measured fitness: with none measured, nobody is better than anybody and nothing is exploited
+  const top = ranked.slice(0, n).filter((m) => score(m) > -Infinity);
+  if (top.length === 0) return [];
   const bottom = ranked.slice(ranked.length - n);
   return bottom.map((member) => ({ member, donor: top[rng.int(top.length)] as number }));
 }

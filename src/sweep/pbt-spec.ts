@@ -11,7 +11,7 @@ const isInt = (v: unknown): v is number => Number.isInteger(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** Keys the trainer's held-out ELBO logs on the last step of every generation (train.evalBatches >= 1). */
-const HELDOUT_KEYS = [HELDOUT_ELBO, 'heldout_recon', 'heldout_kl'];
+export const HELDOUT_KEYS = [HELDOUT_ELBO, 'heldout_recon', 'heldout_kl'];
 
 /** Hyperparameters PBT may perturb for these variants: numeric ones that belong to every variant trained. */
 export function perturbable(variants: readonly ModelVariant[]): string[] {

@@ -47,8 +47,9 @@ test('a PBT spec is accepted: members with their own seeds, one config per gener
   const members = pbtMembers(spec);
   t.deepEqual(members.map((m) => m.key), ['member=0,seed=0', 'member=1,seed=1', 'member=2,seed=2', 'member=3,seed=3']);
   t.deepEqual(members[0]?.params, { beta: 4, learningRate: 0.001 });
-  const cfg = generationTrainConfig(spec, members[1]!, { beta: 4.8, learningRate: 0.0008 }, 2); // eslint-disable-line @typescript-eslint/no-non-null-assertion
+  const cfg = generationTrainConfig(spec, members[1]!, { beta: 4.8, learningRate: 0.0008 }, 2);
   t.like(cfg, { steps: 150, learningRate: 0.0008, seed: 1, runDir: 'pbt/member=1,seed=1' });
+  t.deepEqual(cfg.evalSteps, [150], 'the held-out ELBO at the boundary (the fitness)');
   t.is(cfg.model.beta, 4.8);
   // one seed per member, and an evaluation metric as fitness
   const own = validateSweepSpec({ ...base, ...withPbt({ fitness: { metric: 'mig' } }, { seeds: [7, 8, 9, 10] }) });
@@ -92,11 +93,12 @@ test('exploit: the bottom quantile copy a top member (a missing fitness ranks la
   t.deepEqual(chooseExploits([5, 3, 1, 4], { mode: 'max' }, 0.25, new Rng(0)), [{ member: 2, donor: 0 }]);
   t.deepEqual(chooseExploits([5, 3, 1, 4], { mode: 'min' }, 0.25, new Rng(0)), [{ member: 0, donor: 2 }]);
   t.deepEqual(chooseExploits([5, undefined, 1, 4], { mode: 'max' }, 0.25, new Rng(0)), [{ member: 1, donor: 0 }]);
+  t.deepEqual(chooseExploits([undefined, undefined, NaN, undefined], { mode: 'max' }, 0.25, new Rng(0)), [], 'no measured fitness: no exploit');
   const two = chooseExploits([1, 2, 3, 4, 5, 6], { mode: 'max' }, 0.34, new Rng(1));
   t.deepEqual(two.map((e) => e.member), [1, 0]);
   t.true(two.every((e) => e.donor === 5 || e.donor === 4), JSON.stringify(two));
   const spec = validateSweepSpec(base);
-  const p = spec.search.pbt!; // eslint-disable-line @typescript-eslint/no-non-null-assertion
+  const p = spec.search.pbt!;
   const a = perturb({ beta: 4, learningRate: 0.001 }, p.perturb, boundaryRng(p, 1));
   t.deepEqual(perturb({ beta: 4, learningRate: 0.001 }, p.perturb, boundaryRng(p, 1)), a, 'the same draws on every replay');
   t.true([3.2, 4.8].includes(a.beta as number) && [0.0008, 0.0012].includes(a.learningRate as number), JSON.stringify(a));
