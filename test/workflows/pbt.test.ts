@@ -15,6 +15,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
+import { buildReport } from '../../src/report/build.js';
 import { startSweep } from '../../src/sweep/control.js';
 import { trialWorkflowId } from '../../src/contract/index.js';
 import type { PbtMember, SweepProgress } from '../../src/contract/types.js';
@@ -176,8 +177,18 @@ if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH) || !existsSync(CLI))
     try {
       const result = await (await startSweep(server.client, pbtSpec(name, name))).result();
       const { member } = await checkPopulation(t, name, result);
+      t.log(JSON.stringify(result.pbt?.members.map((m) => m.lineage.map((g) => ({ g: g.generation, parent: g.parent, ...g.hyperparameters, fitness: g.fitness })))));
       t.true(member.lineage[1]?.fresh, 'the copy was made by the one attempt');
       t.is(await resumedFrom(server, name, member.key), member.lineage[1]?.copied, 'the member resumed from the copy of the donor');
+      // the report reads the lineage back from MLflow alone and draws it
+      const report = await buildReport(new MlflowClient({ trackingUri: mlflow.uri }), { sweep: name, trackingUri: mlflow.uri, out: await tempDir('pbt-report'), upload: false });
+      t.true(report.files.some((f) => f.endsWith(path.join('figures', 'pbt-lineage.png'))), report.files.join(', '));
+      t.true(readFileSync(report.html, 'utf8').includes('id="lineage"'));
+      const fromMlflow = report.data.trials.map((x) => x.pbt).sort((a, b) => (a?.member ?? 0) - (b?.member ?? 0));
+      t.deepEqual(
+        fromMlflow,
+        (result.pbt?.members ?? []).map((m) => ({ member: m.member, generations: m.lineage.map((g) => ({ generation: g.generation, step: g.step, parent: g.parent, hyperparameters: g.hyperparameters, fitness: g.fitness })) })),
+      );
     } finally {
       await worker.stop();
     }
