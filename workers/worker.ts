@@ -192,6 +192,8 @@ export async function createDcignWorker(o: DcignWorkerOptions): Promise<DcignWor
       summarizeSweep: activities.summarizeSweep,
       searchStep: search.searchStep,
       markSearchRuns: search.markSearchRuns,
+      copyPbtCheckpoint: activities.copyPbtCheckpoint,
+      recordPbtGeneration: activities.recordPbtGeneration,
     },
     maxConcurrentActivityTaskExecutions: 4,
   });

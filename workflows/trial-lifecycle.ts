@@ -41,7 +41,9 @@ export async function openTrial(r: TrialRun, control: Control): Promise<void> {
   });
   r.mlflowRunId = run.runId;
   // The run's newest stored checkpoint wins over what the sweep remembered (a report may have been lost).
-  if (run.latestCheckpoint && run.latestCheckpoint.step >= (r.lastCheckpoint?.step ?? 0)) {
+  // A PBT member resumes from the checkpoint it was given (a donor's copy) unless its run holds a newer one.
+  const newer = (step: number, given: number): boolean => (input.pbt ? step > given : step >= given);
+  if (run.latestCheckpoint && newer(run.latestCheckpoint.step, r.lastCheckpoint?.step ?? 0)) {
     r.lastCheckpoint = run.latestCheckpoint;
     r.step = r.lastCheckpoint.step;
   }

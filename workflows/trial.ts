@@ -48,7 +48,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialResult> {
     reports.cancel();
 
     if (r.stopReason !== undefined) return await stopTrial(r, control, r.stopReason);
-    if (final === undefined || final.paused) return await pauseTrial(r, control, rungs);
+    // (a PBT member's generation before the last ends paused at its boundary: the PBT workflow continues it)
+    if (final === undefined || final.paused || input.pbt?.pauseAtEnd === true) return await pauseTrial(r, control, rungs);
     return await completeTrial(r, control, rungs);
   } catch (err) {
     await failTrial(r, control, rungs, err);

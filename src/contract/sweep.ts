@@ -6,6 +6,8 @@ import type { SweepProgress, SweepSpec, TrialPlan, TrialState } from './types.js
 /** The sweep workflow's type name and signature: clients start it by name, typed without importing workflow code. */
 export const SWEEP_WORKFLOW = 'sweepWorkflow';
 export type SweepWorkflow = (input: SweepInput) => Promise<SweepProgress>;
+/** The PBT workflow's type name (a spec with search.pbt); same input, id (`sweep/<name>`), queries and result. */
+export const PBT_WORKFLOW = 'pbtWorkflow';
 
 export interface SweepInput {
   readonly spec: SweepSpec;

@@ -41,6 +41,12 @@ export interface TrialInput {
    * beside training (absent in trials started before it existed: a training scalar).
    */
   readonly earlyStopping?: { readonly metric: string; readonly rungs: readonly number[]; readonly evaluated?: boolean };
+  /**
+   * One generation of a PBT member (workflows/pbt.ts). `pauseAtEnd`: a generation before the last ends `paused` at
+   * its last step (no evaluation; the MLflow run stays open for the next). The resume checkpoint given (an exploited
+   * donor's copy) wins over the run's own checkpoint of the same step. Absent in every other trial.
+   */
+  readonly pbt?: { readonly pauseAtEnd: boolean };
 }
 
 export interface CurvePoint {

@@ -91,6 +91,54 @@ export interface SearchState {
   error?: string;
 }
 
+/**
+ * `search.pbt`: population-based training (Jaderberg et al. 2017, "Population Based Training of Neural Networks",
+ * arXiv:1711.09846). `population` members train side by side; every `interval` steps the bottom `quantile` by
+ * `fitness` each copy the checkpoint of a member from the top quantile (exploit) and multiply each hyperparameter in
+ * `perturb` by one of its factors (explore), drawn from `seed`.
+ */
+export interface PbtSearch {
+  readonly population: number;
+  /** Steps per generation: divides train.steps, a multiple of train.checkpointEvery. */
+  readonly interval: number;
+  /** 0 < q <= 0.5: the share of the population that exploits (bottom) and donates (top) each generation. */
+  readonly quantile: number;
+  /** Hyperparameter (spec key: beta, learningRate, gamma, ...) -> the factors one of which multiplies it. */
+  readonly perturb: Readonly<Record<string, readonly number[]>>;
+  /** What ranks the members at each boundary: a training loss, the held-out elbo or an evaluation metric. */
+  readonly fitness: Objective;
+  readonly seed: number;
+}
+
+/** One generation of one member as PBT ran it: where it started from and with which hyperparameters. */
+export interface PbtGeneration {
+  readonly generation: number;
+  /** The step its hyperparameters take effect from (the checkpoint it trains on from). */
+  readonly step: number;
+  /** The member whose checkpoint it continued: itself, or the donor it exploited. */
+  readonly parent: number;
+  readonly hyperparameters: Readonly<Record<string, number>>;
+  /** The member's fitness at the end of this generation (absent until measured). */
+  fitness?: number;
+  /** Exploit: the copied checkpoint in the member's run, and whether this copy made it (false: found whole already). */
+  copied?: string;
+  fresh?: boolean;
+}
+
+export interface PbtMember {
+  readonly member: number;
+  readonly key: string;
+  readonly lineage: PbtGeneration[];
+}
+
+/** The PBT workflow's state in the sweep's progress. */
+export interface PbtState {
+  readonly generations: number;
+  /** The generation running now (generations when done). */
+  generation: number;
+  readonly members: PbtMember[];
+}
+
 /** Objectives read from training losses: lower is better. Every other objective defaults to higher is better. */
 export const LOSS_OBJECTIVES = ['recon', 'kl', 'loss'] as const;
 
@@ -156,6 +204,8 @@ export interface SearchSpace {
   readonly variants?: Readonly<Partial<Record<ModelVariant, Readonly<Record<string, readonly ParamValue[]>>>>>;
   /** Optuna proposes configurations from the results so far (instead of grid and random). */
   readonly optimize?: OptimizeSearch;
+  /** Population-based training (instead of grid, random and optimize). */
+  readonly pbt?: PbtSearch;
   /** Seeds are a first-class axis (Locatello et al.: seeds matter about as much as beta); crossed with everything. */
   readonly seeds: readonly number[];
 }
@@ -374,4 +424,6 @@ export interface SweepProgress {
   resumed?: number;
   /** search.optimize: Optuna's study and the configurations it proposed. */
   search?: SearchState;
+  /** search.pbt: each member's lineage. */
+  pbt?: PbtState;
 }

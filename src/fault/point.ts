@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** The points the code offers (a test names one of these). */
-export type FaultPointName = 'losses-released' | 'checkpoint-upload' | 'after-allreduce';
+export type FaultPointName = 'losses-released' | 'checkpoint-upload' | 'after-allreduce' | 'pbt-copy' | 'pbt-copied';
 
 export function faultPoint(name: FaultPointName, step: number, env: NodeJS.ProcessEnv = process.env): void {
   if (env.DCIGN_FAULT_POINT !== name) return;

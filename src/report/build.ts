@@ -11,6 +11,7 @@ import type { MlflowClient } from '../tracking/index.js';
 import { analyse, type Analysis } from './analysis.js';
 import {
   correlationFigure,
+  lineageFigure,
   covarianceFigure,
   distributionFigure,
   klLatentFigure,
@@ -93,6 +94,10 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
   const klLatent = await draw(klLatentFigure(a), 'Rows: configurations; columns: latents ordered by KL within each trial, then averaged over seeds. The active-unit counts are in the table and the "active units" figure.');
   const mutualInfo = await draw(mutualInfoFigure(a), 'Rows: ground-truth factors; columns: latents. A disentangled code has one bright cell per row and per column.');
   const covariance = await draw(covarianceFigure(a), 'Entry (i, j) of Cov[q(z)] - I; diagonal blue: a latent with less variance than the prior (a prior hole), red: more; off-diagonal colour: correlated latents.');
+  const lineage = await draw(
+    lineageFigure(data, data.pbtFitness ?? 'fitness'),
+    'One row per member; each point is a generation at the step its hyperparameters took effect (hover for them). A red dashed line: the member copied that donor\'s checkpoint and perturbed its hyperparameters.',
+  );
   const correlation = await draw(correlationFigure(a), 'Spearman correlation over all trials: metrics that rank trials alike are red; blue: they disagree.');
 
   const traversals: PageTraversal[] = [];
@@ -128,7 +133,7 @@ export async function buildReport(client: MlflowClient, o: ReportOptions): Promi
   }
 
   const runtime = await readFile(path.join(path.dirname(createRequire(import.meta.url).resolve('vega/vega-schema.json')), 'vega.min.js'), 'utf8');
-  const html = await put('index.html', reportHtml(data, a, { distributions, tradeoff, klLatent, covariance, mutualInfo, correlation, traversals, notes, findings: findings(a), checks }, runtime, new Date()));
+  const html = await put('index.html', reportHtml(data, a, { distributions, tradeoff, klLatent, covariance, mutualInfo, correlation, lineage, traversals, notes, findings: findings(a), checks }, runtime, new Date()));
   const result: ReportResult = { html: path.join(o.out, html), files, data, analysis: a };
   if (o.upload === false) return result;
   // a few uploads at a time: a report is dozens of small files

@@ -235,3 +235,63 @@ export function mutualInfoFigure(a: Analysis): Figure | undefined {
     } as TopLevelSpec,
   };
 }
+
+/**
+ * PBT's lineage (Jaderberg et al. 2017, Fig. 4 style): one row per member, one point per generation at the step its
+ * hyperparameters took effect, coloured by its fitness at the generation's end; a line from the member it continued
+ * (its parent: itself, or the donor it exploited) at the previous generation. Undefined when no trial is a PBT member.
+ */
+export function lineageFigure(data: StudyData, fitness: string): Figure | undefined {
+  const members = data.trials.filter((t) => t.pbt !== undefined);
+  if (members.length === 0) return undefined;
+  const points = members.flatMap((t) =>
+    (t.pbt?.generations ?? []).map((g) => ({
+      member: t.pbt?.member as number,
+      generation: g.generation,
+      step: g.step,
+      parent: g.parent,
+      exploited: g.parent !== t.pbt?.member,
+      ...(g.fitness !== undefined ? { fitness: g.fitness } : {}),
+      hyperparameters: Object.entries(g.hyperparameters).map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`).join(', '),
+    })),
+  );
+  const stepOf = new Map(points.map((p) => [p.generation, p.step]));
+  const links = points.filter((p) => p.generation > 0).map((p) => ({ ...p, fromStep: stepOf.get(p.generation - 1) ?? 0 }));
+  const title = 'PBT lineage: which member each continued, generation by generation';
+  const x = { field: 'step', type: 'quantitative', title: 'training step (a generation\'s hyperparameters take effect here)' };
+  const y = { field: 'member', type: 'ordinal', title: 'member' };
+  return {
+    id: 'pbt-lineage',
+    title,
+    spec: {
+      ...base(title, 'lines: from the checkpoint a member continued (dashed red: it exploited another member); points: coloured by fitness at the generation\'s end'),
+      width: 520,
+      height: Math.max(120, 40 * members.length),
+      layer: [
+        {
+          data: { values: links },
+          mark: { type: 'rule', strokeWidth: 2 },
+          encoding: {
+            x: { field: 'fromStep', type: 'quantitative' },
+            x2: { field: 'step' },
+            y: { field: 'parent', type: 'ordinal' },
+            y2: { field: 'member' },
+            color: { field: 'exploited', type: 'nominal', title: 'exploited', scale: { domain: [false, true], range: ['#9e9e9e', '#d62728'] } },
+            strokeDash: { field: 'exploited', type: 'nominal', legend: null, scale: { domain: [false, true], range: [[1, 0], [5, 3]] } },
+          },
+        },
+        {
+          data: { values: points },
+          mark: { type: 'circle', size: 120, opacity: 1 },
+          encoding: {
+            x,
+            y,
+            fill: { field: 'fitness', type: 'quantitative', title: `${metricLabel(fitness)} (fitness)`, scale: { scheme: 'viridis' } },
+            tooltip: [{ field: 'member' }, { field: 'generation' }, { field: 'parent' }, { field: 'hyperparameters' }, { field: 'fitness', format: '.4g' }],
+          },
+        },
+      ],
+      resolve: { scale: { color: 'independent' } },
+    } as TopLevelSpec,
+  };
+}

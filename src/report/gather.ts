@@ -48,6 +48,22 @@ export interface TrialRecord {
   readonly weights?: LossWeights;
   /** DCIGN: the factor -> latents assignment it trained with (params model.dcign.assignment.<factor>). */
   readonly assignment?: Record<string, number[]>;
+  /** A PBT member (tag pbt.member): its lineage from its run's pbt/* metrics. */
+  readonly pbt?: PbtLineage;
+}
+
+/** A PBT member's lineage as its MLflow run records it (workers/pbt-activities.ts). */
+export interface PbtLineage {
+  readonly member: number;
+  readonly generations: readonly {
+    readonly generation: number;
+    /** The step its hyperparameters took effect from. */
+    readonly step: number;
+    readonly parent: number;
+    readonly hyperparameters: Readonly<Record<string, number>>;
+    /** Its fitness at the generation's end. */
+    readonly fitness?: number;
+  }[];
 }
 
 export interface StudyData {
@@ -60,11 +76,13 @@ export interface StudyData {
   readonly objective?: Objective;
   /** The spec's evaluation metrics (spec names: mig, dci, beta-vae, ...). */
   readonly specMetrics: string[];
+  /** search.pbt: the fitness that ranked the members. */
+  readonly pbtFitness?: string;
   readonly trials: TrialRecord[];
 }
 
 /** Keys of a trial run that are bookkeeping rather than results. */
-const NOT_RESULTS = /^(kl_\d+|steps_per_s|images_per_s|regulariser|loss|final\/.*|trials\/.*|system\/.*)$/;
+const NOT_RESULTS = /^(kl_\d+|steps_per_s|images_per_s|regulariser|loss|final\/.*|trials\/.*|system\/.*|pbt\/.*)$/;
 
 export class StudyNotFoundError extends Error {}
 
@@ -77,7 +95,11 @@ export async function gatherStudy(client: MlflowClient, sweep: string, trackingU
   const parents = runs.filter((r) => r.data.tags['dcign.role'] === 'sweep').sort((a, b) => b.info.startTime - a.info.startTime);
   const parent = parents[0];
   if (parent === undefined) throw new StudyNotFoundError(`experiment '${sweep}' has no sweep run (tag dcign.role=sweep): was it made by \`dcign sweep start\`?`);
-  const spec = await readJson<{ objective?: Objective; evaluation?: { metrics?: string[] }; dataset?: string }>(client, parent.info.runId, `spec/${sweep}.json`);
+  const spec = await readJson<{ objective?: Objective; evaluation?: { metrics?: string[] }; dataset?: string; search?: { pbt?: { fitness?: Objective } } }>(
+    client,
+    parent.info.runId,
+    `spec/${sweep}.json`,
+  );
   const children = runs.filter((r) => r.data.tags['mlflow.parentRunId'] === parent.info.runId);
   const trials = await Promise.all(children.map((r) => trialRecord(client, r)));
   trials.sort((a, b) => a.config.label.localeCompare(b.config.label) || a.seed - b.seed);
@@ -89,6 +111,7 @@ export async function gatherStudy(client: MlflowClient, sweep: string, trackingU
     dataset: spec?.dataset ?? parent.data.params.dataset ?? '',
     ...(spec?.objective ? { objective: spec.objective } : {}),
     specMetrics: spec?.evaluation?.metrics ?? [],
+    ...(spec?.search?.pbt?.fitness ? { pbtFitness: spec.search.pbt.fitness.metric } : {}),
     trials,
   };
 }
@@ -147,6 +170,7 @@ export async function trialRecord(client: MlflowClient, run: Run): Promise<Trial
     readJson<PosteriorReport>(client, run.info.runId, 'eval/posterior.json'),
     readJson<{ factorNames?: string[]; mutualInfo?: number[][]; factorEntropy?: number[] }>(client, run.info.runId, 'eval/metrics.json'),
   ]);
+  const pbt = run.data.tags['pbt.member'] === undefined ? undefined : await pbtLineage(client, run);
   const mi = evalJson?.mutualInfo;
   const entropy = evalJson?.factorEntropy;
   return {
@@ -164,6 +188,31 @@ export async function trialRecord(client: MlflowClient, run: Run): Promise<Trial
     lossTerms,
     weights: lossWeightsOf(config.variant as ModelVariant, p),
     ...(assignmentOf(p) ? { assignment: assignmentOf(p) } : {}),
+    ...(pbt ? { pbt } : {}),
+  };
+}
+
+/** The lineage from pbt/generation, pbt/parent, pbt/<hyperparameter> (at each generation's step) and pbt/fitness. */
+async function pbtLineage(client: MlflowClient, run: Run): Promise<PbtLineage> {
+  const runId = run.info.runId;
+  const keys = Object.keys(run.data.metrics).filter((k) => k.startsWith('pbt/'));
+  const history = new Map(await Promise.all(keys.map(async (k) => [k, await client.getMetricHistory(runId, k)] as const)));
+  const at = (key: string, step: number): number | undefined => history.get(key)?.find((x) => x.step === step)?.value;
+  const hyper = keys.filter((k) => !['pbt/generation', 'pbt/parent', 'pbt/fitness'].includes(k));
+  const starts = (history.get('pbt/generation') ?? []).map((x) => ({ generation: x.value, step: x.step })).sort((a, b) => a.step - b.step);
+  const fitness = (history.get('pbt/fitness') ?? []).slice().sort((a, b) => a.step - b.step);
+  return {
+    member: Number(run.data.tags['pbt.member']),
+    generations: starts.map(({ generation, step }) => {
+      const f = fitness.find((x) => x.step > step)?.value; // measured at the generation's end
+      return {
+        generation,
+        step,
+        parent: at('pbt/parent', step) ?? Number(run.data.tags['pbt.member']),
+        hyperparameters: Object.fromEntries(hyper.flatMap((k) => (at(k, step) === undefined ? [] : [[k.slice(4), at(k, step) as number]]))),
+        ...(f !== undefined ? { fitness: f } : {}),
+      };
+    }),
   };
 }
 

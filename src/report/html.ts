@@ -40,6 +40,8 @@ export interface PageSections {
   readonly covariance: PageFigure | undefined;
   readonly mutualInfo: PageFigure | undefined;
   readonly correlation: PageFigure | undefined;
+  /** search.pbt: the members' lineage (absent for other sweeps). */
+  readonly lineage?: PageFigure | undefined;
   readonly traversals: PageTraversal[];
   /** What the report could not show, and why. */
   readonly notes: string[];
@@ -164,6 +166,7 @@ ${dcignSection(data)}
 ${rows}
 </tbody></table>
 
+${s.lineage ? `<h2 id="lineage">Population-based training: lineage</h2>\n${figure(s.lineage)}\n` : ''}
 <h2 id="tradeoff">Reconstruction vs disentanglement</h2>
 ${figure(s.tradeoff)}
 

@@ -24,6 +24,7 @@ import { planSweep } from './plan.js';
 import { NoWorkerError, noWorkerMessage } from './pollers.js';
 import { loadSweepSpec } from './spec.js';
 import { searchRows } from '../search/results.js';
+import { lineageRows } from '../search/pbt-results.js';
 import { workerFileNotice } from './worker-file.js';
 import type { SweepProgress, SweepSpec } from '../contract/types.js';
 
@@ -225,10 +226,19 @@ export async function sweepResults(a: ConnectionArgs & { name: string; format: '
     const rows = resultRows(progress, specResultOptions(spec, { ...(a.sort ? { sort: a.sort } : {}), all: a.all ?? false }));
     // search.optimize: the configurations Optuna proposed, each judged on all its seeds
     const configs = progress.search ? searchRows(progress.search, spec) : undefined;
-    if (a.format === 'json') console.log(JSON.stringify(configs ? { trials: rows, configurations: configs, study: progress.search?.study, storage: progress.search?.storage } : rows, null, 2));
-    else if (a.format === 'csv') console.log(toCsv(configs ?? rows));
+    // search.pbt: each member's lineage, generation by generation
+    const lineage = progress.pbt ? lineageRows(progress.pbt, spec) : undefined;
+    if (a.format === 'json') {
+      const out = configs ? { trials: rows, configurations: configs, study: progress.search?.study, storage: progress.search?.storage } : lineage ? { trials: rows, lineage } : rows;
+      console.log(JSON.stringify(out, null, 2));
+    } else if (a.format === 'csv') console.log(toCsv(configs ?? lineage ?? rows));
     else {
       console.log(formatTable(rows));
+      if (lineage && progress.pbt) {
+        const pbt = spec.search.pbt;
+        console.log(`\nlineage (PBT: ${progress.pbt.members.length} members, generation ${Math.min(progress.pbt.generation, progress.pbt.generations)} of ${progress.pbt.generations}${pbt ? `, every ${pbt.interval} steps, fitness ${pbt.fitness.metric} (${pbt.fitness.mode})` : ''}):`);
+        console.log(formatTable(lineage));
+      }
       if (configs && progress.search) {
         const multi = (spec.search.optimize?.objectives.length ?? 0) > 1;
         console.log(`\nconfigurations (Optuna study ${progress.search.study}, ${spec.search.optimize?.sampler}; each over ${spec.search.seeds.length} seed(s)${multi ? '; * = on the Pareto front' : ''}):`);

@@ -14,6 +14,7 @@ import {
   resumeSignal,
   retryTrialsUpdate,
   specQuery,
+  PBT_WORKFLOW,
   SWEEP_WORKFLOW,
   sweepWorkflowId,
   trialProgressQuery,
@@ -73,7 +74,8 @@ export async function startSweep(client: Client, spec: SweepSpec, o: StartOption
     ...(o.progressReportMs !== undefined ? { progressReportMs: o.progressReportMs } : {}),
   };
   try {
-    return await client.workflow.start<SweepWorkflow>(SWEEP_WORKFLOW, {
+    // search.pbt runs the population-based training workflow: same input, id, queries and result
+    return await client.workflow.start<SweepWorkflow>(spec.search.pbt ? PBT_WORKFLOW : SWEEP_WORKFLOW, {
       workflowId,
       taskQueue: spec.taskQueue,
       args: [input],

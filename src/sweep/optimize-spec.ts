@@ -27,7 +27,8 @@ export function computedKeys(evaluation: Record<string, unknown>): string[] {
   return [...LOSS_OBJECTIVES, ...metrics.flatMap((m) => METRIC_KEYS[m as (typeof METRIC_NAMES)[number]] ?? [])];
 }
 
-function checkComputed(field: string, metric: string, evaluation: Record<string, unknown>, bad: Bad): void {
+/** Refuses an objective key the trials do not compute, saying which evaluation metric would. */
+export function checkComputed(field: string, metric: string, evaluation: Record<string, unknown>, bad: Bad): void {
   const keys = computedKeys(evaluation);
   if (keys.includes(metric)) return;
   const owner = METRIC_NAMES.find((m) => METRIC_KEYS[m].includes(metric));

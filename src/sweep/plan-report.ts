@@ -71,6 +71,14 @@ function planText(plan: SweepPlan, estimate: Estimate | undefined): string[] {
         'The trials below are the corners of its space (checked by the trainer); the estimate covers them only.',
     );
   }
+  const pbt = spec.search.pbt;
+  if (pbt) {
+    lines.push(
+      `search.pbt: ${pbt.population} members, ${spec.train.steps / pbt.interval} generations of ${pbt.interval} steps; at each boundary the bottom ` +
+        `${Math.floor(pbt.quantile * pbt.population)} by ${pbt.fitness.metric} (${pbt.fitness.mode}) copy a top member's checkpoint and perturb ` +
+        `${Object.entries(pbt.perturb).map(([k, f]) => `${k} x ${f.join('|')}`).join(', ')}`,
+    );
+  }
   if (plan.workerFile) lines.push(`worker file: every worker host on ${spec.taskQueue} must hold ${plan.workerFile} (checked here for form only; a trial on a host without it fails at once, naming the host)`);
   lines.push('');
   const widths = [Math.max(5, ...plan.trials.map((t) => t.key.length)), Math.max(5, ...plan.trials.map((t) => t.shape.length))];

@@ -6,6 +6,7 @@
 import { ConfigError, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from '../train/config.js';
 import { datasetFile } from '../data/index.js';
 import { expandTrials, trainConfigFor } from './expand.js';
+import { pbtMembers } from './pbt-plan.js';
 import { probeTrials } from '../search/plans.js';
 import { trainForEarlyStopping, trialEarlyStopping } from './early-stopping.js';
 import { SweepSpecError, type SpecIssue } from './spec.js';
@@ -72,7 +73,8 @@ export function planSweep(spec: SweepSpec, o: { maxTrials?: number; source?: str
   // trainer message -> trials it applies to, so a bad value shared by a whole grid is reported once
   const refused = new Map<string, { field: string; value: unknown; keys: string[] }>();
   // search.optimize: Optuna proposes the trials as the sweep runs; the plan checks the corners of its space
-  for (const t of spec.search.optimize ? probeTrials(spec) : expandTrials(spec)) {
+  // search.pbt: the members, each with the spec's starting hyperparameters over all of train.steps
+  for (const t of spec.search.optimize ? probeTrials(spec) : spec.search.pbt ? pbtMembers(spec) : expandTrials(spec)) {
     // as its replicas will get it (with the held-out ELBO's steps when early stopping compares on it)
     const plain = trainConfigFor(spec, t, `${spec.name}/${t.key}`);
     const json = trainForEarlyStopping(plain, trialEarlyStopping(spec, plain.steps));

@@ -8,11 +8,12 @@ import { DEFAULT_KEEP_CHECKPOINTS } from '../contract/checkpoint.js';
 import { MODEL_CONFIG_FIELDS } from '../model/config.js';
 import { ADAM_FIELDS, PARALLEL_FIELDS, TRAIN_SECTION_FIELDS } from '../train/config.js';
 import { COMPRESSIONS, type Compression } from '../parallel/compression.js';
-import { ARCHITECTURES, defaultMode, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath } from '../contract/types.js';
+import { ARCHITECTURES, defaultMode, MODEL_VARIANTS, METRIC_NAMES, PARAMS, paramPath, specVariants } from '../contract/types.js';
 import type { Distribution, ModelVariant, Objective, ParamValue, SearchSpace, SweepSpec } from '../contract/types.js';
 import { checkSharedKeys, validateVariantGrids } from './variants.js';
 import { validateEarlyStopping } from './early-stopping.js';
 import { validateAggregate, validateOptimize } from './optimize-spec.js';
+import { validatePbt } from './pbt-spec.js';
 
 export * from '../contract/types.js';
 
@@ -215,6 +216,20 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     bad,
   );
   const earlyStopping = validateEarlyStopping(raw.earlyStopping, objective, train, evaluation, bad);
+  const pbt = validatePbt(
+    rawSearch.pbt,
+    {
+      train,
+      model,
+      variants: search ? specVariants({ model: model as SweepSpec['model'], search }) : [],
+      evaluation,
+      objective,
+      seeds: search?.seeds,
+      others: (['grid', 'random', 'variants', 'optimize'] as const).filter((k) => rawSearch[k] !== undefined),
+      earlyStopping: raw.earlyStopping !== undefined,
+    },
+    bad,
+  );
 
   if (issues.length > 0) throw new SweepSpecError(issues, source);
   return {
@@ -222,7 +237,7 @@ export function validateSweepSpec(raw: unknown, source = 'sweep spec'): SweepSpe
     dataset: dataset as string,
     model: model as SweepSpec['model'],
     train: train as SweepSpec['train'],
-    search: (optimize ? { ...search, optimize } : search) as SearchSpace,
+    search: { ...search, ...(optimize ? { optimize } : {}), ...(pbt ? { pbt } : {}) } as SearchSpace,
     replicas: replicas as number,
     ...(parallel.compression !== undefined && parallel.compression !== 'none' ? { parallel: { compression: parallel.compression as Exclude<Compression, 'none'> } } : {}),
     evaluation: evaluation as SweepSpec['evaluation'],
@@ -290,7 +305,7 @@ function validateSearch(raw: unknown, bad: (f: string, v: unknown, a: string) =>
     return undefined;
   }
   for (const k of Object.keys(raw)) {
-    if (!['grid', 'random', 'seeds', 'variants', 'optimize'].includes(k)) bad(`search.${k}`, raw[k], 'unknown field; allowed: grid, variants, random, optimize, seeds');
+    if (!['grid', 'random', 'seeds', 'variants', 'optimize', 'pbt'].includes(k)) bad(`search.${k}`, raw[k], 'unknown field; allowed: grid, variants, random, optimize, pbt, seeds');
   }
   const variants = validateVariantGrids(
     raw.variants,

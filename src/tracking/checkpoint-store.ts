@@ -200,6 +200,43 @@ export class CheckpointStore {
     }
   }
 
+  /**
+   * Makes `destPath` in this run a verified copy of another run's stored checkpoint (PBT's exploit), its manifest
+   * written last so a copy cut short never looks complete. `rewrite` may change a file on the way (the exploiting
+   * member keeps its own data stream: its seed in state.json). A whole copy already there (the same manifest) is
+   * kept: returns false and writes nothing, so a retried copy does not copy again.
+   */
+  async copyFrom(
+    source: CheckpointStore,
+    sourcePath: string,
+    destPath: string,
+    o: { rewrite?: (name: string, bytes: Buffer) => Buffer; onFile?: () => void } = {},
+  ): Promise<boolean> {
+    const from = await source.readManifest(sourcePath);
+    const files: { entry: ManifestEntry; bytes: Buffer }[] = [];
+    for (const f of from.files) {
+      const read = await source.client.readArtifact(source.runId, `${sourcePath}/${f.name}`);
+      const sha = createHash('sha256').update(read).digest('hex');
+      if (read.length !== f.bytes || sha !== f.sha256) {
+        throw new DurableCheckpointError(source.uri(sourcePath), `${f.name} read back with ${read.length} bytes (sha256 ${sha.slice(0, 12)}...), its manifest says ${f.bytes} (sha256 ${f.sha256.slice(0, 12)}...)`);
+      }
+      const bytes = o.rewrite ? o.rewrite(f.name, read) : read;
+      files.push({ entry: { name: f.name, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }, bytes });
+      o.onFile?.();
+    }
+    const manifest: CheckpointManifest = { format: MANIFEST_FORMAT, step: from.step, files: files.map((f) => f.entry) };
+    const there = await this.readManifest(destPath).catch(() => undefined);
+    if (there && there.step === manifest.step && JSON.stringify(there.files) === JSON.stringify(manifest.files)) return false;
+    await this.client.deleteArtifact(this.runId, destPath);
+    for (const f of files) {
+      await this.client.logArtifactBytes(this.runId, `${destPath}/${f.entry.name}`, f.bytes);
+      o.onFile?.();
+    }
+    faultPoint('pbt-copy', manifest.step); // tests: a worker that dies with every file copied but the manifest
+    await this.client.logArtifactBytes(this.runId, `${destPath}/${MANIFEST_FILE}`, `${JSON.stringify(manifest, null, 2)}\n`);
+    return true;
+  }
+
   /** Deletes a stored checkpoint: its manifest first, so it is never seen complete with files missing. */
   async remove(artifactPath: string): Promise<void> {
     await this.client.deleteArtifact(this.runId, `${artifactPath}/${MANIFEST_FILE}`);
