@@ -41,6 +41,11 @@ export interface MlflowServer {
 
 export interface StartOptions {
   port?: number;
+  /**
+   * The address to bind and to reach it at (default 127.0.0.1). A non-loopback address is added to the server's
+   * --allowed-hosts: MLflow refuses a Host header that is not localhost or a private address.
+   */
+  host?: string;
   dir?: string;
   /** Extra arguments for `mlflow server`. */
   args?: string[];
@@ -83,7 +88,9 @@ export async function startMlflowServer(o: StartOptions = {}): Promise<MlflowSer
   }
   const dir = o.dir ?? mkdtempSync(path.join(os.tmpdir(), 'dcign-mlflow-'));
   const port = o.port ?? (await freePort());
-  const uri = `http://127.0.0.1:${port}`;
+  const host = o.host ?? '127.0.0.1';
+  const uri = `http://${host}:${port}`;
+  const hostArgs = host.startsWith('127.') ? [] : ['--allowed-hosts', [host, `${host}:${port}`, 'localhost', '127.0.0.1'].join(',')];
   const logFile = path.join(dir, 'server.log');
   let proc: ChildProcess | undefined;
 
@@ -99,11 +106,12 @@ export async function startMlflowServer(o: StartOptions = {}): Promise<MlflowSer
         path.join(dir, 'artifacts'),
         '--serve-artifacts',
         '--host',
-        '127.0.0.1',
+        host,
         '--port',
         String(port),
         '--workers',
         '1',
+        ...hostArgs,
         ...(o.args ?? []),
       ],
       // Own process group, so stop() reaches the server's worker processes too.
@@ -150,7 +158,7 @@ export async function startMlflowServer(o: StartOptions = {}): Promise<MlflowSer
     // Workers of the group may outlive the parent for a moment: wait until the port is free.
     for (let i = 0; i < 100; i++) {
       const busy = await new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1');
+        const s = net.connect(port, host);
         s.once('connect', () => {
           s.destroy();
           resolve(true);

@@ -15,7 +15,9 @@ import { SEARCH_ATTRIBUTE_TYPES } from '../../src/contract/index.js';
 export const TEMPORAL_BIN = process.env.TEMPORAL_BIN ?? path.join(homedir(), '.cache/dcign/bin/temporal');
 
 export interface TemporalTestServer {
+  /** host:port this process dials (127.0.0.1 when the server binds every interface). */
   readonly address: string;
+  readonly port: number;
   readonly uiPort: number;
   readonly dir: string;
   readonly client: Client;
@@ -31,13 +33,23 @@ export function temporalAvailable(): boolean {
   return existsSync(TEMPORAL_BIN);
 }
 
-export async function startTemporal(opts: { searchAttributes?: boolean } = {}): Promise<TemporalTestServer> {
+export interface StartTemporalOptions {
+  searchAttributes?: boolean;
+  /**
+   * The address to bind (default 127.0.0.1). Anything but loopback binds 0.0.0.0, as `dcign dev up` does: the dev
+   * server's frontend dials its own internal services on 127.0.0.1. Hosts in network namespaces need it.
+   */
+  ip?: string;
+}
+
+export async function startTemporal(opts: StartTemporalOptions = {}): Promise<TemporalTestServer> {
   if (!temporalAvailable()) throw new Error(`no Temporal CLI at ${TEMPORAL_BIN}: run scripts/setup-temporal.sh (or set TEMPORAL_BIN)`);
   const dir = await mkdtemp(path.join(tmpdir(), 'dcign-temporal-'));
   const [port, uiPort, httpPort, metricsPort] = (await pickFreePorts(4)) as [number, number, number, number];
   const args = ['server', 'start-dev', '--port', String(port), '--ui-port', String(uiPort), '--http-port', String(httpPort)];
   args.push('--metrics-port', String(metricsPort), '--db-filename', path.join(dir, 'temporal.db'), '--namespace', 'default', '--headless');
-  args.push('--ip', '127.0.0.1', '--log-level', 'error');
+  const loopback = opts.ip === undefined || opts.ip.startsWith('127.');
+  args.push('--ip', loopback ? (opts.ip ?? '127.0.0.1') : '0.0.0.0', '--log-level', 'error');
   if (opts.searchAttributes !== false) {
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push('--search-attribute', `${name}=${type}`);
   }
@@ -50,7 +62,7 @@ export async function startTemporal(opts: { searchAttributes?: boolean } = {}): 
     return p;
   };
   let proc = launch();
-  const address = `127.0.0.1:${port}`;
+  const address = `${loopback ? (opts.ip ?? '127.0.0.1') : '127.0.0.1'}:${port}`;
   const deadline = Date.now() + 90_000;
   let connection: Connection | undefined;
   for (;;) {
@@ -82,6 +94,7 @@ export async function startTemporal(opts: { searchAttributes?: boolean } = {}): 
   };
   return {
     address,
+    port,
     uiPort,
     dir,
     client,
