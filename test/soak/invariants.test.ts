@@ -81,7 +81,8 @@ test.serial('a port still bound and a process still alive are found', async (t) 
   await new Promise((r) => srv.close(r));
   t.deepEqual((await noLeakedPorts([{ port, what: 'planted' }], [])).violations, []);
   const marker = `dcign-soak-marker-${process.pid}`;
-  const p = spawn('sleep', ['30', marker], { stdio: 'ignore' });
+  // A process whose command line names the marker (GNU sleep refuses an extra operand and exits at once).
+  const p = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 30000)', marker], { stdio: 'ignore' });
   try {
     // until it has exec'd (a loaded machine takes a while)
     const until = Date.now() + 20_000;
