@@ -6,10 +6,9 @@
 //   - checkpoint-upload: the worker holding rank 0 with every file of checkpoint 20 stored but its manifest;
 //   - after-allreduce: a replica between the all-reduce and the optimizer update of step 25 (its worker lives on).
 // Each time MLflow's own record of the run (metrics/get-history, REST) must hold every logged step exactly once.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 
 import anyTest from 'ava';
 import type { ExecutionContext, TestFn } from 'ava';
@@ -22,6 +21,7 @@ import { REPLICA_CHILD_PATH } from '../../workers/worker.js';
 import { testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable, type TemporalTestServer } from '../helpers/temporal.js';
 import { alive, bundle, smallSpec, startWorker, stillAliveAfter, tempDir, waitFor } from '../helpers/sweep-fixture.js';
+import { spawnCliWorker } from '../helpers/cli-worker.js';
 
 interface Ctx {
   server: TemporalTestServer;
@@ -41,19 +41,8 @@ interface Fired {
 }
 
 function cliWorker(o: { address: string; queue: string; runRoot: string; mlflowUri: string; fault: Record<string, string> }): { proc: ChildProcess; ready: Promise<void> } {
-  const args = [CLI, 'worker', '--task-queue', o.queue, '--slots', '2', '--address', o.address, '--run-root', o.runRoot, '--advertise-host', '127.0.0.1'];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_TRACKING_URI: o.mlflowUri, ...o.fault } });
-  let err = '';
-  proc.stderr?.on('data', (c: Buffer) => {
-    err = (err + c.toString()).slice(-3000);
-  });
-  const ready = new Promise<void>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (l.startsWith('{"type":"worker"')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${err}`)));
-  });
-  return { proc, ready };
+  const args = ['--task-queue', o.queue, '--slots', '2', '--address', o.address, '--run-root', o.runRoot, '--advertise-host', '127.0.0.1'];
+  return spawnCliWorker(args, { MLFLOW_TRACKING_URI: o.mlflowUri, ...o.fault });
 }
 
 /** Every point of `key` in the run, as MLflow's REST API returns them (steps sorted; duplicates kept). */

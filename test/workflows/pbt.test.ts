@@ -5,10 +5,9 @@
 // copy of that checkpoint in the member's own run. Then a worker (a real `dcign worker` process) SIGKILLed inside the
 // exploit step, after the copy and before the member resumed: the copy is found whole on the retry and not made
 // again, the lineage is intact, and no metric step is logged twice.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 
 import anyTest from 'ava';
 import type { ExecutionContext, TestFn } from 'ava';
@@ -25,6 +24,7 @@ import { testMlflowServer, type MlflowServer } from '../helpers/mlflow.js';
 import { startTemporal, temporalAvailable, type TemporalTestServer } from '../helpers/temporal.js';
 import { alive, bundle, smallSpec, startWorker, stillAliveAfter, tempDir, waitFor } from '../helpers/sweep-fixture.js';
 import type { RunningWorker } from '../helpers/sweep-fixture.js';
+import { spawnCliWorker } from '../helpers/cli-worker.js';
 
 interface Ctx {
   server: TemporalTestServer;
@@ -143,19 +143,8 @@ async function resumedFrom(server: TemporalTestServer, name: string, key: string
 }
 
 function cliWorker(o: { address: string; queue: string; runRoot: string; mlflowUri: string; fault: Record<string, string> }): { proc: ChildProcess; ready: Promise<void> } {
-  const args = [CLI, 'worker', '--task-queue', o.queue, '--slots', '3', '--address', o.address, '--run-root', o.runRoot, '--advertise-host', '127.0.0.1'];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_TRACKING_URI: o.mlflowUri, ...o.fault } });
-  let err = '';
-  proc.stderr?.on('data', (c: Buffer) => {
-    err = (err + c.toString()).slice(-3000);
-  });
-  const ready = new Promise<void>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (l.startsWith('{"type":"worker"')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${err}`)));
-  });
-  return { proc, ready };
+  const args = ['--task-queue', o.queue, '--slots', '3', '--address', o.address, '--run-root', o.runRoot, '--advertise-host', '127.0.0.1'];
+  return spawnCliWorker(args, { MLFLOW_TRACKING_URI: o.mlflowUri, ...o.fault });
 }
 
 if (!temporalAvailable() || !existsSync(REPLICA_CHILD_PATH) || !existsSync(CLI)) {
